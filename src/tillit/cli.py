@@ -1,0 +1,40 @@
+"""The `tillit` command: Django's management commands, with the product's names."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """usage: tillit COMMAND [options]
+
+  init [--demo]              make the data directory, keys and database (demo: a partner too)
+  run [--demo] [--port P]    site, worker (and in demo mode the reference partner on P+1)
+  web [--port P]             the site and staff console under a production WSGI server
+  worker                     deliver leads, send e-mail, apply retention rules
+  reference-partner --port N the reference partner, a separate service
+  partners add|list|disable|enable
+  keys rotate                new key-encryption key; re-wrap every data key
+  audit verify               recompute the audit log's hash chain
+  prune                      apply the retention rules now
+  check, migrate, changepassword, ...   Django's own commands
+
+Configuration comes from the environment: see docs/configuration.md.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    if args[0] == "reference-partner":
+        os.environ["DJANGO_SETTINGS_MODULE"] = "tillit.reference_partner.settings"
+        args[0] = "serve_partner"
+    else:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tillit.settings")
+        # Demo mode changes settings (e-mail to files), so it must be known before they load.
+        if args[0] in ("init", "run") and "--demo" in args:
+            os.environ["TILLIT_DEMO"] = "true"
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["tillit", *args])

@@ -1,0 +1,48 @@
+"""The consent ledger: append-only evidence of every consent given, refused or withdrawn."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class Action(models.TextChoices):
+    GIVEN = "given", "given"
+    REFUSED = "refused", "refused"
+    WITHDRAWN = "withdrawn", "withdrawn"
+
+
+class AppendOnly(Exception):
+    pass
+
+
+class ConsentRecord(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT,
+                                related_name="consents")
+    receipt_id = models.UUIDField(db_index=True)
+    purpose = models.CharField(max_length=40)
+    lawful_basis = models.CharField(max_length=30)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    policy_version = models.CharField(max_length=40)
+    # A hash of exactly what was shown: the consent text in the visitor's language + version.
+    text_hash = models.CharField(max_length=64)
+    language = models.CharField(max_length=5)
+    method = models.CharField(max_length=40)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "purpose"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AppendOnly("consent records are never changed; append a new one")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AppendOnly("consent records are never deleted")

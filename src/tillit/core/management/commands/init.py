@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from tillit import datamap
+from tillit.audit.models import record
+from tillit.partners.models import Partner
+from tillit.vault import keys
+
+DEMO_PARTNER = "demo-partner"
+
+
+def write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+class Command(BaseCommand):
+    help = ("Make the data directory: secret key and keyring (readable by the owner only), the "
+            "database, and an administrator. With --demo, also the reference partner. Safe to "
+            "run again: it only adds what is missing.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--demo", action="store_true")
+        parser.add_argument("--partner-port", type=int, default=8001)
+
+    # The checks it would run are the ones it exists to satisfy.
+    requires_system_checks: list[str] = []
+
+    def handle(self, *args: object, **options: Any) -> None:
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if settings.SECRET_KEY_MISSING:
+            value = secrets.token_urlsafe(50)
+            write_private(settings.SECRET_KEY_FILE, value)
+            settings.SECRET_KEY = value
+            settings.SECRET_KEY_MISSING = False
+            self.stdout.write(f"made a secret key in {settings.SECRET_KEY_FILE}")
+        if not settings.KEK_FILE.exists():
+            keys.write(keys.generate())
+            self.stdout.write(f"made a keyring in {settings.KEK_FILE} (back it up: without it "
+                              "nothing waiting for delivery can be read)")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self.ensure_admin()
+        if options["demo"]:
+            self.ensure_demo_partner(options["partner_port"])
+
+    def ensure_admin(self) -> None:
+        User = get_user_model()
+        if User.objects.filter(is_superuser=True).exists():
+            return
+        password = secrets.token_urlsafe(12)
+        User.objects.create_superuser("admin", None, password)
+        record("staff.created", actor="cli", target="staff:admin", role="administrator")
+        self.stdout.write(f"made the administrator 'admin' with password {password} "
+                          "(shown once; change it with 'tillit changepassword admin')")
+
+    def ensure_demo_partner(self, port: int) -> None:
+        endpoint = f"http://127.0.0.1:{port}"
+        partner = Partner.objects.filter(slug=DEMO_PARTNER).first()
+        secret_file = settings.DATA_DIR / "demo" / "partner" / "secret"
+        if partner is None:
+            today = dt.date.today()
+            partner = Partner.objects.create(
+                slug=DEMO_PARTNER, name="Demo Megler AS", endpoint=endpoint,
+                privacy_policy_url=f"{endpoint}/privacy", countries=datamap.load().countries,
+                dpa_signed_on=today, dpa_reference="demo DPA (not a real agreement)",
+                compliance_attested_on=today)
+            write_private(secret_file, partner.set_secret())
+            record("partner.added", actor="cli", target=f"partner:{DEMO_PARTNER}")
+            self.stdout.write(f"registered the demo partner at {endpoint}")
+        elif partner.endpoint != endpoint:
+            Partner.objects.filter(pk=partner.pk).update(
+                endpoint=endpoint, privacy_policy_url=f"{endpoint}/privacy")

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = ("Run the whole product: the site, the worker, and in demo mode the reference partner "
+            "(on the next port) with e-mail written to files. Stops all of them on Ctrl-C.")
+
+    # It runs `init` first; the web and worker processes it starts run the checks.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--demo", action="store_true")
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args: object, **options: Any) -> None:
+        port, demo = options["port"], options["demo"]
+        call_command("init", demo=demo, partner_port=port + 1)
+        env = {**os.environ, "TILLIT_DEMO": "true" if demo else os.environ.get("TILLIT_DEMO", "")}
+        env.setdefault("TILLIT_SITE_URL", f"http://{options['host']}:{port}")
+        me = [sys.executable, "-m", "tillit"]
+        commands = {
+            "web": [*me, "web", "--host", options["host"], "--port", str(port), "--no-migrate"],
+            "worker": [*me, "worker"],
+        }
+        if demo:
+            commands["partner"] = [*me, "reference-partner", "--port", str(port + 1)]
+        procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+        self.stop_on_signal(procs)
+        self.wait_until_up(env["TILLIT_SITE_URL"])
+        self.banner(env["TILLIT_SITE_URL"], port, demo)
+        while True:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    self.stderr.write(f"{name} stopped (exit {proc.returncode}); stopping the rest")
+                    self.stop(procs)
+                    sys.exit(proc.returncode or 1)
+            time.sleep(0.5)
+
+    def wait_until_up(self, url: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url + "/", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+    def banner(self, url: str, port: int, demo: bool) -> None:
+        lines = [
+            "",
+            "tillit is running.",
+            f"  site:           {url}/   (English: {url}/en/)",
+            f"  staff console:  {url}/console/   user 'admin' (its password was printed when "
+            "the data directory was made)",
+        ]
+        if demo:
+            lines += [
+                f"  demo partner:   http://127.0.0.1:{port + 1}/   (its leads: /leads.json)",
+                f"  demo e-mails:   {settings.DEMO_MAIL_DIR}/*.eml",
+            ]
+        lines += [f"  data directory: {settings.DATA_DIR}", "Stop with Ctrl-C.", ""]
+        self.stdout.write("\n".join(lines))
+
+    def stop_on_signal(self, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+        def handler(signum: int, frame: object) -> None:
+            self.stop(procs)
+            sys.exit(0)
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def stop(self, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()

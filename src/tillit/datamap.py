@@ -1,0 +1,262 @@
+"""The data map (operator.toml): policy as code.
+
+`load()` gives the validated map for the file named by TILLIT_OPERATOR_FILE; `problems()` lists
+what is wrong with it, each with the line it is on, for the system check tillit.E010.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import get_language
+
+LAWFUL_BASES = {
+    "consent": ("Samtykke (art. 6 nr. 1 a)", "Consent (Art. 6(1)(a))"),
+    "contract": ("Avtale (art. 6 nr. 1 b)", "Contract (Art. 6(1)(b))"),
+    "legal_obligation": ("Rettslig forpliktelse (art. 6 nr. 1 c)",
+                         "Legal obligation (Art. 6(1)(c))"),
+    "legitimate_interest": ("Berettiget interesse (art. 6 nr. 1 f)",
+                            "Legitimate interest (Art. 6(1)(f))"),
+}
+COOKIE_CATEGORIES = ("essential", "analytics", "third_party")
+SIGNUP_FIELDS = ("name", "email", "phone", "country")
+LANGS = ("nb", "en")
+
+
+class Text(dict[str, str]):
+    """A text in nb and en; str() gives the active language's."""
+
+    def __str__(self) -> str:
+        lang = (get_language() or "nb")[:2]
+        return self.get(lang) or self.get("nb", "")
+
+
+@dataclass(frozen=True)
+class Purpose:
+    id: str
+    lawful_basis: str
+    required: bool
+    categories: list[str]
+    title: Text
+    retention: Text
+    consent_text: Text | None = None
+    balancing: Text | None = None
+    field: str = ""
+
+    def lawful_basis_label(self) -> str:
+        nb, en = LAWFUL_BASES[self.lawful_basis]
+        return en if (get_language() or "nb").startswith("en") else nb
+
+    def text_hash(self, lang: str, version: str) -> str:
+        """What the person was shown, as a hash: the consent text in their language + version."""
+        shown = (self.consent_text or Text()).get(lang, "")
+        return hashlib.sha256(f"{version}\n{lang}\n{shown}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    category: str
+    purposes: list[str]
+    required: bool
+    label: Text
+
+
+@dataclass(frozen=True)
+class DataMap:
+    operator: dict[str, str]
+    contacts: dict[str, str]
+    policy_version: str
+    policy_path: str
+    countries: list[str]
+    categories: dict[str, Text]
+    purposes: dict[str, Purpose]
+    fields: dict[str, Field]
+    cookies: list[dict[str, Any]]
+    authorities: dict[str, dict[str, str]]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def consent_purposes(self) -> list[Purpose]:
+        return [p for p in self.purposes.values() if p.consent_text]
+
+    def authority(self, country: str) -> dict[str, str]:
+        return self.authorities.get(country.upper()) or self.authorities["default"]
+
+
+class DataMapError(Exception):
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"line {line}: {msg}" for line, msg in problems))
+
+
+_cache: dict[tuple[str, int], DataMap] = {}
+
+
+def load(path: Path | None = None) -> DataMap:
+    path = Path(path or settings.OPERATOR_FILE)
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _cache:
+        text = path.read_text(encoding="utf-8")
+        found = problems_in(text)
+        if found:
+            raise DataMapError(found)
+        _cache.clear()
+        _cache[key] = _build(tomllib.loads(text))
+    return _cache[key]
+
+
+def problems(path: Path | None = None) -> list[tuple[int, str]]:
+    path = Path(path or settings.OPERATOR_FILE)
+    try:
+        return problems_in(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        return [(0, f"cannot read {path}: {error.strerror}")]
+
+
+def problems_in(text: str) -> list[tuple[int, str]]:
+    """Every mistake in a data map's text, as (line number, message)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        return [(getattr(error, "lineno", 0), f"not valid TOML: {error.msg}")]
+    lines = text.splitlines()
+    found: list[tuple[int, str]] = []
+
+    def bad(path: tuple[Any, ...], message: str) -> None:
+        found.append((_locate(lines, path), message))
+
+    for key in ("name", "address", "country", "email", "url"):
+        if not raw.get("operator", {}).get(key):
+            bad(("operator", key), f"operator.{key} is missing")
+    for key in ("privacy", "support"):
+        if not raw.get("contacts", {}).get(key):
+            bad(("contacts", key), f"contacts.{key} is missing")
+    if not raw.get("policy", {}).get("version"):
+        bad(("policy", "version"), "policy.version is missing")
+    categories = raw.get("categories", {})
+    purposes = raw.get("purposes", [])
+    purpose_ids = {p.get("id") for p in purposes}
+    for i, p in enumerate(purposes):
+        _check_purpose(p, i, categories, bad)
+    for i, f in enumerate(raw.get("fields", [])):
+        _check_field(f, i, categories, purpose_ids, bad)
+    declared = {f.get("name") for f in raw.get("fields", [])}
+    for name in SIGNUP_FIELDS:
+        if name not in declared:
+            bad(("fields",), f"the sign-up field {name!r} has no [[fields]] entry")
+    for i, c in enumerate(raw.get("cookies", [])):
+        if c.get("category") not in COOKIE_CATEGORIES:
+            bad(("cookies", i, "category"),
+                f"cookie {c.get('name')!r}: category must be one of {', '.join(COOKIE_CATEGORIES)}")
+        for key in ("name", "provider"):
+            if not c.get(key):
+                bad(("cookies", i, key), f"cookie #{i + 1}: {key} is missing")
+        for key in ("lifetime", "purpose"):
+            _check_text(c.get(key), ("cookies", i, key), f"cookie {c.get('name')!r}: {key}", bad)
+    if "default" not in raw.get("authorities", {}):
+        bad(("authorities",), "authorities.default is missing (used for countries not listed)")
+    for country in raw.get("signup", {}).get("countries", []):
+        if not re.fullmatch(r"[A-Z]{2}", str(country)):
+            bad(("signup", "countries"), f"{country!r} is not a two-letter country code")
+    return found
+
+
+def _check_purpose(p: dict[str, Any], i: int, categories: dict[str, Any], bad: Any) -> None:
+    name = p.get("id") or f"#{i + 1}"
+    if not p.get("id"):
+        bad(("purposes", i), f"purpose #{i + 1} has no id")
+    if p.get("lawful_basis") not in LAWFUL_BASES:
+        bad(("purposes", i, "lawful_basis"),
+            f"purpose {name!r}: lawful_basis must be one of {', '.join(LAWFUL_BASES)}")
+    for key in ("title", "retention"):
+        _check_text(p.get(key), ("purposes", i, key), f"purpose {name!r}: {key}", bad)
+    if p.get("lawful_basis") == "consent" and not re.fullmatch(r"consent_[a-z_]+", p.get("field", "")):
+        bad(("purposes", i, "field"),
+            f"purpose {name!r}: field must name its form checkbox, like consent_offers")
+    if p.get("lawful_basis") == "consent":
+        _check_text(p.get("consent_text"), ("purposes", i, "consent_text"),
+                    f"purpose {name!r}: consent_text (required for consent)", bad)
+    if p.get("lawful_basis") == "legitimate_interest":
+        _check_text(p.get("balancing"), ("purposes", i, "balancing"),
+                    f"purpose {name!r}: balancing (the legitimate-interest test)", bad)
+    for cat in p.get("categories", []):
+        if cat not in categories:
+            bad(("purposes", i, "categories"), f"purpose {name!r}: unknown category {cat!r}")
+
+
+def _check_field(f: dict[str, Any], i: int, categories: dict[str, Any], purpose_ids: set[Any],
+                 bad: Any) -> None:
+    name = f.get("name") or f"#{i + 1}"
+    if f.get("category") not in categories:
+        bad(("fields", i, "category"), f"field {name!r}: unknown category {f.get('category')!r}")
+    if not f.get("purposes"):
+        bad(("fields", i, "purposes"), f"field {name!r} has no purpose")
+    for pid in f.get("purposes", []):
+        if pid not in purpose_ids:
+            bad(("fields", i, "purposes"), f"field {name!r}: unknown purpose {pid!r}")
+    _check_text(f.get("label"), ("fields", i, "label"), f"field {name!r}: label", bad)
+
+
+def _check_text(value: Any, path: tuple[Any, ...], what: str, bad: Any) -> None:
+    if not isinstance(value, dict) or not all(value.get(lang) for lang in LANGS):
+        bad(path, f"{what} needs a text in nb and en")
+
+
+def _locate(lines: list[str], path: tuple[Any, ...]) -> int:
+    """The line a dotted path is on: its key if present, else the table that should hold it."""
+    table, rest = path[0], path[1:]
+    index = rest[0] if rest and isinstance(rest[0], int) else None
+    key = next((p for p in rest if isinstance(p, str)), None)
+    header = re.compile(rf"^\s*\[\[?{re.escape(table)}(\.[^\]]*)?\]\]?\s*$")
+    any_header = re.compile(r"^\s*\[")
+    start, seen = None, -1
+    for n, line in enumerate(lines):
+        if header.match(line):
+            seen += 1
+            if index is None or seen == index:
+                start = n
+                break
+    if start is None:
+        return 1
+    for n in range(start + 1, len(lines)):
+        if any_header.match(lines[n]):
+            break
+        if key and re.match(rf"^\s*{re.escape(key)}\s*=", lines[n]):
+            return n + 1
+    return start + 1
+
+
+def _text(value: Any) -> Text | None:
+    return Text(value) if isinstance(value, dict) else None
+
+
+def _build(raw: dict[str, Any]) -> DataMap:
+    purposes = {
+        p["id"]: Purpose(
+            id=p["id"], lawful_basis=p["lawful_basis"], required=bool(p.get("required")),
+            categories=list(p.get("categories", [])), title=Text(p["title"]),
+            retention=Text(p["retention"]), consent_text=_text(p.get("consent_text")),
+            balancing=_text(p.get("balancing")), field=p.get("field", ""),
+        )
+        for p in raw["purposes"]
+    }
+    fields = {
+        f["name"]: Field(name=f["name"], category=f["category"], purposes=list(f["purposes"]),
+                         required=bool(f.get("required")), label=Text(f["label"]))
+        for f in raw["fields"]
+    }
+    return DataMap(
+        operator=raw["operator"], contacts=raw["contacts"],
+        policy_version=str(raw["policy"]["version"]),
+        policy_path=raw["policy"].get("path", "/personvern/"),
+        countries=list(raw.get("signup", {}).get("countries", ["NO"])),
+        categories={k: Text(v) for k, v in raw["categories"].items()},
+        purposes=purposes, fields=fields, cookies=list(raw.get("cookies", [])),
+        authorities=raw["authorities"], raw=raw,
+    )

@@ -1,0 +1,172 @@
+"""Delivering leads: claim due jobs, send them signed, verify the receipt, shred the envelope."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from tillit.audit.models import record
+from tillit.consent.models import ConsentRecord
+from tillit.partners import signing
+from tillit.partners.models import Delivery, DeliveryState
+from tillit.vault.models import Envelope
+
+LEASE = timedelta(seconds=60)
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_CAP_SECONDS = 3600
+
+
+@dataclass
+class Outcome:
+    delivery: Delivery
+    ok: bool
+    partner_reference: str = ""
+    receipt_hash: str = ""
+    error: str = ""
+
+
+def claim(batch: int, now: datetime | None = None) -> list[Delivery]:
+    """Lease up to `batch` due jobs to this caller. A job is leased to one worker at a time.
+
+    The UPDATE repeats the "due" condition, so of two workers that picked the same row only
+    one changes it; on PostgreSQL, SKIP LOCKED lets them pick different rows to begin with.
+    """
+    now = now or timezone.now()
+    token = secrets.token_hex(16)
+    with transaction.atomic():
+        due = Delivery.objects.due(now).order_by("next_attempt_at")
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True)
+        ids = list(due.values_list("id", flat=True)[:batch])
+        if not ids:
+            return []
+        Delivery.objects.filter(id__in=ids).due(now).update(
+            state=DeliveryState.LEASED, lease_token=token, lease_expires_at=now + LEASE,
+            attempts=F("attempts") + 1)
+    return list(Delivery.objects.filter(lease_token=token, state=DeliveryState.LEASED)
+                .select_related("partner", "envelope", "subject"))
+
+
+def payload(delivery: Delivery) -> bytes:
+    """The lead as the partner receives it; the same bytes on every attempt."""
+    assert delivery.envelope is not None
+    lead = {k: v.reveal() for k, v in delivery.envelope.open().items()}
+    consents = [
+        {"purpose": c.purpose, "action": c.action, "lawful_basis": c.lawful_basis,
+         "policy_version": c.policy_version, "text_hash": c.text_hash,
+         "receipt_id": str(c.receipt_id), "at": c.at.isoformat()}
+        for c in ConsentRecord.objects.filter(subject_id=delivery.subject_id)
+    ]
+    body = {
+        "lead_id": str(delivery.id),
+        "subject_ref": str(delivery.subject_id),
+        **lead,
+        "confirmed_at": _iso(delivery.subject.confirmed_at),
+        "consents": consents,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def send(client: httpx.Client, delivery: Delivery, body: bytes) -> Outcome:
+    """POST one lead and check the partner's signed receipt. Never raises."""
+    partner = delivery.partner
+    secret = partner.secret()
+    headers = {
+        "Content-Type": "application/json",
+        signing.HEADER: signing.sign(secret, body, purpose="lead"),
+        signing.IDEMPOTENCY_HEADER: str(delivery.id),
+    }
+    try:
+        response = client.post(partner.endpoint.rstrip("/") + "/leads", content=body,
+                               headers=headers, timeout=settings.DELIVERY_TIMEOUT_SECONDS)
+    except httpx.HTTPError as error:
+        return Outcome(delivery, False, error=f"network: {type(error).__name__}")
+    if response.status_code not in (200, 201):
+        return Outcome(delivery, False, error=f"partner answered HTTP {response.status_code}")
+    try:
+        signing.verify(secret, response.content, response.headers.get(signing.HEADER),
+                       purpose="receipt")
+        receipt = json.loads(response.content)
+    except (signing.SignatureError, ValueError) as error:
+        return Outcome(delivery, False, error=f"receipt refused: {error}")
+    if receipt.get("lead_id") != str(delivery.id) or receipt.get("status") != "accepted":
+        return Outcome(delivery, False, error="receipt refused: it is for another lead")
+    return Outcome(delivery, True, partner_reference=str(receipt.get("partner_lead_id", ""))[:100],
+                   receipt_hash=hashlib.sha256(response.content).hexdigest())
+
+
+def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
+    """Claim, send (concurrently) and record one batch; return how many jobs were handled."""
+    deliveries = claim(batch)
+    if not deliveries:
+        return 0
+    bodies = {d.id: payload(d) for d in deliveries if d.envelope is not None}
+    with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
+        outcomes = list(pool.map(lambda d: send(client, d, bodies[d.id]),
+                                 [d for d in deliveries if d.id in bodies]))
+    with transaction.atomic():
+        for outcome in outcomes:
+            if outcome.ok:
+                _record_success(outcome)
+            else:
+                _record_failure(outcome)
+    return len(deliveries)
+
+
+def _record_success(outcome: Outcome) -> None:
+    d = outcome.delivery
+    now = timezone.now()
+    won = Delivery.objects.filter(id=d.id, lease_token=d.lease_token,
+                                  state=DeliveryState.LEASED).update(
+        state=DeliveryState.DELIVERED, delivered_at=now, envelope=None, lease_token="",
+        partner_reference=outcome.partner_reference, receipt_hash=outcome.receipt_hash,
+        last_error="")
+    if not won:
+        return  # Our lease ran out and another worker took over; it records the result.
+    Envelope.objects.filter(id=d.envelope_id).shred()
+    record("lead.delivered", actor="worker", target=d.subject.ref, delivery=str(d.id),
+           partner=d.partner.slug, receipt_hash=outcome.receipt_hash)
+
+
+def _record_failure(outcome: Outcome) -> None:
+    d = outcome.delivery
+    now = timezone.now()
+    if d.age(now) > timedelta(hours=settings.DELIVERY_MAX_AGE_HOURS):
+        fail(d, outcome.error, now)
+        return
+    Delivery.objects.filter(id=d.id, lease_token=d.lease_token, state=DeliveryState.LEASED).update(
+        state=DeliveryState.PENDING, lease_token="", last_error=outcome.error[:200],
+        next_attempt_at=now + backoff(d.attempts))
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential backoff with jitter: half the step fixed, half random."""
+    step = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return timedelta(seconds=step / 2 + random.uniform(0, step / 2))
+
+
+def fail(d: Delivery, error: str, now: datetime) -> None:
+    """Give up on a lead: shred it, and leave a visible failed case without personal data."""
+    won = Delivery.objects.filter(id=d.id).exclude(
+        state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.CANCELLED]
+    ).update(state=DeliveryState.FAILED, envelope=None, lease_token="",
+             last_error=(error or "too old")[:200])
+    if won:
+        Envelope.objects.filter(id=d.envelope_id).shred()
+        record("lead.failed", actor="worker", target=f"subject:{d.subject_id}",
+               delivery=str(d.id), partner_id=d.partner_id, reason=(error or "too old")[:200])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tillit.audit.models import record
+from tillit.partners.models import Partner
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+class Command(BaseCommand):
+    help = "Manage partners: add, list, disable, enable."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="register a partner and print its signing secret once")
+        add.add_argument("slug")
+        add.add_argument("--name", required=True)
+        add.add_argument("--endpoint", required=True, help="base URL; leads go to <endpoint>/leads")
+        add.add_argument("--privacy-url", required=True, help="the partner's privacy policy")
+        add.add_argument("--countries", required=True, help="comma-separated, e.g. NO,SE")
+        add.add_argument("--weight", type=int, default=100)
+        add.add_argument("--daily-cap", type=int, default=None)
+        add.add_argument("--dpa-signed-on", type=_date, default=None)
+        add.add_argument("--dpa-reference", default="")
+        add.add_argument("--compliance-attested-on", type=_date, default=None)
+        add.add_argument("--secret-file", type=Path, default=None,
+                         help="use the secret in this file instead of generating one")
+        sub.add_parser("list", help="list partners")
+        for name in ("disable", "enable"):
+            p = sub.add_parser(name, help=f"{name} a partner")
+            p.add_argument("slug")
+
+    def handle(self, *args: object, **options: Any) -> None:
+        getattr(self, f"handle_{options['action']}")(options)
+
+    def handle_add(self, o: dict[str, Any]) -> None:
+        partner = Partner(
+            slug=o["slug"], name=o["name"], endpoint=o["endpoint"].rstrip("/"),
+            privacy_policy_url=o["privacy_url"],
+            countries=[c.strip().upper() for c in o["countries"].split(",") if c.strip()],
+            weight=o["weight"], daily_cap=o["daily_cap"], dpa_signed_on=o["dpa_signed_on"],
+            dpa_reference=o["dpa_reference"], compliance_attested_on=o["compliance_attested_on"],
+        )
+        try:
+            partner.full_clean(exclude=["secret_envelope"])
+        except ValidationError as error:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}"
+                                         for k, v in error.message_dict.items())) from None
+        if not partner.endpoint_is_safe():
+            raise CommandError("the endpoint must be https (http only to 127.0.0.1/localhost)")
+        partner.save()
+        secret = o["secret_file"].read_text().strip() if o["secret_file"] else None
+        secret = partner.set_secret(secret)
+        record("partner.added", actor="cli", target=f"partner:{partner.slug}")
+        self.stdout.write(f"added {partner.slug}")
+        if not o["secret_file"]:
+            self.stdout.write(f"signing secret (shown once; give it to the partner): {secret}")
+        if not partner.has_agreements():
+            self.stdout.write("note: no DPA or compliance date on record, so it receives nothing")
+
+    def handle_list(self, o: dict[str, Any]) -> None:
+        for p in Partner.objects.all():
+            state = "active" if p.active else "disabled"
+            agreements = "DPA+compliance" if p.has_agreements() else "NO DPA/compliance"
+            self.stdout.write(f"{p.slug:20} {state:9} {agreements:17} {','.join(p.countries):20}"
+                              f" weight={p.weight} cap={p.daily_cap or '-'} {p.endpoint}")
+
+    def handle_disable(self, o: dict[str, Any]) -> None:
+        self._set_active(o["slug"], False)
+
+    def handle_enable(self, o: dict[str, Any]) -> None:
+        self._set_active(o["slug"], True)
+
+    def _set_active(self, slug: str, active: bool) -> None:
+        if not Partner.objects.filter(slug=slug).update(active=active):
+            raise CommandError(f"no partner {slug!r}")
+        record("partner.enabled" if active else "partner.disabled", actor="cli",
+               target=f"partner:{slug}")
+        self.stdout.write(f"{slug} {'enabled' if active else 'disabled'}")

@@ -1,0 +1,130 @@
+"""Partners (the processors that receive leads) and the delivery outbox."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tillit.vault.models import Envelope, Purpose
+
+
+class PartnerQuerySet(models.QuerySet["Partner"]):
+    def compliant(self) -> PartnerQuerySet:
+        """Active partners with a data processing agreement and GDPR compliance on record."""
+        return self.filter(active=True, dpa_signed_on__isnull=False,
+                           compliance_attested_on__isnull=False)
+
+
+class Partner(models.Model):
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=200)
+    privacy_policy_url = models.URLField(max_length=500)
+    endpoint = models.URLField(max_length=500, help_text="Base URL; leads go to <endpoint>/leads")
+    countries = models.JSONField(default=list, help_text='Two-letter codes, e.g. ["NO", "SE"]')
+    weight = models.PositiveIntegerField(default=100)
+    daily_cap = models.PositiveIntegerField(null=True, blank=True,
+                                            help_text="Leads per day; empty for no cap")
+    dpa_signed_on = models.DateField(null=True, blank=True,
+                                     verbose_name="data processing agreement signed on")
+    dpa_reference = models.CharField(max_length=200, blank=True,
+                                     verbose_name="data processing agreement (document)")
+    compliance_attested_on = models.DateField(null=True, blank=True,
+                                              verbose_name="GDPR compliance attested on")
+    active = models.BooleanField(default=True)
+    secret_envelope = models.OneToOneField(Envelope, null=True, on_delete=models.SET_NULL,
+                                           related_name="+", editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PartnerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def endpoint_is_safe(self) -> bool:
+        """https, or http to this machine only (the reference partner in demo and tests)."""
+        url = urlsplit(self.endpoint)
+        loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
+        return url.scheme == "https" or (url.scheme == "http" and loopback)
+
+    def has_agreements(self) -> bool:
+        return bool(self.dpa_signed_on and self.compliance_attested_on)
+
+    def set_secret(self, secret: str | None = None) -> str:
+        """Store a new signing secret (sealed in the vault) and return it, to give the partner."""
+        secret = secret or secrets.token_urlsafe(32)
+        old = self.secret_envelope
+        self.secret_envelope = Envelope.objects.seal({"secret": secret}, Purpose.PARTNER_SECRET)
+        self.save(update_fields=["secret_envelope"])
+        if old:
+            old.shred()
+        return secret
+
+    def secret(self) -> bytes:
+        assert self.secret_envelope is not None, "partner has no signing secret"
+        return str(self.secret_envelope.open()["secret"].reveal()).encode()
+
+    def leads_today(self, now: datetime | None = None) -> int:
+        start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        return self.deliveries.filter(created_at__gte=start).count()
+
+
+class DeliveryState(models.TextChoices):
+    WAITING = "waiting", "waiting for the person's confirmation"
+    PENDING = "pending", "queued"
+    LEASED = "leased", "being sent"
+    DELIVERED = "delivered", "delivered"
+    FAILED = "failed", "undeliverable; shredded"
+    CANCELLED = "cancelled", "never confirmed; shredded"
+
+
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    def due(self, now: datetime) -> DeliveryQuerySet:
+        """Queued jobs whose time has come, and leased ones whose worker went away."""
+        return self.filter(
+            Q(state=DeliveryState.PENDING, next_attempt_at__lte=now)
+            | Q(state=DeliveryState.LEASED, lease_expires_at__lt=now)
+        )
+
+
+class Delivery(models.Model):
+    """One lead on its way to one partner. Its id is the idempotency key the partner sees."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT,
+                                related_name="deliveries")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="deliveries")
+    envelope = models.ForeignKey(Envelope, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    state = models.CharField(max_length=10, choices=DeliveryState.choices,
+                             default=DeliveryState.WAITING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    partner_reference = models.CharField(max_length=100, blank=True)
+    receipt_hash = models.CharField(max_length=64, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"delivery {self.id} → {self.partner_id} ({self.state})"
+
+    def age(self, now: datetime | None = None) -> timedelta:
+        return (now or timezone.now()) - (self.released_at or self.created_at)

@@ -1,0 +1,42 @@
+"""Routing: which partner a new person is referred to.
+
+Eligible partners are active, have a DPA and compliance on record (P18), serve the person's
+country and are under today's cap. Among them the choice is weighted rendezvous hashing on the
+subject's id: each partner's share follows its weight, and the same subject always gets the
+same partner while the eligible set is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from datetime import datetime
+
+from tillit.partners.models import Partner
+
+
+def eligible(country: str, now: datetime | None = None) -> list[Partner]:
+    return [
+        p for p in Partner.objects.compliant()
+        if country.upper() in p.countries and p.weight > 0
+        and (p.daily_cap is None or p.leads_today(now) < p.daily_cap)
+    ]
+
+
+def assign(subject_id: uuid.UUID, country: str, now: datetime | None = None) -> Partner | None:
+    candidates = eligible(country, now)
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: _score(subject_id, p))
+
+
+def serves(country: str) -> bool:
+    return any(country.upper() in p.countries for p in Partner.objects.compliant())
+
+
+def _score(subject_id: uuid.UUID, partner: Partner) -> float:
+    digest = hashlib.sha256(f"{subject_id}:{partner.slug}".encode()).digest()
+    # A uniform number in (0, 1), never exactly 0 or 1.
+    u = (int.from_bytes(digest[:8], "big") + 1) / (2**64 + 2)
+    return -partner.weight / math.log(u)

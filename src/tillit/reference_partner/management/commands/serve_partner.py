@@ -1,0 +1,27 @@
+import secrets
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tillit.core.serve import exec_server
+
+
+class Command(BaseCommand):
+    help = "Serve the reference partner (its own settings and database) on --port."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, required=True)
+        parser.add_argument("--workers", type=int, default=1)
+        parser.add_argument("--threads", type=int, default=4)
+
+    def handle(self, *args: object, **options: object) -> None:
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not settings.PARTNER_SECRET:
+            raise CommandError(
+                f"no shared secret: set PARTNER_SECRET(_FILE) or write it to {settings.SECRET_FILE}"
+                f" (for example: {secrets.token_urlsafe(8)}...; 'tillit init --demo' does this)")
+        call_command("migrate", interactive=False, verbosity=0)
+        exec_server("tillit.reference_partner.wsgi:application", host=options["host"],
+                    port=options["port"], workers=options["workers"], threads=options["threads"])

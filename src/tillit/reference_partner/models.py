@@ -1,0 +1,31 @@
+import uuid
+
+from django.db import models
+
+
+class Lead(models.Model):
+    """A lead as the partner (the processor) holds it. tillit keeps none of this."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    lead_id = models.UUIDField(unique=True, help_text="tillit's id; the idempotency key")
+    body_sha256 = models.CharField(max_length=64)
+    subject_ref = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    email = models.CharField(max_length=254)
+    phone = models.CharField(max_length=40, blank=True)
+    country = models.CharField(max_length=2)
+    language = models.CharField(max_length=5)
+    consents = models.JSONField(default=list)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return str(self.lead_id)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"partner_lead_id": str(self.id), "lead_id": str(self.lead_id),
+                "subject_ref": self.subject_ref, "name": self.name, "email": self.email,
+                "phone": self.phone, "country": self.country, "language": self.language,
+                "consents": self.consents, "received_at": self.received_at.isoformat()}

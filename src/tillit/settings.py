@@ -1,0 +1,210 @@
+"""tillit's settings. Every value comes from the environment (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.utils.csp import CSP
+
+from tillit.env import env_bool, env_int, env_list, env_path, env_secret, env_str
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DATA_DIR = env_path("TILLIT_DATA_DIR", Path.cwd() / "tillit-data")
+DEMO = env_bool("TILLIT_DEMO", False)
+DEBUG = env_bool("TILLIT_DEBUG", False)
+
+# The secret key is made by `tillit init`; the system check tillit.E002 says so when missing.
+SECRET_KEY_FILE = DATA_DIR / "keys" / "secret_key"
+SECRET_KEY = env_secret("TILLIT_SECRET_KEY") or (
+    SECRET_KEY_FILE.read_text().strip() if SECRET_KEY_FILE.exists() else ""
+)
+# Until `tillit init` has run, a marker stands in so that `init` itself can start; every other
+# command stops at the system check tillit.E002.
+SECRET_KEY_MISSING = not SECRET_KEY
+SECRET_KEY = SECRET_KEY or "missing: run tillit init"
+KEK_FILE = env_path("TILLIT_KEK_FILE", DATA_DIR / "keys" / "keyring.json")
+OPERATOR_FILE = env_path("TILLIT_OPERATOR_FILE", PACKAGE_DIR / "operator.toml")
+SITE_URL = env_str("TILLIT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+ALLOWED_HOSTS = env_list("TILLIT_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("TILLIT_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks_db",
+    "tillit.core",
+    "tillit.vault",
+    "tillit.audit",
+    "tillit.subjects",
+    "tillit.consent",
+    "tillit.partners",
+    "tillit.site",
+    "tillit.console",
+    "tillit.worker",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "tillit.urls"
+WSGI_APPLICATION = "tillit.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "tillit.site.context.operator",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "tillit.sqlite3",
+            "CONN_MAX_AGE": 600,
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                # secure_delete overwrites freed pages, so shredded ciphertext leaves no trace.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                    "PRAGMA busy_timeout=20000; PRAGMA secure_delete=ON;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("TILLIT_REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "nb"
+LANGUAGES = [("nb", "Norsk bokmål"), ("en", "English")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env_str("TILLIT_TIME_ZONE", "Europe/Oslo")
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Sign-up and every other public form are small: anything larger is refused with a 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TILLIT_MAX_BODY_BYTES", 16_384, minimum=1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 50
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 8 * 3600
+HTTPS = SITE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = env_int("TILLIT_HSTS_SECONDS", 0, minimum=0)
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TILLIT_BEHIND_PROXY", False) else None
+)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+# E-mail: files under the data directory in demo mode, SMTP otherwise.
+DEFAULT_FROM_EMAIL = env_str("TILLIT_FROM_EMAIL", "tillit <no-reply@example.com>")
+DEMO_MAIL_DIR = DATA_DIR / "demo" / "mail"
+if DEMO:
+    MAILERS = {"default": {"BACKEND": "tillit.core.mail.EmlFileBackend",
+                           "OPTIONS": {"directory": str(DEMO_MAIL_DIR)}}}
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env_str("TILLIT_SMTP_HOST", "localhost"),
+                "port": env_int("TILLIT_SMTP_PORT", 25, minimum=1),
+                "username": env_str("TILLIT_SMTP_USER", ""),
+                "password": env_secret("TILLIT_SMTP_PASSWORD"),
+                "use_tls": env_bool("TILLIT_SMTP_STARTTLS", False),
+                "timeout": 20,
+            },
+        }
+    }
+
+# The flow's clocks (hours) and the public forms' limits.
+UNCONFIRMED_MAX_AGE_HOURS = env_int("TILLIT_UNCONFIRMED_MAX_AGE_HOURS", 48, minimum=1)
+DELIVERY_MAX_AGE_HOURS = env_int("TILLIT_DELIVERY_MAX_AGE_HOURS", 72, minimum=1)
+DELIVERY_TIMEOUT_SECONDS = env_int("TILLIT_DELIVERY_TIMEOUT_SECONDS", 10, minimum=1)
+DELIVERY_CONCURRENCY = env_int("TILLIT_DELIVERY_CONCURRENCY", 8, minimum=1)
+SIGNUPS_PER_IP_PER_HOUR = env_int("TILLIT_SIGNUPS_PER_IP_PER_HOUR", 20, minimum=1)
+
+# Serving: `tillit web` starts this many processes with this many threads each.
+WEB_WORKERS = env_int("TILLIT_WEB_WORKERS", 2, minimum=1)
+WEB_THREADS = env_int("TILLIT_WEB_THREADS", 4, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": env_str("TILLIT_LOG_LEVEL", "INFO").upper()},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django_tasks_db": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}
+CSRF_FAILURE_VIEW = "tillit.site.views.csrf_failure"

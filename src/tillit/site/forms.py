@@ -1,0 +1,107 @@
+"""The sign-up form, built from the data map: only declared fields are read (P5)."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+import phonenumbers
+from babel import Locale
+from django import forms
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from email_validator import EmailNotValidError, validate_email
+
+from tillit import datamap
+from tillit.subjects.signup import Signup
+from tillit.vault.pii import Pii
+
+NAME_MAX = 200
+
+
+def country_choices(codes: list[str]) -> list[tuple[str, str]]:
+    lang = (get_language() or "nb")[:2]
+    names = Locale.parse("nb" if lang == "nb" else "en").territories
+    return [("", _("Choose a country"))] + [(c, names.get(c, c)) for c in codes]
+
+
+class SignupForm(forms.Form):
+    """Field names are fixed: name, email, phone, country, consent_partner, consent_offers."""
+
+    name = forms.CharField(max_length=NAME_MAX, error_messages={
+        "required": _("Please write your name."),
+        "max_length": _("A name can be at most 200 characters."),
+    })
+    email = forms.CharField(max_length=254, error_messages={
+        "required": _("Please write your e-mail address."),
+        "max_length": _("That e-mail address is too long."),
+    })
+    phone = forms.CharField(max_length=40, required=False, error_messages={
+        "max_length": _("That phone number is too long."),
+    })
+    country = forms.ChoiceField(choices=(), error_messages={
+        "required": _("Please choose your country."),
+        "invalid_choice": _("Please choose a country from the list."),
+    })
+    # A field people never see; bots fill it in.
+    website = forms.CharField(required=False, max_length=200)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.datamap = datamap.load()
+        for key, field in self.datamap.fields.items():
+            if key in self.fields:
+                self.fields[key].label = str(field.label)
+        self.fields["country"].choices = country_choices(self.datamap.countries)
+        for purpose in self.datamap.consent_purposes():
+            self.fields[purpose.field] = forms.BooleanField(
+                required=purpose.required, label=str(purpose.consent_text),
+                error_messages={"required": _("This consent is needed to refer you to a partner.")},
+            )
+
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website"))
+
+    def clean_name(self) -> str:
+        name = unicodedata.normalize("NFC", self.cleaned_data["name"]).strip()
+        if any(unicodedata.category(ch).startswith("C") for ch in name):
+            raise forms.ValidationError(_("A name cannot contain control characters."))
+        if not any(ch.isalpha() for ch in name):
+            raise forms.ValidationError(_("Please write your name with letters."))
+        return name
+
+    def clean_email(self) -> str:
+        try:
+            result = validate_email(self.cleaned_data["email"].strip(), check_deliverability=False)
+        except EmailNotValidError:
+            raise forms.ValidationError(
+                _("That does not look like an e-mail address. Check it and try again.")
+            ) from None
+        return result.normalized
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        phone, country = data.get("phone", "").strip(), data.get("country")
+        if phone and country:
+            data["phone"] = self._clean_phone(phone, country)
+        return data
+
+    def _clean_phone(self, phone: str, country: str) -> str:
+        try:
+            number = phonenumbers.parse(phone, country)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            self.add_error("phone", _("That is not a valid phone number for the country you chose."))
+            return ""
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def signup(self, language: str) -> Signup:
+        data = self.cleaned_data
+        return Signup(
+            name=Pii(data["name"]), email=Pii(data["email"]),
+            phone=Pii(data["phone"]) if data.get("phone") else None,
+            country=data["country"],
+            consents={p.id: bool(data.get(p.field)) for p in self.datamap.consent_purposes()},
+            language=language,
+        )

@@ -1,0 +1,105 @@
+"""Public pages: sign-up, confirmation, consent receipt, privacy policy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from tillit import datamap
+from tillit.consent import receipts
+from tillit.consent.models import ConsentRecord
+from tillit.partners.models import Partner
+from tillit.site.forms import SignupForm
+from tillit.site.ratelimit import hit
+from tillit.subjects import signup as flow
+
+log = logging.getLogger("tillit.site")
+
+
+def _lang() -> str:
+    return (get_language() or "nb")[:2]
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "site/signup.html", {"form": SignupForm()})
+    form = SignupForm(request.POST)
+    if form.is_bot():
+        log.info("sign-up refused: honeypot field filled")
+        return redirect("site:sent")
+    if not hit(request, "signup", settings.SIGNUPS_PER_IP_PER_HOUR):
+        return render(request, "site/signup.html", {"form": form, "limited": True}, status=429)
+    if not form.is_valid():
+        return render(request, "site/signup.html", {"form": form}, status=400)
+    try:
+        flow.register(form.signup(_lang()))
+    except flow.NoPartner:
+        form.add_error("country", _("We have no partner for that country yet, so we cannot "
+                                    "refer you. Nothing you typed has been kept."))
+        return render(request, "site/signup.html", {"form": form}, status=400)
+    # The same answer for a new and a known address: the news goes to the address itself.
+    return redirect("site:sent")
+
+
+def sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "site/sent.html", {"hours": settings.UNCONFIRMED_MAX_AGE_HOURS})
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    # Following the link shows a button: link scanners in mail systems fetch links, and a
+    # fetch must not act for the person.
+    if request.method == "GET":
+        return render(request, "site/confirm.html", {"token": token})
+    try:
+        subject = flow.confirm(token)
+    except flow.ConfirmationInvalid:
+        return render(request, "site/confirm_invalid.html",
+                      {"hours": settings.UNCONFIRMED_MAX_AGE_HOURS}, status=400)
+    receipt = (ConsentRecord.objects.filter(subject=subject).order_by("at")
+               .values_list("receipt_id", flat=True).first())
+    return render(request, "site/welcome.html", {"partner": subject.partner, "receipt_id": receipt})
+
+
+def receipt(request: HttpRequest, receipt_id: uuid.UUID, fmt: str = "html") -> HttpResponse:
+    try:
+        data = receipts.build(receipt_id)
+    except receipts.ReceiptNotFound:
+        return render(request, "site/not_found.html", status=404)
+    if fmt == "json":
+        response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
+        response["Content-Disposition"] = f'inline; filename="consent-receipt-{receipt_id}.json"'
+        return response
+    return render(request, "site/receipt.html",
+                  {"receipt": data, "receipt_id": receipt_id,
+                   "receipt_json": json.dumps(data, indent=2, ensure_ascii=False)})
+
+
+def policy(request: HttpRequest) -> HttpResponse:
+    dm = datamap.load()
+    return render(request, "site/policy.html", {
+        "dm": dm, "purposes": list(dm.purposes.values()),
+        "partners": Partner.objects.compliant(),
+        "authority": dm.authority(dm.operator["country"]),
+    })
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "site/bad_request.html", status=400)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "site/not_found.html", status=404)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return render(request, "site/csrf_failure.html", status=403)

@@ -1,0 +1,11 @@
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("console/", admin.site.urls),
+    *i18n_patterns(path("", include("tillit.site.urls")), prefix_default_language=False),
+]
+
+handler400 = "tillit.site.views.bad_request"
+handler404 = "tillit.site.views.not_found"

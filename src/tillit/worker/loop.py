@@ -1,0 +1,61 @@
+"""The worker's steps: deliveries, e-mail jobs and retention, each callable from tests."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+import httpx
+from django.db import close_old_connections
+from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
+
+from tillit.partners.delivery import deliver_batch
+from tillit.subjects.retention import run_all
+
+log = logging.getLogger("tillit.worker")
+RETENTION_EVERY_SECONDS = 60
+
+
+class Loop:
+    def __init__(self, *, interval: float = 0.5, batch: int = 64) -> None:
+        self.interval = interval
+        self.batch = batch
+        self.running = True
+        self.client = httpx.Client(http2=False, limits=httpx.Limits(max_keepalive_connections=16))
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}"[:64]
+        self.last_retention = 0.0
+
+    def process_one(self) -> int:
+        """One step: a batch of deliveries, the ready e-mail jobs, retention when due."""
+        close_old_connections()
+        done = deliver_batch(self.client, self.batch)
+        done += self.run_tasks()
+        if time.monotonic() - self.last_retention >= RETENTION_EVERY_SECONDS:
+            self.last_retention = time.monotonic()
+            results = run_all()
+            if any(results.values()):
+                log.info("retention %s", " ".join(f"{k}={v}" for k, v in results.items()))
+        return done
+
+    def run_tasks(self, max_tasks: int = 20) -> int:
+        worker = TaskWorker(queue_names=["*"], interval=0, batch=True, backend_name="default",
+                            startup_delay=False, max_tasks=max_tasks, worker_id=self.worker_id,
+                            excluded_queue_names=[])
+        worker.run()
+        return worker._run_tasks
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Run steps until nothing is left to do (tests and `tillit worker --drain`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process_one():
+            pass
+
+    def forever(self) -> None:
+        log.info("worker %s started", self.worker_id)
+        while self.running:
+            if not self.process_one():
+                time.sleep(self.interval)
+        log.info("worker %s stopped", self.worker_id)
+        self.client.close()
