@@ -2,7 +2,10 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from tillit.site import views
+
 urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
     path("console/", admin.site.urls),
     *i18n_patterns(path("", include("tillit.site.urls")), prefix_default_language=False),
 ]

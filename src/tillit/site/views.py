@@ -93,6 +93,11 @@ def policy(request: HttpRequest) -> HttpResponse:
     })
 
 
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness: the process answers. (Readiness checks come with the operations work.)"""
+    return HttpResponse("ok", content_type="text/plain")
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "site/bad_request.html", status=400)
 

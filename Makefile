@@ -1,0 +1,39 @@
+# tillit: two commands on a fresh machine.
+#   make run    install, initialise a demo data directory and start the whole product
+#   make test   install and run every test
+SHELL := /bin/bash
+VENV ?= .venv
+PORT ?= 8000
+export TILLIT_DATA_DIR ?= $(CURDIR)/tillit-data
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install messages clean
+
+$(STAMP): pyproject.toml
+	@py=$$(scripts/find-python) || exit 1; \
+	  [ -x $(VENV)/bin/python ] || $$py -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install --quiet -p $(VENV)/bin/python -e ".[test]" \
+	  || $(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/tillit run --demo --port $(PORT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+test: $(STAMP) lint
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+messages: $(STAMP)
+	cd src/tillit && ../../$(VENV)/bin/python -m tillit makemessages -l nb --no-location \
+	  --ignore 'reference_partner/*' --skip-checks
+	msgfmt --check -o src/tillit/locale/nb/LC_MESSAGES/django.mo \
+	  src/tillit/locale/nb/LC_MESSAGES/django.po
+
+clean:
+	rm -rf $(VENV) tillit-data

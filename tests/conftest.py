@@ -1,0 +1,99 @@
+"""The test cast and the environment every test runs in.
+
+The data directory (keys, SQLite files) is a fresh temporary directory per run, set before
+Django's settings load. DATABASE_URL, when set, moves the database to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import email_validator
+import pytest
+
+DATA_DIR = Path(tempfile.mkdtemp(prefix="tillit-test-"))
+os.environ["TILLIT_DATA_DIR"] = str(DATA_DIR)
+os.environ.setdefault("TILLIT_SITE_URL", "http://testserver")
+os.environ.pop("TILLIT_DEMO", None)
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+email_validator.TEST_ENVIRONMENT = False
+
+
+def _make_keys() -> None:
+    from tillit.vault import keys
+
+    path = DATA_DIR / "keys" / "keyring.json"
+    if not path.exists():
+        keys.write(keys.generate(), path)
+    (DATA_DIR / "keys" / "secret_key").write_text("test-secret-key-" + "x" * 40)
+
+
+_make_keys()
+
+# Canary values: planted by the tests that prove nothing readable stays at rest.
+CANARY_NAME = "Kanarifugl Åsmundsdóttir"
+CANARY_EMAIL = "kanari.canary-7f3a@example.com"
+CANARY_PHONE = "+47 912 34 567"
+
+
+@pytest.fixture
+def visitor() -> dict[str, str]:
+    """A person filling in the sign-up form, as the form's fields."""
+    return {"name": "Kari Nordmann", "email": "kari@example.com", "phone": "912 34 567",
+            "country": "NO", "consent_partner": "on", "consent_offers": "on"}
+
+
+def make_partner(**kwargs: Any) -> Any:
+    from tillit.partners.models import Partner
+
+    today = dt.date(2026, 1, 1)
+    kwargs.setdefault("slug", "broker-a")
+    kwargs.setdefault("name", "Broker A")
+    kwargs.setdefault("endpoint", "http://127.0.0.1:9")
+    kwargs.setdefault("privacy_policy_url", "https://broker-a.example.com/privacy")
+    kwargs.setdefault("countries", ["NO", "SE"])
+    kwargs.setdefault("dpa_signed_on", today)
+    kwargs.setdefault("compliance_attested_on", today)
+    secret = kwargs.pop("secret", "shared-secret-for-tests")
+    partner = Partner.objects.create(**kwargs)
+    partner.set_secret(secret)
+    return partner
+
+
+@pytest.fixture
+def partner(db: None) -> Any:
+    """A compliant partner serving Norway and Sweden (nothing listens at its endpoint)."""
+    return make_partner()
+
+
+@pytest.fixture
+def administrator(db: None) -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser("admin", None, "correct horse battery")
+
+
+@pytest.fixture(scope="session")
+def partner_data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="tillit-partner-"))
+    yield path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep a report of which test proves which promise (see tests/promises.py)."""
+    config._tillit_promises = {  # type: ignore[attr-defined]
+        item.nodeid: [m.args[0] for m in item.iter_markers("promise")] for item in items
+    }
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    from tests.promises import summary
+
+    mapping = getattr(config, "_tillit_promises", {})
+    if mapping:
+        terminalreporter.write_line(summary(mapping))
