@@ -7,33 +7,14 @@ Django's settings load. DATABASE_URL, when set, moves the database to PostgreSQL
 from __future__ import annotations
 
 import datetime as dt
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import email_validator
 import pytest
 
-DATA_DIR = Path(tempfile.mkdtemp(prefix="tillit-test-"))
-os.environ["TILLIT_DATA_DIR"] = str(DATA_DIR)
-os.environ.setdefault("TILLIT_SITE_URL", "http://testserver")
-os.environ.pop("TILLIT_DEMO", None)
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-email_validator.TEST_ENVIRONMENT = False
-
-
-def _make_keys() -> None:
-    from tillit.vault import keys
-
-    path = DATA_DIR / "keys" / "keyring.json"
-    if not path.exists():
-        keys.write(keys.generate(), path)
-    (DATA_DIR / "keys" / "secret_key").write_text("test-secret-key-" + "x" * 40)
-
-
-_make_keys()
+from tests.environment import DATA_DIR  # noqa: E402,F401  (loaded first, as a plugin)
 
 # Canary values: planted by the tests that prove nothing readable stays at rest.
 CANARY_NAME = "Kanarifugl Åsmundsdóttir"
@@ -97,3 +78,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     mapping = getattr(config, "_tillit_promises", {})
     if mapping:
         terminalreporter.write_line(summary(mapping))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Rate-limit counters live in the cache; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -124,7 +124,8 @@ def problems_in(text: str) -> list[tuple[int, str]]:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        return [(getattr(error, "lineno", 0), f"not valid TOML: {error.msg}")]
+        at = re.search(r"at line (\d+)", str(error))
+        return [(int(at.group(1)) if at else 0, f"not valid TOML: {error}")]
     lines = text.splitlines()
     found: list[tuple[int, str]] = []
 
