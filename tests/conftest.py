@@ -25,8 +25,14 @@ CANARY_PHONE = "+47 912 34 567"
 @pytest.fixture
 def visitor() -> dict[str, str]:
     """A person filling in the sign-up form, as the form's fields."""
-    return {"name": "Kari Nordmann", "email": "kari@example.com", "phone": "912 34 567",
-            "country": "NO", "consent_partner": "on", "consent_offers": "on"}
+    return {
+        "name": "Kari Nordmann",
+        "email": "kari@example.com",
+        "phone": "912 34 567",
+        "country": "NO",
+        "consent_partner": "on",
+        "consent_offers": "on",
+    }
 
 
 def make_partner(**kwargs: Any) -> Any:

@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,8 +37,13 @@ def wait_for(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: flo
 
 def tillit(*args: str, env: dict[str, str], log: Path | None = None) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "tillit", *args], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tillit", *args],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
@@ -68,8 +73,13 @@ class ReferencePartner:
 
     def start(self) -> ReferencePartner:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = tillit("reference-partner", "--port", str(self.port), env=self.env(),
-                           log=self.data_dir / "partner.log")
+        self.proc = tillit(
+            "reference-partner",
+            "--port",
+            str(self.port),
+            env=self.env(),
+            log=self.data_dir / "partner.log",
+        )
         wait_for(self.url + "/healthz", self.proc)
         return self
 

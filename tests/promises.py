@@ -22,5 +22,7 @@ def summary(mapping: dict[str, list[str]]) -> str:
             by_promise[p] = by_promise.get(p, 0) + 1
     proved = [f"{p}:{by_promise[p]}" for p in promise_ids() if p in by_promise]
     missing = [p for p in promise_ids() if p not in by_promise]
-    return (f"promises with tests: {' '.join(proved) or '-'}\n"
-            f"promises without a test yet: {' '.join(missing) or '-'}")
+    return (
+        f"promises with tests: {' '.join(proved) or '-'}\n"
+        f"promises without a test yet: {' '.join(missing) or '-'}"
+    )

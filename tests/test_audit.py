@@ -44,8 +44,12 @@ def test_it_detects_reordered_events():
     # Swap the contents of two events, keeping each row's own hash consistent with itself.
     for event, other in ((one, two), (two, one)):
         AuditEvent.objects.filter(seq=event.seq).update(
-            target=other.target, data=other.data, at=other.at, hash=other.hash,
-            prev_hash=other.prev_hash)
+            target=other.target,
+            data=other.data,
+            at=other.at,
+            hash=other.hash,
+            prev_hash=other.prev_hash,
+        )
     assert not verify().ok
 
 

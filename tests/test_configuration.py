@@ -34,8 +34,11 @@ def test_the_example_data_map_is_valid():
 @pytest.mark.django_db
 @pytest.mark.promise("P8")
 def test_a_purpose_without_a_lawful_basis_is_named_with_its_line(tmp_path, settings):
-    text = Path(settings.OPERATOR_FILE).read_text().replace(
-        'lawful_basis = "legitimate_interest"', 'lawful_basis = "because"', 1)
+    text = (
+        Path(settings.OPERATOR_FILE)
+        .read_text()
+        .replace('lawful_basis = "legitimate_interest"', 'lawful_basis = "because"', 1)
+    )
     bad = tmp_path / "operator.toml"
     bad.write_text(text)
     line = next(n for n, s in enumerate(text.splitlines(), 1) if '"because"' in s)

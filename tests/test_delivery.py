@@ -40,7 +40,11 @@ def test_a_confirmed_lead_reaches_the_partner_and_is_shredded(client, visitor, r
         assert deliver_batch(http) == 1
     lead = next(x for x in running_partner.leads() if x["subject_ref"] == str(subject.id))
     assert (lead["name"], lead["email"], lead["phone"], lead["country"]) == (
-        "Kari Nordmann", "kari@example.com", "+4791234567", "NO")
+        "Kari Nordmann",
+        "kari@example.com",
+        "+4791234567",
+        "NO",
+    )
     assert {c["purpose"] for c in lead["consents"]} == {"referral", "offers"}
     delivery = Delivery.objects.get()
     assert delivery.state == DeliveryState.DELIVERED and delivery.partner == partner
@@ -93,8 +97,9 @@ def test_backoff_grows_and_jitters():
     assert len({backoff(3) for _ in range(10)}) > 1
 
 
-def test_a_lead_past_the_maximum_age_is_shredded_instead_of_retried(client, visitor,
-                                                                    running_partner):
+def test_a_lead_past_the_maximum_age_is_shredded_instead_of_retried(
+    client, visitor, running_partner
+):
     make_partner(endpoint="http://127.0.0.1:9", secret=running_partner.secret)
     sign_up_and_confirm(client, visitor)
     Delivery.objects.update(released_at=timezone.now() - dt.timedelta(hours=73))

@@ -25,8 +25,15 @@ def test_the_json_receipt_has_the_iso_27560_sections(client, receipt_id, partner
     assert receipt["header"]["receipt_id"] == str(receipt_id)
     assert receipt["header"]["schema_version"].startswith("ISO/IEC TS 27560")
     processing = receipt["processing"]
-    for key in ("privacy_notice", "language", "jurisdiction", "pii_controllers",
-                "storage_locations", "withdrawal_method", "purposes"):
+    for key in (
+        "privacy_notice",
+        "language",
+        "jurisdiction",
+        "pii_controllers",
+        "storage_locations",
+        "withdrawal_method",
+        "purposes",
+    ):
         assert processing[key]
     referral = next(p for p in processing["purposes"] if p["purpose_id"] == "referral")
     assert referral["consent_state"] == "dpv:ConsentGiven"

@@ -41,8 +41,9 @@ def test_the_same_address_can_sign_up_again_after_expiry(client, partner, visito
 
 
 @pytest.mark.promise("P16")
-def test_an_undeliverable_lead_is_shredded_after_72_hours_as_a_failed_case(client, partner,
-                                                                         visitor):
+def test_an_undeliverable_lead_is_shredded_after_72_hours_as_a_failed_case(
+    client, partner, visitor
+):
     client.post("/", visitor)
     client.post(f"/confirm/{confirmation_token(Subject.objects.get())}/")
     now = timezone.now()

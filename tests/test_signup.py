@@ -25,8 +25,10 @@ def everything_stored() -> str:
 
 
 def nothing_kept() -> bool:
-    return not Subject.objects.exists() and not Envelope.objects.exclude(
-        purpose=Purpose.PARTNER_SECRET).exists()
+    return (
+        not Subject.objects.exists()
+        and not Envelope.objects.exclude(purpose=Purpose.PARTNER_SECRET).exists()
+    )
 
 
 @pytest.mark.promise("P3")
@@ -89,15 +91,19 @@ def test_without_the_referral_consent_nothing_is_kept(client, partner, visitor):
     assert nothing_kept()
 
 
-@pytest.mark.parametrize("field,value,nb,en", [
-    ("email", "not-an-address", "e-postadresse", "e-mail address"),
-    ("phone", "123", "telefonnummer", "phone number"),
-    ("name", "x" * 201, "200 tegn", "200 characters"),
-    ("name", "12345", "bokstaver", "letters"),
-    ("country", "XX", "land fra listen", "country from the list"),
-])
-def test_bad_input_gets_a_clear_message_in_both_languages(client, partner, visitor, field, value,
-                                                          nb, en):
+@pytest.mark.parametrize(
+    "field,value,nb,en",
+    [
+        ("email", "not-an-address", "e-postadresse", "e-mail address"),
+        ("phone", "123", "telefonnummer", "phone number"),
+        ("name", "x" * 201, "200 tegn", "200 characters"),
+        ("name", "12345", "bokstaver", "letters"),
+        ("country", "XX", "land fra listen", "country from the list"),
+    ],
+)
+def test_bad_input_gets_a_clear_message_in_both_languages(
+    client, partner, visitor, field, value, nb, en
+):
     for path, words in (("/", nb), ("/en/", en)):
         response = post(client, {**visitor, field: value}, path)
         assert response.status_code == 400
@@ -105,7 +111,9 @@ def test_bad_input_gets_a_clear_message_in_both_languages(client, partner, visit
     assert nothing_kept()
 
 
-@pytest.mark.parametrize("name", ["Ørjan Åsmund Ødegård", "李小龍", "محمد عبدالله", "Zoë O'Brien-Łukasz"])
+@pytest.mark.parametrize(
+    "name", ["Ørjan Åsmund Ødegård", "李小龍", "محمد عبدالله", "Zoë O'Brien-Łukasz"]
+)
 def test_names_in_any_script_are_accepted(client, partner, visitor, name):
     assert post(client, {**visitor, "name": name}).status_code == 302
     assert Envelope.objects.get(purpose=Purpose.LEAD).open()["name"].reveal() == name

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.promise("P16")
 def test_it_seals_and_opens_an_envelope():
-    envelope = Envelope.objects.seal({"email": Pii("kari@example.com"), "country": "NO"},
-                                     Purpose.LEAD)
+    envelope = Envelope.objects.seal(
+        {"email": Pii("kari@example.com"), "country": "NO"}, Purpose.LEAD
+    )
     opened = Envelope.objects.get(id=envelope.id).open()
     assert opened["email"].reveal() == "kari@example.com"
     assert opened["country"].reveal() == "NO"
@@ -73,8 +74,12 @@ def test_rotation_rewraps_every_envelope_and_retires_the_old_key():
 
 def test_the_keyring_is_readable_by_its_owner_only(settings):
     assert settings.KEK_FILE.stat().st_mode & 0o777 == 0o600
-    assert set(json.loads(settings.KEK_FILE.read_text())) == {"version", "active", "keks",
-                                                               "index_key"}
+    assert set(json.loads(settings.KEK_FILE.read_text())) == {
+        "version",
+        "active",
+        "keks",
+        "index_key",
+    }
 
 
 @pytest.mark.promise("P1")

@@ -19,10 +19,14 @@ from django.utils.translation import get_language
 LAWFUL_BASES = {
     "consent": ("Samtykke (art. 6 nr. 1 a)", "Consent (Art. 6(1)(a))"),
     "contract": ("Avtale (art. 6 nr. 1 b)", "Contract (Art. 6(1)(b))"),
-    "legal_obligation": ("Rettslig forpliktelse (art. 6 nr. 1 c)",
-                         "Legal obligation (Art. 6(1)(c))"),
-    "legitimate_interest": ("Berettiget interesse (art. 6 nr. 1 f)",
-                            "Legitimate interest (Art. 6(1)(f))"),
+    "legal_obligation": (
+        "Rettslig forpliktelse (art. 6 nr. 1 c)",
+        "Legal obligation (Art. 6(1)(c))",
+    ),
+    "legitimate_interest": (
+        "Berettiget interesse (art. 6 nr. 1 f)",
+        "Legitimate interest (Art. 6(1)(f))",
+    ),
 }
 COOKIE_CATEGORIES = ("essential", "analytics", "third_party")
 SIGNUP_FIELDS = ("name", "email", "phone", "country")
@@ -132,14 +136,7 @@ def problems_in(text: str) -> list[tuple[int, str]]:
     def bad(path: tuple[Any, ...], message: str) -> None:
         found.append((_locate(lines, path), message))
 
-    for key in ("name", "address", "country", "email", "url"):
-        if not raw.get("operator", {}).get(key):
-            bad(("operator", key), f"operator.{key} is missing")
-    for key in ("privacy", "support"):
-        if not raw.get("contacts", {}).get(key):
-            bad(("contacts", key), f"contacts.{key} is missing")
-    if not raw.get("policy", {}).get("version"):
-        bad(("policy", "version"), "policy.version is missing")
+    _check_required(raw, bad)
     categories = raw.get("categories", {})
     purposes = raw.get("purposes", [])
     purpose_ids = {p.get("id") for p in purposes}
@@ -152,20 +149,37 @@ def problems_in(text: str) -> list[tuple[int, str]]:
         if name not in declared:
             bad(("fields",), f"the sign-up field {name!r} has no [[fields]] entry")
     for i, c in enumerate(raw.get("cookies", [])):
-        if c.get("category") not in COOKIE_CATEGORIES:
-            bad(("cookies", i, "category"),
-                f"cookie {c.get('name')!r}: category must be one of {', '.join(COOKIE_CATEGORIES)}")
-        for key in ("name", "provider"):
-            if not c.get(key):
-                bad(("cookies", i, key), f"cookie #{i + 1}: {key} is missing")
-        for key in ("lifetime", "purpose"):
-            _check_text(c.get(key), ("cookies", i, key), f"cookie {c.get('name')!r}: {key}", bad)
+        _check_cookie(c, i, bad)
+    return found
+
+
+def _check_required(raw: dict[str, Any], bad: Any) -> None:
+    for table, key in [("operator", k) for k in ("name", "address", "country", "email", "url")] + [
+        ("contacts", "privacy"),
+        ("contacts", "support"),
+        ("policy", "version"),
+    ]:
+        if not raw.get(table, {}).get(key):
+            bad((table, key), f"{table}.{key} is missing")
     if "default" not in raw.get("authorities", {}):
         bad(("authorities",), "authorities.default is missing (used for countries not listed)")
     for country in raw.get("signup", {}).get("countries", []):
         if not re.fullmatch(r"[A-Z]{2}", str(country)):
             bad(("signup", "countries"), f"{country!r} is not a two-letter country code")
-    return found
+
+
+def _check_cookie(c: dict[str, Any], i: int, bad: Any) -> None:
+    name = c.get("name")
+    if c.get("category") not in COOKIE_CATEGORIES:
+        bad(
+            ("cookies", i, "category"),
+            f"cookie {name!r}: category must be one of {', '.join(COOKIE_CATEGORIES)}",
+        )
+    for key in ("name", "provider"):
+        if not c.get(key):
+            bad(("cookies", i, key), f"cookie #{i + 1}: {key} is missing")
+    for key in ("lifetime", "purpose"):
+        _check_text(c.get(key), ("cookies", i, key), f"cookie {name!r}: {key}", bad)
 
 
 def _check_purpose(p: dict[str, Any], i: int, categories: dict[str, Any], bad: Any) -> None:
@@ -173,26 +187,41 @@ def _check_purpose(p: dict[str, Any], i: int, categories: dict[str, Any], bad: A
     if not p.get("id"):
         bad(("purposes", i), f"purpose #{i + 1} has no id")
     if p.get("lawful_basis") not in LAWFUL_BASES:
-        bad(("purposes", i, "lawful_basis"),
-            f"purpose {name!r}: lawful_basis must be one of {', '.join(LAWFUL_BASES)}")
+        bad(
+            ("purposes", i, "lawful_basis"),
+            f"purpose {name!r}: lawful_basis must be one of {', '.join(LAWFUL_BASES)}",
+        )
     for key in ("title", "retention"):
         _check_text(p.get(key), ("purposes", i, key), f"purpose {name!r}: {key}", bad)
-    if p.get("lawful_basis") == "consent" and not re.fullmatch(r"consent_[a-z_]+", p.get("field", "")):
-        bad(("purposes", i, "field"),
-            f"purpose {name!r}: field must name its form checkbox, like consent_offers")
+    if p.get("lawful_basis") == "consent" and not re.fullmatch(
+        r"consent_[a-z_]+", p.get("field", "")
+    ):
+        bad(
+            ("purposes", i, "field"),
+            f"purpose {name!r}: field must name its form checkbox, like consent_offers",
+        )
     if p.get("lawful_basis") == "consent":
-        _check_text(p.get("consent_text"), ("purposes", i, "consent_text"),
-                    f"purpose {name!r}: consent_text (required for consent)", bad)
+        _check_text(
+            p.get("consent_text"),
+            ("purposes", i, "consent_text"),
+            f"purpose {name!r}: consent_text (required for consent)",
+            bad,
+        )
     if p.get("lawful_basis") == "legitimate_interest":
-        _check_text(p.get("balancing"), ("purposes", i, "balancing"),
-                    f"purpose {name!r}: balancing (the legitimate-interest test)", bad)
+        _check_text(
+            p.get("balancing"),
+            ("purposes", i, "balancing"),
+            f"purpose {name!r}: balancing (the legitimate-interest test)",
+            bad,
+        )
     for cat in p.get("categories", []):
         if cat not in categories:
             bad(("purposes", i, "categories"), f"purpose {name!r}: unknown category {cat!r}")
 
 
-def _check_field(f: dict[str, Any], i: int, categories: dict[str, Any], purpose_ids: set[Any],
-                 bad: Any) -> None:
+def _check_field(
+    f: dict[str, Any], i: int, categories: dict[str, Any], purpose_ids: set[Any], bad: Any
+) -> None:
     name = f.get("name") or f"#{i + 1}"
     if f.get("category") not in categories:
         bad(("fields", i, "category"), f"field {name!r}: unknown category {f.get('category')!r}")
@@ -240,24 +269,38 @@ def _text(value: Any) -> Text | None:
 def _build(raw: dict[str, Any]) -> DataMap:
     purposes = {
         p["id"]: Purpose(
-            id=p["id"], lawful_basis=p["lawful_basis"], required=bool(p.get("required")),
-            categories=list(p.get("categories", [])), title=Text(p["title"]),
-            retention=Text(p["retention"]), consent_text=_text(p.get("consent_text")),
-            balancing=_text(p.get("balancing")), field=p.get("field", ""),
+            id=p["id"],
+            lawful_basis=p["lawful_basis"],
+            required=bool(p.get("required")),
+            categories=list(p.get("categories", [])),
+            title=Text(p["title"]),
+            retention=Text(p["retention"]),
+            consent_text=_text(p.get("consent_text")),
+            balancing=_text(p.get("balancing")),
+            field=p.get("field", ""),
         )
         for p in raw["purposes"]
     }
     fields = {
-        f["name"]: Field(name=f["name"], category=f["category"], purposes=list(f["purposes"]),
-                         required=bool(f.get("required")), label=Text(f["label"]))
+        f["name"]: Field(
+            name=f["name"],
+            category=f["category"],
+            purposes=list(f["purposes"]),
+            required=bool(f.get("required")),
+            label=Text(f["label"]),
+        )
         for f in raw["fields"]
     }
     return DataMap(
-        operator=raw["operator"], contacts=raw["contacts"],
+        operator=raw["operator"],
+        contacts=raw["contacts"],
         policy_version=str(raw["policy"]["version"]),
         policy_path=raw["policy"].get("path", "/personvern/"),
         countries=list(raw.get("signup", {}).get("countries", ["NO"])),
         categories={k: Text(v) for k, v in raw["categories"].items()},
-        purposes=purposes, fields=fields, cookies=list(raw.get("cookies", [])),
-        authorities=raw["authorities"], raw=raw,
+        purposes=purposes,
+        fields=fields,
+        cookies=list(raw.get("cookies", [])),
+        authorities=raw["authorities"],
+        raw=raw,
     )

@@ -105,8 +105,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("TILLIT_REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -117,8 +118,10 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
@@ -167,8 +170,12 @@ SECURE_CSP = {
 DEFAULT_FROM_EMAIL = env_str("TILLIT_FROM_EMAIL", "tillit <no-reply@example.com>")
 DEMO_MAIL_DIR = DATA_DIR / "demo" / "mail"
 if DEMO:
-    MAILERS = {"default": {"BACKEND": "tillit.core.mail.EmlFileBackend",
-                           "OPTIONS": {"directory": str(DEMO_MAIL_DIR)}}}
+    MAILERS = {
+        "default": {
+            "BACKEND": "tillit.core.mail.EmlFileBackend",
+            "OPTIONS": {"directory": str(DEMO_MAIL_DIR)},
+        }
+    }
 else:
     MAILERS = {
         "default": {

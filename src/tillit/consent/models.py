@@ -20,8 +20,9 @@ class AppendOnly(Exception):
 
 class ConsentRecord(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT,
-                                related_name="consents")
+    subject = models.ForeignKey(
+        "subjects.Subject", on_delete=models.PROTECT, related_name="consents"
+    )
     receipt_id = models.UUIDField(db_index=True)
     purpose = models.CharField(max_length=40)
     lawful_basis = models.CharField(max_length=30)

@@ -14,8 +14,11 @@ from tillit import datamap
 from tillit.consent.models import Action, ConsentRecord
 
 SCHEMA = "ISO/IEC TS 27560:2023 (W3C DPV profile dpv-27560)"
-DPV_STATE = {Action.GIVEN: "dpv:ConsentGiven", Action.REFUSED: "dpv:ConsentRefused",
-             Action.WITHDRAWN: "dpv:ConsentWithdrawn"}
+DPV_STATE = {
+    Action.GIVEN: "dpv:ConsentGiven",
+    Action.REFUSED: "dpv:ConsentRefused",
+    Action.WITHDRAWN: "dpv:ConsentWithdrawn",
+}
 
 
 class ReceiptNotFound(Exception):
@@ -23,8 +26,9 @@ class ReceiptNotFound(Exception):
 
 
 def build(receipt_id: uuid.UUID) -> dict[str, Any]:
-    records = list(ConsentRecord.objects.filter(receipt_id=receipt_id)
-                   .select_related("subject__partner"))
+    records = list(
+        ConsentRecord.objects.filter(receipt_id=receipt_id).select_related("subject__partner")
+    )
     if not records:
         raise ReceiptNotFound(receipt_id)
     subject = records[0].subject
@@ -36,17 +40,35 @@ def build(receipt_id: uuid.UUID) -> dict[str, Any]:
     controller = _controller_party(dm)
     parties = [controller]
     if partner:
-        parties.append({"party_id": f"partner:{partner.slug}", "name": partner.name,
-                        "party_type": "dpv:DataProcessor", "role": "processor",
-                        "url": partner.privacy_policy_url})
-    events = [{"event_time": r.at.isoformat(), "event_type": f"consent {r.action}",
-               "purpose": r.purpose, "entity_id": f"subject:{subject.id}",
-               "event_state": DPV_STATE[Action(r.action)], "validity_duration": "until withdrawn"}
-              for r in records]
+        parties.append(
+            {
+                "party_id": f"partner:{partner.slug}",
+                "name": partner.name,
+                "party_type": "dpv:DataProcessor",
+                "role": "processor",
+                "url": partner.privacy_policy_url,
+            }
+        )
+    events = [
+        {
+            "event_time": r.at.isoformat(),
+            "event_type": f"consent {r.action}",
+            "purpose": r.purpose,
+            "entity_id": f"subject:{subject.id}",
+            "event_state": DPV_STATE[Action(r.action)],
+            "validity_duration": "until withdrawn",
+        }
+        for r in records
+    ]
     if subject.confirmed_at:
-        events.append({"event_time": subject.confirmed_at.isoformat(),
-                       "event_type": "e-mail address confirmed (double opt-in)",
-                       "entity_id": f"subject:{subject.id}", "event_state": "dpv:ConsentGiven"})
+        events.append(
+            {
+                "event_time": subject.confirmed_at.isoformat(),
+                "event_type": "e-mail address confirmed (double opt-in)",
+                "entity_id": f"subject:{subject.id}",
+                "event_state": "dpv:ConsentGiven",
+            }
+        )
     return {
         "header": {
             "schema_version": SCHEMA,
@@ -54,16 +76,22 @@ def build(receipt_id: uuid.UUID) -> dict[str, Any]:
             "pii_principal_id": f"subject:{subject.id}",
         },
         "processing": {
-            "privacy_notice": {"url": settings.SITE_URL + dm.policy_path,
-                               "version": records[0].policy_version},
+            "privacy_notice": {
+                "url": settings.SITE_URL + dm.policy_path,
+                "version": records[0].policy_version,
+            },
             "language": lang,
             "jurisdiction": f"EEA (GDPR); {dm.operator['country']}",
             "collection_method": records[0].method,
             "pii_controllers": [controller["party_id"]],
-            "storage_locations": ["encrypted at the controller until delivered (at most 72 hours)",
-                                  f"the processor: {partner.name}" if partner else "none"],
-            "withdrawal_method": {"email": dm.contacts["privacy"],
-                                  "description": "Write to us, or use the privacy centre."},
+            "storage_locations": [
+                "encrypted at the controller until delivered (at most 72 hours)",
+                f"the processor: {partner.name}" if partner else "none",
+            ],
+            "withdrawal_method": {
+                "email": dm.contacts["privacy"],
+                "description": "Write to us, or use the privacy centre.",
+            },
             "authority_party": dm.authority(subject.country).get("name", ""),
             "purposes": purposes,
         },
@@ -90,6 +118,13 @@ def _purpose(dm: datamap.DataMap, record: ConsentRecord, partner: Any) -> dict[s
 
 def _controller_party(dm: datamap.DataMap) -> dict[str, str]:
     op = dm.operator
-    return {"party_id": f"controller:{op.get('org_number', op['name'])}", "name": op["name"],
-            "address": op["address"], "email": dm.contacts["privacy"], "phone": op.get("phone", ""),
-            "url": op["url"], "party_type": "dpv:DataController", "role": "controller"}
+    return {
+        "party_id": f"controller:{op.get('org_number', op['name'])}",
+        "name": op["name"],
+        "address": op["address"],
+        "email": dm.contacts["privacy"],
+        "phone": op.get("phone", ""),
+        "url": op["url"],
+        "party_type": "dpv:DataController",
+        "role": "controller",
+    }

@@ -33,8 +33,16 @@ class ReadOnly(admin.ModelAdmin):
 
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "active", "dpa_signed_on", "compliance_attested_on",
-                    "weight", "daily_cap", "endpoint"]
+    list_display = [
+        "name",
+        "slug",
+        "active",
+        "dpa_signed_on",
+        "compliance_attested_on",
+        "weight",
+        "daily_cap",
+        "endpoint",
+    ]
     list_filter = ["active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -42,8 +50,15 @@ class PartnerAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnly):
-    list_display = ["id", "partner", "state", "attempts", "created_at", "delivered_at",
-                    "last_error"]
+    list_display = [
+        "id",
+        "partner",
+        "state",
+        "attempts",
+        "created_at",
+        "delivered_at",
+        "last_error",
+    ]
     list_filter = ["state", "partner"]
     exclude = ["envelope", "lease_token"]
 

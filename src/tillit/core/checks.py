@@ -17,26 +17,49 @@ def keys_present(app_configs: Any, **kwargs: Any) -> list[Error]:
     try:
         keys.load()
     except keys.KeyringMissing:
-        errors.append(Error(f"no keyring at {settings.KEK_FILE}",
-                            hint="run 'tillit init', or set TILLIT_KEK_FILE", id="tillit.E001"))
+        errors.append(
+            Error(
+                f"no keyring at {settings.KEK_FILE}",
+                hint="run 'tillit init', or set TILLIT_KEK_FILE",
+                id="tillit.E001",
+            )
+        )
     except (ValueError, KeyError):
-        errors.append(Error(f"the keyring at {settings.KEK_FILE} cannot be read",
-                            hint="restore it from your key backup", id="tillit.E001"))
+        errors.append(
+            Error(
+                f"the keyring at {settings.KEK_FILE} cannot be read",
+                hint="restore it from your key backup",
+                id="tillit.E001",
+            )
+        )
     else:
         if settings.KEK_FILE.stat().st_mode & 0o077:
-            errors.append(Error(f"the keyring at {settings.KEK_FILE} is readable by others",
-                                hint=f"chmod 600 {settings.KEK_FILE}", id="tillit.E003"))
+            errors.append(
+                Error(
+                    f"the keyring at {settings.KEK_FILE} is readable by others",
+                    hint=f"chmod 600 {settings.KEK_FILE}",
+                    id="tillit.E003",
+                )
+            )
     if settings.SECRET_KEY_MISSING:
-        errors.append(Error("no secret key", hint="run 'tillit init', or set TILLIT_SECRET_KEY",
-                            id="tillit.E002"))
+        errors.append(
+            Error(
+                "no secret key",
+                hint="run 'tillit init', or set TILLIT_SECRET_KEY",
+                id="tillit.E002",
+            )
+        )
     return errors
 
 
 @register()
 def data_map_valid(app_configs: Any, **kwargs: Any) -> list[Error]:
     return [
-        Error(f"{settings.OPERATOR_FILE}, line {line}: {message}",
-              hint="fix the data map (see the example operator.toml)", id="tillit.E010")
+        Error(
+            f"{settings.OPERATOR_FILE}, line {line}: {message}",
+            hint="fix the data map (see the example operator.toml)",
+            id="tillit.E010",
+        )
         for line, message in datamap.problems()
     ]
 
@@ -45,12 +68,21 @@ def data_map_valid(app_configs: Any, **kwargs: Any) -> list[Error]:
 def production_safety(app_configs: Any, **kwargs: Any) -> list[Warning | Error]:
     found: list[Warning | Error] = []
     if settings.DEBUG and not settings.DEMO:
-        found.append(Error("TILLIT_DEBUG is on outside demo mode",
-                           hint="debug pages can show request data; unset TILLIT_DEBUG",
-                           id="tillit.E020"))
+        found.append(
+            Error(
+                "TILLIT_DEBUG is on outside demo mode",
+                hint="debug pages can show request data; unset TILLIT_DEBUG",
+                id="tillit.E020",
+            )
+        )
     if not settings.DEMO and not settings.SITE_URL.startswith("https://"):
-        found.append(Warning("TILLIT_SITE_URL is not https outside demo mode",
-                             hint="links in e-mails would travel in the clear", id="tillit.W021"))
+        found.append(
+            Warning(
+                "TILLIT_SITE_URL is not https outside demo mode",
+                hint="links in e-mails would travel in the clear",
+                id="tillit.W021",
+            )
+        )
     return found
 
 
@@ -70,7 +102,11 @@ def partner_endpoints(app_configs: Any, databases: Any = None, **kwargs: Any) ->
         return []
     for partner in partners:
         if not partner.endpoint_is_safe():
-            found.append(Warning(f"partner {partner.slug!r} has an endpoint that is not https",
-                                 hint="leads would travel in the clear; use https",
-                                 id="tillit.W030"))
+            found.append(
+                Warning(
+                    f"partner {partner.slug!r} has an endpoint that is not https",
+                    hint="leads would travel in the clear; use https",
+                    id="tillit.W030",
+                )
+            )
     return found

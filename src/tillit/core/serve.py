@@ -12,18 +12,50 @@ import sys
 SERVERS = ("granian", "gunicorn")
 
 
-def command(app: str, *, host: str, port: int, workers: int, threads: int,
-            server: str = "granian") -> list[str]:
+def command(
+    app: str, *, host: str, port: int, workers: int, threads: int, server: str = "granian"
+) -> list[str]:
     if server == "gunicorn":
-        return [sys.executable, "-m", "gunicorn", app, "--bind", f"{host}:{port}",
-                "--workers", str(workers), "--threads", str(threads),
-                "--worker-class", "gthread" if threads > 1 else "sync",
-                "--access-logfile", "-", "--access-logformat", '%(m)s %(U)s %(s)s %(M)sms',
-                "--graceful-timeout", "20"]
+        return [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread" if threads > 1 else "sync",
+            "--access-logfile",
+            "-",
+            "--access-logformat",
+            "%(m)s %(U)s %(s)s %(M)sms",
+            "--graceful-timeout",
+            "20",
+        ]
     # No access log: request lines carry paths with tokens, and volume costs throughput.
-    return [sys.executable, "-m", "granian", "--interface", "wsgi", app,
-            "--host", host, "--port", str(port), "--workers", str(workers),
-            "--blocking-threads", str(threads), "--no-ws", "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        app,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        str(threads),
+        "--no-ws",
+        "--log-level",
+        "warning",
+    ]
 
 
 def exec_server(app: str, **kwargs: object) -> None:

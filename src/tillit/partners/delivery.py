@@ -52,10 +52,16 @@ def claim(batch: int, now: datetime | None = None) -> list[Delivery]:
         if not ids:
             return []
         Delivery.objects.filter(id__in=ids).due(now).update(
-            state=DeliveryState.LEASED, lease_token=token, lease_expires_at=now + LEASE,
-            attempts=F("attempts") + 1)
-    return list(Delivery.objects.filter(lease_token=token, state=DeliveryState.LEASED)
-                .select_related("partner", "envelope", "subject"))
+            state=DeliveryState.LEASED,
+            lease_token=token,
+            lease_expires_at=now + LEASE,
+            attempts=F("attempts") + 1,
+        )
+    return list(
+        Delivery.objects.filter(lease_token=token, state=DeliveryState.LEASED).select_related(
+            "partner", "envelope", "subject"
+        )
+    )
 
 
 def payload(delivery: Delivery) -> bytes:
@@ -63,9 +69,15 @@ def payload(delivery: Delivery) -> bytes:
     assert delivery.envelope is not None
     lead = {k: v.reveal() for k, v in delivery.envelope.open().items()}
     consents = [
-        {"purpose": c.purpose, "action": c.action, "lawful_basis": c.lawful_basis,
-         "policy_version": c.policy_version, "text_hash": c.text_hash,
-         "receipt_id": str(c.receipt_id), "at": c.at.isoformat()}
+        {
+            "purpose": c.purpose,
+            "action": c.action,
+            "lawful_basis": c.lawful_basis,
+            "policy_version": c.policy_version,
+            "text_hash": c.text_hash,
+            "receipt_id": str(c.receipt_id),
+            "at": c.at.isoformat(),
+        }
         for c in ConsentRecord.objects.filter(subject_id=delivery.subject_id)
     ]
     body = {
@@ -88,22 +100,31 @@ def send(client: httpx.Client, delivery: Delivery, body: bytes) -> Outcome:
         signing.IDEMPOTENCY_HEADER: str(delivery.id),
     }
     try:
-        response = client.post(partner.endpoint.rstrip("/") + "/leads", content=body,
-                               headers=headers, timeout=settings.DELIVERY_TIMEOUT_SECONDS)
+        response = client.post(
+            partner.endpoint.rstrip("/") + "/leads",
+            content=body,
+            headers=headers,
+            timeout=settings.DELIVERY_TIMEOUT_SECONDS,
+        )
     except httpx.HTTPError as error:
         return Outcome(delivery, False, error=f"network: {type(error).__name__}")
     if response.status_code not in (200, 201):
         return Outcome(delivery, False, error=f"partner answered HTTP {response.status_code}")
     try:
-        signing.verify(secret, response.content, response.headers.get(signing.HEADER),
-                       purpose="receipt")
+        signing.verify(
+            secret, response.content, response.headers.get(signing.HEADER), purpose="receipt"
+        )
         receipt = json.loads(response.content)
     except (signing.SignatureError, ValueError) as error:
         return Outcome(delivery, False, error=f"receipt refused: {error}")
     if receipt.get("lead_id") != str(delivery.id) or receipt.get("status") != "accepted":
         return Outcome(delivery, False, error="receipt refused: it is for another lead")
-    return Outcome(delivery, True, partner_reference=str(receipt.get("partner_lead_id", ""))[:100],
-                   receipt_hash=hashlib.sha256(response.content).hexdigest())
+    return Outcome(
+        delivery,
+        True,
+        partner_reference=str(receipt.get("partner_lead_id", ""))[:100],
+        receipt_hash=hashlib.sha256(response.content).hexdigest(),
+    )
 
 
 def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
@@ -113,8 +134,11 @@ def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
         return 0
     bodies = {d.id: payload(d) for d in deliveries if d.envelope is not None}
     with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
-        outcomes = list(pool.map(lambda d: send(client, d, bodies[d.id]),
-                                 [d for d in deliveries if d.id in bodies]))
+        outcomes = list(
+            pool.map(
+                lambda d: send(client, d, bodies[d.id]), [d for d in deliveries if d.id in bodies]
+            )
+        )
     with transaction.atomic():
         for outcome in outcomes:
             if outcome.ok:
@@ -127,16 +151,28 @@ def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
 def _record_success(outcome: Outcome) -> None:
     d = outcome.delivery
     now = timezone.now()
-    won = Delivery.objects.filter(id=d.id, lease_token=d.lease_token,
-                                  state=DeliveryState.LEASED).update(
-        state=DeliveryState.DELIVERED, delivered_at=now, envelope=None, lease_token="",
-        partner_reference=outcome.partner_reference, receipt_hash=outcome.receipt_hash,
-        last_error="")
+    won = Delivery.objects.filter(
+        id=d.id, lease_token=d.lease_token, state=DeliveryState.LEASED
+    ).update(
+        state=DeliveryState.DELIVERED,
+        delivered_at=now,
+        envelope=None,
+        lease_token="",
+        partner_reference=outcome.partner_reference,
+        receipt_hash=outcome.receipt_hash,
+        last_error="",
+    )
     if not won:
         return  # Our lease ran out and another worker took over; it records the result.
     Envelope.objects.filter(id=d.envelope_id).shred()
-    record("lead.delivered", actor="worker", target=d.subject.ref, delivery=str(d.id),
-           partner=d.partner.slug, receipt_hash=outcome.receipt_hash)
+    record(
+        "lead.delivered",
+        actor="worker",
+        target=d.subject.ref,
+        delivery=str(d.id),
+        partner=d.partner.slug,
+        receipt_hash=outcome.receipt_hash,
+    )
 
 
 def _record_failure(outcome: Outcome) -> None:
@@ -146,8 +182,11 @@ def _record_failure(outcome: Outcome) -> None:
         fail(d, outcome.error, now)
         return
     Delivery.objects.filter(id=d.id, lease_token=d.lease_token, state=DeliveryState.LEASED).update(
-        state=DeliveryState.PENDING, lease_token="", last_error=outcome.error[:200],
-        next_attempt_at=now + backoff(d.attempts))
+        state=DeliveryState.PENDING,
+        lease_token="",
+        last_error=outcome.error[:200],
+        next_attempt_at=now + backoff(d.attempts),
+    )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -158,14 +197,26 @@ def backoff(attempts: int) -> timedelta:
 
 def fail(d: Delivery, error: str, now: datetime) -> None:
     """Give up on a lead: shred it, and leave a visible failed case without personal data."""
-    won = Delivery.objects.filter(id=d.id).exclude(
-        state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.CANCELLED]
-    ).update(state=DeliveryState.FAILED, envelope=None, lease_token="",
-             last_error=(error or "too old")[:200])
+    won = (
+        Delivery.objects.filter(id=d.id)
+        .exclude(state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.CANCELLED])
+        .update(
+            state=DeliveryState.FAILED,
+            envelope=None,
+            lease_token="",
+            last_error=(error or "too old")[:200],
+        )
+    )
     if won:
         Envelope.objects.filter(id=d.envelope_id).shred()
-        record("lead.failed", actor="worker", target=f"subject:{d.subject_id}",
-               delivery=str(d.id), partner_id=d.partner_id, reason=(error or "too old")[:200])
+        record(
+            "lead.failed",
+            actor="worker",
+            target=f"subject:{d.subject_id}",
+            delivery=str(d.id),
+            partner_id=d.partner_id,
+            reason=(error or "too old")[:200],
+        )
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -17,8 +17,9 @@ from tillit.vault.models import Envelope, Purpose
 class PartnerQuerySet(models.QuerySet["Partner"]):
     def compliant(self) -> PartnerQuerySet:
         """Active partners with a data processing agreement and GDPR compliance on record."""
-        return self.filter(active=True, dpa_signed_on__isnull=False,
-                           compliance_attested_on__isnull=False)
+        return self.filter(
+            active=True, dpa_signed_on__isnull=False, compliance_attested_on__isnull=False
+        )
 
 
 class Partner(models.Model):
@@ -28,17 +29,22 @@ class Partner(models.Model):
     endpoint = models.URLField(max_length=500, help_text="Base URL; leads go to <endpoint>/leads")
     countries = models.JSONField(default=list, help_text='Two-letter codes, e.g. ["NO", "SE"]')
     weight = models.PositiveIntegerField(default=100)
-    daily_cap = models.PositiveIntegerField(null=True, blank=True,
-                                            help_text="Leads per day; empty for no cap")
-    dpa_signed_on = models.DateField(null=True, blank=True,
-                                     verbose_name="data processing agreement signed on")
-    dpa_reference = models.CharField(max_length=200, blank=True,
-                                     verbose_name="data processing agreement (document)")
-    compliance_attested_on = models.DateField(null=True, blank=True,
-                                              verbose_name="GDPR compliance attested on")
+    daily_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Leads per day; empty for no cap"
+    )
+    dpa_signed_on = models.DateField(
+        null=True, blank=True, verbose_name="data processing agreement signed on"
+    )
+    dpa_reference = models.CharField(
+        max_length=200, blank=True, verbose_name="data processing agreement (document)"
+    )
+    compliance_attested_on = models.DateField(
+        null=True, blank=True, verbose_name="GDPR compliance attested on"
+    )
     active = models.BooleanField(default=True)
-    secret_envelope = models.OneToOneField(Envelope, null=True, on_delete=models.SET_NULL,
-                                           related_name="+", editable=False)
+    secret_envelope = models.OneToOneField(
+        Envelope, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = PartnerQuerySet.as_manager()
@@ -99,13 +105,16 @@ class Delivery(models.Model):
     """One lead on its way to one partner. Its id is the idempotency key the partner sees."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT,
-                                related_name="deliveries")
+    subject = models.ForeignKey(
+        "subjects.Subject", on_delete=models.PROTECT, related_name="deliveries"
+    )
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="deliveries")
-    envelope = models.ForeignKey(Envelope, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="+")
-    state = models.CharField(max_length=10, choices=DeliveryState.choices,
-                             default=DeliveryState.WAITING, db_index=True)
+    envelope = models.ForeignKey(
+        Envelope, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(
+        max_length=10, choices=DeliveryState.choices, default=DeliveryState.WAITING, db_index=True
+    )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)

@@ -18,8 +18,10 @@ from tillit.partners.models import Partner
 
 def eligible(country: str, now: datetime | None = None) -> list[Partner]:
     return [
-        p for p in Partner.objects.compliant()
-        if country.upper() in p.countries and p.weight > 0
+        p
+        for p in Partner.objects.compliant()
+        if country.upper() in p.countries
+        and p.weight > 0
         and (p.daily_cap is None or p.leads_today(now) < p.daily_cap)
     ]
 

@@ -27,8 +27,15 @@ def sign(secret: bytes, body: bytes, *, purpose: str, timestamp: int | None = No
     return f"t={t},v1={_mac(secret, body, purpose, t)}"
 
 
-def verify(secret: bytes, body: bytes, header: str | None, *, purpose: str,
-           tolerance: int = TOLERANCE_SECONDS, now: float | None = None) -> int:
+def verify(
+    secret: bytes,
+    body: bytes,
+    header: str | None,
+    *,
+    purpose: str,
+    tolerance: int = TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> int:
     """Check the header against the body; return its timestamp or raise SignatureError."""
     if not header:
         raise SignatureError("missing signature")

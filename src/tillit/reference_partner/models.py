@@ -25,7 +25,15 @@ class Lead(models.Model):
         return str(self.lead_id)
 
     def as_dict(self) -> dict[str, object]:
-        return {"partner_lead_id": str(self.id), "lead_id": str(self.lead_id),
-                "subject_ref": self.subject_ref, "name": self.name, "email": self.email,
-                "phone": self.phone, "country": self.country, "language": self.language,
-                "consents": self.consents, "received_at": self.received_at.isoformat()}
+        return {
+            "partner_lead_id": str(self.id),
+            "lead_id": str(self.lead_id),
+            "subject_ref": self.subject_ref,
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "country": self.country,
+            "language": self.language,
+            "consents": self.consents,
+            "received_at": self.received_at.isoformat(),
+        }

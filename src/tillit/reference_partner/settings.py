@@ -26,8 +26,10 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 
 INSTALLED_APPS = ["django.contrib.contenttypes", "tillit.reference_partner"]
-MIDDLEWARE = ["django.middleware.security.SecurityMiddleware",
-              "django.middleware.common.CommonMiddleware"]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
 ROOT_URLCONF = "tillit.reference_partner.urls"
 WSGI_APPLICATION = "tillit.reference_partner.wsgi.application"
 TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}]

@@ -27,14 +27,22 @@ REQUIRED = ("lead_id", "subject_ref", "name", "email", "country", "consents")
 def _signed(data: dict[str, object], status: int) -> HttpResponse:
     body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     response = HttpResponse(body, status=status, content_type="application/json")
-    response[signing.HEADER] = signing.sign(settings.PARTNER_SECRET.encode(), body,
-                                            purpose="receipt")
+    response[signing.HEADER] = signing.sign(
+        settings.PARTNER_SECRET.encode(), body, purpose="receipt"
+    )
     return response
 
 
 def _receipt(lead: Lead, status: int) -> HttpResponse:
-    return _signed({"lead_id": str(lead.lead_id), "partner_lead_id": str(lead.id),
-                    "status": "accepted", "received_at": lead.received_at.isoformat()}, status)
+    return _signed(
+        {
+            "lead_id": str(lead.lead_id),
+            "partner_lead_id": str(lead.id),
+            "status": "accepted",
+            "received_at": lead.received_at.isoformat(),
+        },
+        status,
+    )
 
 
 def _refuse(status: int, reason: str) -> HttpResponse:
@@ -46,8 +54,12 @@ def _refuse(status: int, reason: str) -> HttpResponse:
 def leads(request: HttpRequest) -> HttpResponse:
     body = request.body
     try:
-        signing.verify(settings.PARTNER_SECRET.encode(), body,
-                       request.headers.get(signing.HEADER), purpose="lead")
+        signing.verify(
+            settings.PARTNER_SECRET.encode(),
+            body,
+            request.headers.get(signing.HEADER),
+            purpose="lead",
+        )
     except signing.SignatureError as error:
         return _refuse(401, str(error))
     try:
@@ -67,10 +79,16 @@ def leads(request: HttpRequest) -> HttpResponse:
     try:
         with transaction.atomic():
             lead = Lead.objects.create(
-                lead_id=lead_id, body_sha256=digest, subject_ref=str(data["subject_ref"])[:64],
-                name=str(data["name"])[:200], email=str(data["email"])[:254],
-                phone=str(data.get("phone") or "")[:40], country=str(data["country"])[:2],
-                language=str(data.get("language") or "nb")[:5], consents=data["consents"])
+                lead_id=lead_id,
+                body_sha256=digest,
+                subject_ref=str(data["subject_ref"])[:64],
+                name=str(data["name"])[:200],
+                email=str(data["email"])[:254],
+                phone=str(data.get("phone") or "")[:40],
+                country=str(data["country"])[:2],
+                language=str(data.get("language") or "nb")[:5],
+                consents=data["consents"],
+            )
     except IntegrityError:
         # Two attempts raced; the other one stored it.
         return _repeat(Lead.objects.get(lead_id=lead_id), digest)
@@ -85,16 +103,26 @@ def _repeat(lead: Lead, digest: str) -> HttpResponse:
 
 @require_GET
 def leads_json(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"partner": settings.PARTNER_NAME,
-                         "leads": [lead.as_dict() for lead in Lead.objects.all()[:1000]],
-                         "count": Lead.objects.count()})
+    return JsonResponse(
+        {
+            "partner": settings.PARTNER_NAME,
+            "leads": [lead.as_dict() for lead in Lead.objects.all()[:1000]],
+            "count": Lead.objects.count(),
+        }
+    )
 
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "reference_partner/index.html",
-                  {"partner": settings.PARTNER_NAME, "leads": Lead.objects.all()[:200],
-                   "count": Lead.objects.count()})
+    return render(
+        request,
+        "reference_partner/index.html",
+        {
+            "partner": settings.PARTNER_NAME,
+            "leads": Lead.objects.all()[:200],
+            "count": Lead.objects.count(),
+        },
+    )
 
 
 @require_GET

@@ -14,8 +14,11 @@ def operator(request: HttpRequest) -> dict[str, Any]:
     lang = (get_language() or "nb")[:2]
     other = "en" if lang == "nb" else "nb"
     return {
-        "operator": dm.operator, "contacts": dm.contacts, "policy_version": dm.policy_version,
-        "lang": lang, "other_lang": other,
+        "operator": dm.operator,
+        "contacts": dm.contacts,
+        "policy_version": dm.policy_version,
+        "lang": lang,
+        "other_lang": other,
         "other_lang_name": "English" if other == "en" else "Norsk",
         "other_lang_url": translate_url(request.path, other),
     }

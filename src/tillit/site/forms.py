@@ -28,21 +28,34 @@ def country_choices(codes: list[str]) -> list[tuple[str, str]]:
 class SignupForm(forms.Form):
     """Field names are fixed: name, email, phone, country, consent_partner, consent_offers."""
 
-    name = forms.CharField(max_length=NAME_MAX, error_messages={
-        "required": _("Please write your name."),
-        "max_length": _("A name can be at most 200 characters."),
-    })
-    email = forms.CharField(max_length=254, error_messages={
-        "required": _("Please write your e-mail address."),
-        "max_length": _("That e-mail address is too long."),
-    })
-    phone = forms.CharField(max_length=40, required=False, error_messages={
-        "max_length": _("That phone number is too long."),
-    })
-    country = forms.ChoiceField(choices=(), error_messages={
-        "required": _("Please choose your country."),
-        "invalid_choice": _("Please choose a country from the list."),
-    })
+    name = forms.CharField(
+        max_length=NAME_MAX,
+        error_messages={
+            "required": _("Please write your name."),
+            "max_length": _("A name can be at most 200 characters."),
+        },
+    )
+    email = forms.CharField(
+        max_length=254,
+        error_messages={
+            "required": _("Please write your e-mail address."),
+            "max_length": _("That e-mail address is too long."),
+        },
+    )
+    phone = forms.CharField(
+        max_length=40,
+        required=False,
+        error_messages={
+            "max_length": _("That phone number is too long."),
+        },
+    )
+    country = forms.ChoiceField(
+        choices=(),
+        error_messages={
+            "required": _("Please choose your country."),
+            "invalid_choice": _("Please choose a country from the list."),
+        },
+    )
     # A field people never see; bots fill it in.
     website = forms.CharField(required=False, max_length=200)
 
@@ -55,7 +68,8 @@ class SignupForm(forms.Form):
         self.fields["country"].choices = country_choices(self.datamap.countries)
         for purpose in self.datamap.consent_purposes():
             self.fields[purpose.field] = forms.BooleanField(
-                required=purpose.required, label=str(purpose.consent_text),
+                required=purpose.required,
+                label=str(purpose.consent_text),
                 error_messages={"required": _("This consent is needed to refer you to a partner.")},
             )
 
@@ -92,14 +106,17 @@ class SignupForm(forms.Form):
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number):
-            self.add_error("phone", _("That is not a valid phone number for the country you chose."))
+            self.add_error(
+                "phone", _("That is not a valid phone number for the country you chose.")
+            )
             return ""
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def signup(self, language: str) -> Signup:
         data = self.cleaned_data
         return Signup(
-            name=Pii(data["name"]), email=Pii(data["email"]),
+            name=Pii(data["name"]),
+            email=Pii(data["email"]),
             phone=Pii(data["phone"]) if data.get("phone") else None,
             country=data["country"],
             consents={p.id: bool(data.get(p.field)) for p in self.datamap.consent_purposes()},

@@ -21,8 +21,9 @@ def client_ip(request: HttpRequest) -> str:
 def hit(request: HttpRequest, scope: str, limit: int, window_seconds: int = 3600) -> bool:
     """Count one attempt; True while the caller is within `limit` per window."""
     window = int(time.time() // window_seconds)
-    digest = hmac.new(settings.SECRET_KEY.encode(), client_ip(request).encode(),
-                      hashlib.sha256).hexdigest()[:32]
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), client_ip(request).encode(), hashlib.sha256
+    ).hexdigest()[:32]
     key = f"rl:{scope}:{window}:{digest}"
     cache.add(key, 0, timeout=window_seconds + 60)
     try:

@@ -43,8 +43,13 @@ def signup(request: HttpRequest) -> HttpResponse:
     try:
         flow.register(form.signup(_lang()))
     except flow.NoPartner:
-        form.add_error("country", _("We have no partner for that country yet, so we cannot "
-                                    "refer you. Nothing you typed has been kept."))
+        form.add_error(
+            "country",
+            _(
+                "We have no partner for that country yet, so we cannot "
+                "refer you. Nothing you typed has been kept."
+            ),
+        )
         return render(request, "site/signup.html", {"form": form}, status=400)
     # The same answer for a new and a known address: the news goes to the address itself.
     return redirect("site:sent")
@@ -63,10 +68,18 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
         subject = flow.confirm(token)
     except flow.ConfirmationInvalid:
-        return render(request, "site/confirm_invalid.html",
-                      {"hours": settings.UNCONFIRMED_MAX_AGE_HOURS}, status=400)
-    receipt = (ConsentRecord.objects.filter(subject=subject).order_by("at")
-               .values_list("receipt_id", flat=True).first())
+        return render(
+            request,
+            "site/confirm_invalid.html",
+            {"hours": settings.UNCONFIRMED_MAX_AGE_HOURS},
+            status=400,
+        )
+    receipt = (
+        ConsentRecord.objects.filter(subject=subject)
+        .order_by("at")
+        .values_list("receipt_id", flat=True)
+        .first()
+    )
     return render(request, "site/welcome.html", {"partner": subject.partner, "receipt_id": receipt})
 
 
@@ -79,18 +92,29 @@ def receipt(request: HttpRequest, receipt_id: uuid.UUID, fmt: str = "html") -> H
         response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
         response["Content-Disposition"] = f'inline; filename="consent-receipt-{receipt_id}.json"'
         return response
-    return render(request, "site/receipt.html",
-                  {"receipt": data, "receipt_id": receipt_id,
-                   "receipt_json": json.dumps(data, indent=2, ensure_ascii=False)})
+    return render(
+        request,
+        "site/receipt.html",
+        {
+            "receipt": data,
+            "receipt_id": receipt_id,
+            "receipt_json": json.dumps(data, indent=2, ensure_ascii=False),
+        },
+    )
 
 
 def policy(request: HttpRequest) -> HttpResponse:
     dm = datamap.load()
-    return render(request, "site/policy.html", {
-        "dm": dm, "purposes": list(dm.purposes.values()),
-        "partners": Partner.objects.compliant(),
-        "authority": dm.authority(dm.operator["country"]),
-    })
+    return render(
+        request,
+        "site/policy.html",
+        {
+            "dm": dm,
+            "purposes": list(dm.purposes.values()),
+            "partners": Partner.objects.compliant(),
+            "authority": dm.authority(dm.operator["country"]),
+        },
+    )
 
 
 def healthz(request: HttpRequest) -> HttpResponse:

@@ -27,8 +27,9 @@ class Subject(models.Model):
     phone_index = models.CharField(max_length=64, blank=True, db_index=True)
     country = models.CharField(max_length=2)
     language = models.CharField(max_length=5, default="nb")
-    partner = models.ForeignKey("partners.Partner", null=True, on_delete=models.PROTECT,
-                                related_name="subjects")
+    partner = models.ForeignKey(
+        "partners.Partner", null=True, on_delete=models.PROTECT, related_name="subjects"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     policy_version = models.CharField(max_length=40)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -22,17 +22,21 @@ def shred_unconfirmed(now: datetime) -> int:
     nothing is left that could find or describe the person. The consent evidence stays."""
     cutoff = now - timedelta(hours=settings.UNCONFIRMED_MAX_AGE_HOURS)
     count = 0
-    for subject_id in Subject.objects.filter(state=State.PENDING, created_at__lt=cutoff) \
-            .values_list("id", flat=True)[:1000]:
+    for subject_id in Subject.objects.filter(
+        state=State.PENDING, created_at__lt=cutoff
+    ).values_list("id", flat=True)[:1000]:
         with transaction.atomic():
             won = Subject.objects.filter(id=subject_id, state=State.PENDING).update(
-                state=State.EXPIRED, email_index="", phone_index="")
+                state=State.EXPIRED, email_index="", phone_index=""
+            )
             if not won:
                 continue
-            envelope_ids = list(Delivery.objects.filter(subject_id=subject_id)
-                                .values_list("envelope_id", flat=True))
+            envelope_ids = list(
+                Delivery.objects.filter(subject_id=subject_id).values_list("envelope_id", flat=True)
+            )
             Delivery.objects.filter(subject_id=subject_id, state=DeliveryState.WAITING).update(
-                state=DeliveryState.CANCELLED, envelope=None, last_error="never confirmed")
+                state=DeliveryState.CANCELLED, envelope=None, last_error="never confirmed"
+            )
             Envelope.objects.filter(id__in=[e for e in envelope_ids if e]).shred()
             record("subject.expired", actor="worker", target=f"subject:{subject_id}")
             count += 1
@@ -60,8 +64,11 @@ def shred_stale_notices(now: datetime) -> int:
     return Envelope.objects.filter(purpose=Purpose.NOTICE, created_at__lt=cutoff).shred()
 
 
-RULES: list[Callable[[datetime], int]] = [shred_unconfirmed, fail_undeliverable,
-                                          shred_stale_notices]
+RULES: list[Callable[[datetime], int]] = [
+    shred_unconfirmed,
+    fail_undeliverable,
+    shred_stale_notices,
+]
 
 
 def run_all(now: datetime | None = None) -> dict[str, int]:

@@ -63,20 +63,36 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
     try:
         with transaction.atomic():
             subject = Subject.objects.create(
-                id=subject_id, email_index=index,
+                id=subject_id,
+                email_index=index,
                 phone_index=phone_index(signup.phone, signup.country) if signup.phone else "",
-                country=signup.country, language=signup.language, partner=partner,
+                country=signup.country,
+                language=signup.language,
+                partner=partner,
                 policy_version=dm.policy_version,
             )
             receipt_id = _record_consents(subject, signup, dm, method)
             lead = Envelope.objects.seal(
-                {"name": signup.name, "email": signup.email, "phone": signup.phone,
-                 "country": signup.country, "language": signup.language}, Purpose.LEAD)
-            Delivery.objects.create(subject=subject, partner=partner, envelope=lead,
-                                    created_at=subject.created_at)
-            record("subject.registered", actor="visitor", target=subject.ref,
-                   partner=partner.slug, receipt_id=str(receipt_id),
-                   policy_version=dm.policy_version)
+                {
+                    "name": signup.name,
+                    "email": signup.email,
+                    "phone": signup.phone,
+                    "country": signup.country,
+                    "language": signup.language,
+                },
+                Purpose.LEAD,
+            )
+            Delivery.objects.create(
+                subject=subject, partner=partner, envelope=lead, created_at=subject.created_at
+            )
+            record(
+                "subject.registered",
+                actor="visitor",
+                target=subject.ref,
+                partner=partner.slug,
+                receipt_id=str(receipt_id),
+                policy_version=dm.policy_version,
+            )
             # Enqueued in the same transaction: the e-mail job exists if and only if the
             # sign-up does.
             tasks.send_confirmation.enqueue(str(subject.id))
@@ -87,16 +103,22 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
     return Registered(subject=subject)
 
 
-def _record_consents(subject: Subject, signup: Signup, dm: datamap.DataMap, method: str) -> uuid.UUID:
+def _record_consents(
+    subject: Subject, signup: Signup, dm: datamap.DataMap, method: str
+) -> uuid.UUID:
     receipt_id = uuid.uuid4()
     for purpose in dm.consent_purposes():
         ConsentRecord.objects.create(
-            subject=subject, receipt_id=receipt_id, purpose=purpose.id,
+            subject=subject,
+            receipt_id=receipt_id,
+            purpose=purpose.id,
             lawful_basis=purpose.lawful_basis,
             action=Action.GIVEN if signup.consents.get(purpose.id) else Action.REFUSED,
             policy_version=dm.policy_version,
             text_hash=purpose.text_hash(signup.language, dm.policy_version),
-            language=signup.language, method=method, at=subject.created_at,
+            language=signup.language,
+            method=method,
+            at=subject.created_at,
         )
     return receipt_id
 
@@ -109,8 +131,9 @@ def _tell_known_address(signup: Signup, index: str) -> None:
         return
     with transaction.atomic():
         notice = Envelope.objects.seal({"email": signup.email}, Purpose.NOTICE)
-        tasks.send_already_registered.enqueue(str(notice.id), signup.language,
-                                              str(existing.id) if existing else "")
+        tasks.send_already_registered.enqueue(
+            str(notice.id), signup.language, str(existing.id) if existing else ""
+        )
 
 
 def confirmation_token(subject: Subject) -> str:
@@ -127,10 +150,12 @@ def confirm(token: str) -> Subject:
     now = timezone.now()
     with transaction.atomic():
         won = Subject.objects.filter(id=subject_id, state=State.PENDING).update(
-            state=State.ACTIVE, confirmed_at=now)
+            state=State.ACTIVE, confirmed_at=now
+        )
         if won:
             Delivery.objects.filter(subject_id=subject_id, state=DeliveryState.WAITING).update(
-                state=DeliveryState.PENDING, next_attempt_at=now, released_at=now)
+                state=DeliveryState.PENDING, next_attempt_at=now, released_at=now
+            )
             record("subject.confirmed", actor="visitor", target=f"subject:{subject_id}")
     subject = Subject.objects.select_related("partner").filter(id=subject_id).first()
     if subject is None or subject.state != State.ACTIVE:

@@ -25,9 +25,9 @@ def send_confirmation(subject_id: str) -> None:
     with translation.override(subject.language):
         path = reverse("site:confirm", args=[confirmation_token(subject)])
     send_templated(
-        "confirm", lead["email"],
-        {"confirm_url": settings.SITE_URL + path,
-         "hours": settings.UNCONFIRMED_MAX_AGE_HOURS},
+        "confirm",
+        lead["email"],
+        {"confirm_url": settings.SITE_URL + path, "hours": settings.UNCONFIRMED_MAX_AGE_HOURS},
         subject.language,
     )
 
@@ -40,6 +40,10 @@ def send_already_registered(notice_id: str, language: str, subject_id: str) -> N
     if notice is None:
         return
     subject = Subject.objects.select_related("partner").filter(id=subject_id).first()
-    send_templated("already-registered", notice.open()["email"],
-                   {"partner": subject.partner if subject else None}, language)
+    send_templated(
+        "already-registered",
+        notice.open()["email"],
+        {"partner": subject.partner if subject else None},
+        language,
+    )
     notice.shred()

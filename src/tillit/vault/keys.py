@@ -58,8 +58,9 @@ def new_kek_id() -> str:
 
 def generate() -> Keyring:
     kid = new_kek_id()
-    return Keyring(active=kid, keks={kid: secrets.token_bytes(32)},
-                   index_key=secrets.token_bytes(32))
+    return Keyring(
+        active=kid, keks={kid: secrets.token_bytes(32)}, index_key=secrets.token_bytes(32)
+    )
 
 
 def write(keyring: Keyring, path: Path | None = None) -> None:

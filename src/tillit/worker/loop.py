@@ -40,9 +40,16 @@ class Loop:
         return done
 
     def run_tasks(self, max_tasks: int = 20) -> int:
-        worker = TaskWorker(queue_names=["*"], interval=0, batch=True, backend_name="default",
-                            startup_delay=False, max_tasks=max_tasks, worker_id=self.worker_id,
-                            excluded_queue_names=[])
+        worker = TaskWorker(
+            queue_names=["*"],
+            interval=0,
+            batch=True,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=max_tasks,
+            worker_id=self.worker_id,
+            excluded_queue_names=[],
+        )
         worker.run()
         return worker._run_tasks
 

@@ -27,9 +27,11 @@ def write_private(path: Path, text: str) -> None:
 
 
 class Command(BaseCommand):
-    help = ("Make the data directory: secret key and keyring (readable by the owner only), the "
-            "database, and an administrator. With --demo, also the reference partner. Safe to "
-            "run again: it only adds what is missing.")
+    help = (
+        "Make the data directory: secret key and keyring (readable by the owner only), the "
+        "database, and an administrator. With --demo, also the reference partner. Safe to "
+        "run again: it only adds what is missing."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--demo", action="store_true")
@@ -48,8 +50,10 @@ class Command(BaseCommand):
             self.stdout.write(f"made a secret key in {settings.SECRET_KEY_FILE}")
         if not settings.KEK_FILE.exists():
             keys.write(keys.generate())
-            self.stdout.write(f"made a keyring in {settings.KEK_FILE} (back it up: without it "
-                              "nothing waiting for delivery can be read)")
+            self.stdout.write(
+                f"made a keyring in {settings.KEK_FILE} (back it up: without it "
+                "nothing waiting for delivery can be read)"
+            )
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self.ensure_admin()
@@ -63,8 +67,10 @@ class Command(BaseCommand):
         password = secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", None, password)
         record("staff.created", actor="cli", target="staff:admin", role="administrator")
-        self.stdout.write(f"made the administrator 'admin' with password {password} "
-                          "(shown once; change it with 'tillit changepassword admin')")
+        self.stdout.write(
+            f"made the administrator 'admin' with password {password} "
+            "(shown once; change it with 'tillit changepassword admin')"
+        )
 
     def ensure_demo_partner(self, port: int) -> None:
         endpoint = f"http://127.0.0.1:{port}"
@@ -73,13 +79,19 @@ class Command(BaseCommand):
         if partner is None:
             today = dt.date.today()
             partner = Partner.objects.create(
-                slug=DEMO_PARTNER, name="Demo Megler AS", endpoint=endpoint,
-                privacy_policy_url=f"{endpoint}/privacy", countries=datamap.load().countries,
-                dpa_signed_on=today, dpa_reference="demo DPA (not a real agreement)",
-                compliance_attested_on=today)
+                slug=DEMO_PARTNER,
+                name="Demo Megler AS",
+                endpoint=endpoint,
+                privacy_policy_url=f"{endpoint}/privacy",
+                countries=datamap.load().countries,
+                dpa_signed_on=today,
+                dpa_reference="demo DPA (not a real agreement)",
+                compliance_attested_on=today,
+            )
             write_private(secret_file, partner.set_secret())
             record("partner.added", actor="cli", target=f"partner:{DEMO_PARTNER}")
             self.stdout.write(f"registered the demo partner at {endpoint}")
         elif partner.endpoint != endpoint:
             Partner.objects.filter(pk=partner.pk).update(
-                endpoint=endpoint, privacy_policy_url=f"{endpoint}/privacy")
+                endpoint=endpoint, privacy_policy_url=f"{endpoint}/privacy"
+            )

@@ -14,8 +14,10 @@ from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
-    help = ("Run the whole product: the site, the worker, and in demo mode the reference partner "
-            "(on the next port) with e-mail written to files. Stops all of them on Ctrl-C.")
+    help = (
+        "Run the whole product: the site, the worker, and in demo mode the reference partner "
+        "(on the next port) with e-mail written to files. Stops all of them on Ctrl-C."
+    )
 
     # It runs `init` first; the web and worker processes it starts run the checks.
     requires_system_checks: list[str] = []

@@ -14,13 +14,19 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=settings.WEB_WORKERS)
         parser.add_argument("--threads", type=int, default=settings.WEB_THREADS)
         parser.add_argument("--server", choices=SERVERS, default="granian")
-        parser.add_argument("--no-migrate", action="store_true",
-                            help="do not apply pending migrations first")
+        parser.add_argument(
+            "--no-migrate", action="store_true", help="do not apply pending migrations first"
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         call_command("check", fail_level="ERROR")
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
-        exec_server("tillit.wsgi:application", host=options["host"], port=options["port"],
-                    workers=options["workers"], threads=options["threads"],
-                    server=options["server"])
+        exec_server(
+            "tillit.wsgi:application",
+            host=options["host"],
+            port=options["port"],
+            workers=options["workers"],
+            threads=options["threads"],
+            server=options["server"],
+        )

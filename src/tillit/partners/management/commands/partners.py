@@ -34,8 +34,12 @@ class Command(BaseCommand):
         add.add_argument("--dpa-signed-on", type=_date, default=None)
         add.add_argument("--dpa-reference", default="")
         add.add_argument("--compliance-attested-on", type=_date, default=None)
-        add.add_argument("--secret-file", type=Path, default=None,
-                         help="use the secret in this file instead of generating one")
+        add.add_argument(
+            "--secret-file",
+            type=Path,
+            default=None,
+            help="use the secret in this file instead of generating one",
+        )
         sub.add_parser("list", help="list partners")
         for name in ("disable", "enable"):
             p = sub.add_parser(name, help=f"{name} a partner")
@@ -46,17 +50,23 @@ class Command(BaseCommand):
 
     def handle_add(self, o: dict[str, Any]) -> None:
         partner = Partner(
-            slug=o["slug"], name=o["name"], endpoint=o["endpoint"].rstrip("/"),
+            slug=o["slug"],
+            name=o["name"],
+            endpoint=o["endpoint"].rstrip("/"),
             privacy_policy_url=o["privacy_url"],
             countries=[c.strip().upper() for c in o["countries"].split(",") if c.strip()],
-            weight=o["weight"], daily_cap=o["daily_cap"], dpa_signed_on=o["dpa_signed_on"],
-            dpa_reference=o["dpa_reference"], compliance_attested_on=o["compliance_attested_on"],
+            weight=o["weight"],
+            daily_cap=o["daily_cap"],
+            dpa_signed_on=o["dpa_signed_on"],
+            dpa_reference=o["dpa_reference"],
+            compliance_attested_on=o["compliance_attested_on"],
         )
         try:
             partner.full_clean(exclude=["secret_envelope"])
         except ValidationError as error:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}"
-                                         for k, v in error.message_dict.items())) from None
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            ) from None
         if not partner.endpoint_is_safe():
             raise CommandError("the endpoint must be https (http only to 127.0.0.1/localhost)")
         partner.save()
@@ -73,8 +83,10 @@ class Command(BaseCommand):
         for p in Partner.objects.all():
             state = "active" if p.active else "disabled"
             agreements = "DPA+compliance" if p.has_agreements() else "NO DPA/compliance"
-            self.stdout.write(f"{p.slug:20} {state:9} {agreements:17} {','.join(p.countries):20}"
-                              f" weight={p.weight} cap={p.daily_cap or '-'} {p.endpoint}")
+            self.stdout.write(
+                f"{p.slug:20} {state:9} {agreements:17} {','.join(p.countries):20}"
+                f" weight={p.weight} cap={p.daily_cap or '-'} {p.endpoint}"
+            )
 
     def handle_disable(self, o: dict[str, Any]) -> None:
         self._set_active(o["slug"], False)
@@ -85,6 +97,9 @@ class Command(BaseCommand):
     def _set_active(self, slug: str, active: bool) -> None:
         if not Partner.objects.filter(slug=slug).update(active=active):
             raise CommandError(f"no partner {slug!r}")
-        record("partner.enabled" if active else "partner.disabled", actor="cli",
-               target=f"partner:{slug}")
+        record(
+            "partner.enabled" if active else "partner.disabled",
+            actor="cli",
+            target=f"partner:{slug}",
+        )
         self.stdout.write(f"{slug} {'enabled' if active else 'disabled'}")

@@ -21,7 +21,13 @@ class Command(BaseCommand):
         if not settings.PARTNER_SECRET:
             raise CommandError(
                 f"no shared secret: set PARTNER_SECRET(_FILE) or write it to {settings.SECRET_FILE}"
-                f" (for example: {secrets.token_urlsafe(8)}...; 'tillit init --demo' does this)")
+                f" (for example: {secrets.token_urlsafe(8)}...; 'tillit init --demo' does this)"
+            )
         call_command("migrate", interactive=False, verbosity=0)
-        exec_server("tillit.reference_partner.wsgi:application", host=options["host"],
-                    port=options["port"], workers=options["workers"], threads=options["threads"])
+        exec_server(
+            "tillit.reference_partner.wsgi:application",
+            host=options["host"],
+            port=options["port"],
+            workers=options["workers"],
+            threads=options["threads"],
+        )

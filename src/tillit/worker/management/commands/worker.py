@@ -10,11 +10,16 @@ class Command(BaseCommand):
     help = "Deliver leads, send e-mail and apply the retention rules, until stopped."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--interval", type=float, default=0.5,
-                            help="seconds to sleep when there is nothing to do")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=0.5,
+            help="seconds to sleep when there is nothing to do",
+        )
         parser.add_argument("--batch", type=int, default=64, help="deliveries claimed at once")
-        parser.add_argument("--drain", action="store_true",
-                            help="do everything that is due now, then exit")
+        parser.add_argument(
+            "--drain", action="store_true", help="do everything that is due now, then exit"
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         loop = Loop(interval=float(options["interval"]), batch=int(options["batch"]))  # type: ignore[arg-type]
