@@ -18,6 +18,7 @@ def signed_up(client, partner, visitor):
     return Subject.objects.get()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_confirmation_e_mail_goes_to_the_address_with_the_link(signed_up, mailoutbox):
     Loop().run_tasks()
     assert DBTaskResult.objects.get().status == "SUCCESSFUL"
