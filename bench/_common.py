@@ -39,9 +39,11 @@ def header(title: str) -> None:
     print(f"# command: {command_line()}")
     print(f"# cwd: {os.getcwd()}")
     load = os.getloadavg()
-    print(f"# machine: {os.cpu_count()} cores, load average before start "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; started "
-          f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+    print(
+        f"# machine: {os.cpu_count()} cores, load average before start "
+        f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; started "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}"
+    )
     sys.stdout.flush()
 
 
@@ -65,9 +67,15 @@ class Procs:
     def start(self, name: str, argv: list[str], env: dict[str, str], logdir: Path) -> Proc:
         log = logdir / f"{name}.log"
         with open(log, "ab") as out:
-            popen = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True,
-                                     cwd=str(REPO))
+            popen = subprocess.Popen(
+                argv,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=str(REPO),
+            )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
@@ -189,6 +197,35 @@ def vm_kb(pid: int, key: str = "VmHWM") -> int:
     return 0
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of every process of the tree rooted at pid (all their threads)."""
+    ticks = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(total, idle) CPU seconds of the whole machine so far, from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return sum(f) / hz, (f[3] + f[4]) / hz
+
+
+def warn_if_busy() -> None:
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(
+            f"# WARNING: load average {load:.2f} before start: other work on this machine "
+            "competes for the same cores, so the figures are noisy",
+            flush=True,
+        )
+
+
 @dataclass
 class Mem:
     processes: int
@@ -196,8 +233,10 @@ class Mem:
     sum_mb: float
 
     def __str__(self) -> str:
-        return (f"max {self.max_mb:.0f} MB / sum {self.sum_mb:.0f} MB "
-                f"over {self.processes} process{'es' if self.processes != 1 else ''}")
+        return (
+            f"max {self.max_mb:.0f} MB / sum {self.sum_mb:.0f} MB "
+            f"over {self.processes} process{'es' if self.processes != 1 else ''}"
+        )
 
 
 def tree_hwm(pid: int) -> Mem:
@@ -211,15 +250,20 @@ def tree_hwm(pid: int) -> Mem:
 
 
 def make_env(data_dir: Path, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TILLIT_", "PARTNER_", "DJANGO_")) and k != "DATABASE_URL"}
-    env.update({
-        "TILLIT_DATA_DIR": str(data_dir),
-        "TILLIT_SIGNUPS_PER_IP_PER_HOUR": "1000000000",
-        "TILLIT_DEMO": "true",
-        "TILLIT_LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TILLIT_", "PARTNER_", "DJANGO_")) and k != "DATABASE_URL"
+    }
+    env.update(
+        {
+            "TILLIT_DATA_DIR": str(data_dir),
+            "TILLIT_SIGNUPS_PER_IP_PER_HOUR": "1000000000",
+            "TILLIT_DEMO": "true",
+            "TILLIT_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     if database_url:
         env["DATABASE_URL"] = database_url
     return env
@@ -251,25 +295,33 @@ def create_pg_database() -> tuple[str, str]:
 
 def run_init(env: dict[str, str], partner_port: int, logdir: Path) -> None:
     with open(logdir / "init.log", "ab") as out:
-        subprocess.run([*TILLIT, "init", "--demo", "--partner-port", str(partner_port)],
-                       env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=120,
-                       cwd=str(REPO))
+        subprocess.run(
+            [*TILLIT, "init", "--demo", "--partner-port", str(partner_port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=120,
+            cwd=str(REPO),
+        )
 
 
 def wait_http(url: str, proc: Proc, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}; "
-                               f"log:\n{tail(proc.log)}")
+            raise RuntimeError(
+                f"{proc.name} exited with {proc.popen.returncode}; log:\n{tail(proc.log)}"
+            )
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{proc.name} did not answer {url} within {timeout:.0f}s; "
-                       f"log:\n{tail(proc.log)}")
+    raise RuntimeError(
+        f"{proc.name} did not answer {url} within {timeout:.0f}s; log:\n{tail(proc.log)}"
+    )
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -281,8 +333,12 @@ def tail(path: Path, lines: int = 30) -> str:
 
 def table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+
     def fmt(r: list[str]) -> str:
-        return "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                         for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        return "  ".join(
+            str(c).rjust(w) if i else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+
     sep = "  ".join("-" * w for w in widths)
     return "\n".join([fmt(head), sep, *(fmt(r) for r in rows)])

@@ -104,32 +104,63 @@ class Result:
     socket_errors: int
     c3: int
     raw: dict
+    cpu: float  # share of the machine's CPU time busy during the run (all processes)
+    server_cores: float  # CPU seconds of the server's tree per second of run
 
 
-def wrk(url: str, script: Path, seconds: int, threads: int, conns: int, logdir: Path,
-        label: str) -> tuple[Result, list[str]]:
-    argv = ["/usr/bin/wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency",
-            "--timeout", "10s", "-s", str(script), url]
+def wrk(
+    url: str,
+    script: Path,
+    seconds: int,
+    threads: int,
+    conns: int,
+    logdir: Path,
+    label: str,
+    server_pid: int,
+) -> tuple[Result, list[str]]:
+    argv = [
+        "/usr/bin/wrk",
+        f"-t{threads}",
+        f"-c{conns}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
     log = logdir / f"wrk-{label}.log"
+    cpu0, srv0 = c.machine_cpu(), c.tree_cpu_seconds(server_pid)
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             proc.wait(timeout=seconds + 60)
         finally:
             if proc.poll() is None:
                 c._signal_group(proc.pid, 9)
                 proc.wait()
+    cpu1, srv1 = c.machine_cpu(), c.tree_cpu_seconds(server_pid)
+    total, idle = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     text = log.read_text()
     m = re.search(r"^BENCH_JSON (\{.*\})$", text, re.M)
     if not m:
         raise RuntimeError(f"wrk gave no summary ({label}):\n{text}")
     d = json.loads(m.group(1))
     secs = d["duration_us"] / 1e6
-    res = Result(rps=d["requests"] / secs, p50=d["p50_us"] / 1000, p99=d["p99_us"] / 1000,
-                 max=d["max_us"] / 1000, requests=d["requests"], bad=d["c4"] + d["c5"],
-                 socket_errors=d["err_connect"] + d["err_read"] + d["err_write"]
-                 + d["err_timeout"], c3=d["c3"], raw=d)
+    res = Result(
+        rps=d["requests"] / secs,
+        p50=d["p50_us"] / 1000,
+        p99=d["p99_us"] / 1000,
+        max=d["max_us"] / 1000,
+        requests=d["requests"],
+        bad=d["c4"] + d["c5"],
+        socket_errors=d["err_connect"] + d["err_read"] + d["err_write"] + d["err_timeout"],
+        c3=d["c3"],
+        raw=d,
+        cpu=(total - idle) / total if total else 0.0,
+        server_cores=(srv1 - srv0) / (d["duration_us"] / 1e6),
+    )
     return res, argv
 
 
@@ -149,9 +180,23 @@ def count_rows(db_url: str, data_dir: Path, sql: str) -> int:
 
         with psycopg.connect(db_url.replace("postgres://", "postgresql://", 1)) as conn:
             return conn.execute(sql).fetchone()[0]
-    with sqlite3.connect(f"file:{data_dir / 'tillit.sqlite3'}?mode=ro", uri=True,
-                         timeout=30) as conn:
+    with sqlite3.connect(
+        f"file:{data_dir / 'tillit.sqlite3'}?mode=ro", uri=True, timeout=30
+    ) as conn:
         return conn.execute(sql).fetchone()[0]
+
+
+def settled_count(db_url: str, data_dir: Path, timeout: float = 15.0) -> int:
+    """subjects_subject's row count once requests still in flight have finished."""
+    last = count_rows(db_url, data_dir, "select count(*) from subjects_subject")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = count_rows(db_url, data_dir, "select count(*) from subjects_subject")
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def one_combo(db: str, server: str, args: argparse.Namespace, wrk_argv_shown: list) -> dict:
@@ -177,26 +222,48 @@ def one_combo(db: str, server: str, args: argparse.Namespace, wrk_argv_shown: li
         for mode in ("healthz", "signup"):
             for phase in ("warm", "run"):
                 path = data_dir / f"{mode}-{phase}.lua"
-                path.write_text(LUA % {"mode": mode, "prefix": f"{prefix}{phase[0]}",
-                                       "token": token, "cookie": cookie})
+                path.write_text(
+                    LUA
+                    % {
+                        "mode": mode,
+                        "prefix": f"{prefix}{phase[0]}",
+                        "token": token,
+                        "cookie": cookie,
+                    }
+                )
                 scripts[mode, phase] = path
         out: dict = {"db": db, "server": server, "data_dir": str(data_dir)}
         for mode, url in (("healthz", base + "/healthz"), ("signup", base + "/")):
             if args.warmup:
-                wrk(url, scripts[mode, "warm"], args.warmup, args.wrk_threads,
-                    args.connections, logdir, f"{mode}-warm")
-            before = count_rows(db_url, data_dir, "select count(*) from subjects_subject")
-            res, argv = wrk(url, scripts[mode, "run"], args.duration, args.wrk_threads,
-                            args.connections, logdir, mode)
-            time.sleep(0.5)  # let requests in flight when wrk stopped finish
-            after = count_rows(db_url, data_dir, "select count(*) from subjects_subject")
+                wrk(
+                    url,
+                    scripts[mode, "warm"],
+                    args.warmup,
+                    args.wrk_threads,
+                    args.connections,
+                    logdir,
+                    f"{mode}-warm",
+                    web.popen.pid,
+                )
+            before = settled_count(db_url, data_dir)
+            res, argv = wrk(
+                url,
+                scripts[mode, "run"],
+                args.duration,
+                args.wrk_threads,
+                args.connections,
+                logdir,
+                mode,
+                web.popen.pid,
+            )
             out[mode] = res
-            out[mode + "_subjects"] = after - before
-            if not wrk_argv_shown:
+            out[mode + "_subjects"] = settled_count(db_url, data_dir) - before
+            if mode == "signup" and not wrk_argv_shown:
                 wrk_argv_shown.append(argv)
         out["mem"] = c.tree_hwm(web.popen.pid)
-        out["tasks"] = count_rows(db_url, data_dir,
-                                  "select count(*) from django_tasks_database_dbtaskresult")
+        out["tasks"] = count_rows(
+            db_url, data_dir, "select count(*) from django_tasks_database_dbtaskresult"
+        )
         return out
     finally:
         c.PROCS.stop(web)
@@ -205,32 +272,48 @@ def one_combo(db: str, server: str, args: argparse.Namespace, wrk_argv_shown: li
 def main() -> None:
     p = argparse.ArgumentParser(
         description="Sign-ups/s through `tillit web` vs the same server's /healthz (wrk).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    g.add_argument("--postgres", dest="db", action="store_const", const="postgres",
-                   help="PostgreSQL only (same as --db postgres)")
-    g.add_argument("--sqlite", dest="db", action="store_const", const="sqlite",
-                   help="SQLite only (same as --db sqlite)")
+    g.add_argument(
+        "--postgres",
+        dest="db",
+        action="store_const",
+        const="postgres",
+        help="PostgreSQL only (same as --db postgres)",
+    )
+    g.add_argument(
+        "--sqlite",
+        dest="db",
+        action="store_const",
+        const="sqlite",
+        help="SQLite only (same as --db sqlite)",
+    )
     p.add_argument("--server", choices=["granian", "gunicorn", "both"], default="both")
     p.add_argument("--duration", type=int, default=10, help="seconds measured per endpoint")
     p.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per endpoint")
     p.add_argument("--connections", type=int, default=32, help="wrk -c")
     p.add_argument("--wrk-threads", type=int, default=2, help="wrk -t")
-    p.add_argument("--workers", type=int, default=0,
-                   help="tillit web --workers (0: the product's default)")
-    p.add_argument("--web-threads", type=int, default=0,
-                   help="tillit web --threads (0: the product's default)")
+    p.add_argument(
+        "--workers", type=int, default=0, help="tillit web --workers (0: the product's default)"
+    )
+    p.add_argument(
+        "--web-threads", type=int, default=0, help="tillit web --threads (0: the product's default)"
+    )
     p.add_argument("--keep", action="store_true", help="keep the data directories and logs")
     args = p.parse_args()
 
     c.install_cleanup()
     c.header("bench/signup.py: sign-ups per second vs /healthz, through `tillit web`")
+    c.warn_if_busy()
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     servers = ["granian", "gunicorn"] if args.server == "both" else [args.server]
-    print(f"# wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency "
-          f"(after {args.warmup}s warm-up per endpoint); web workers/threads: "
-          f"{args.workers or 'default'}/{args.web_threads or 'default'}; no worker running")
+    print(
+        f"# wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency "
+        f"(after {args.warmup}s warm-up per endpoint); web workers/threads: "
+        f"{args.workers or 'default'}/{args.web_threads or 'default'}; no worker running"
+    )
     sys.stdout.flush()
     started = time.monotonic()
     results, shown = [], []
@@ -245,36 +328,103 @@ def main() -> None:
     for r in results:
         for mode in ("healthz", "signup"):
             x: Result = r[mode]
-            rows.append([r["db"], r["server"], mode, f"{x.rps:.0f}", f"{x.p50:.1f}",
-                         f"{x.p99:.1f}", f"{x.max:.0f}", str(x.requests), str(x.bad),
-                         str(x.socket_errors),
-                         str(r["signup_subjects"]) if mode == "signup" else "-"])
+            rows.append(
+                [
+                    r["db"],
+                    r["server"],
+                    mode,
+                    f"{x.rps:.0f}",
+                    f"{x.p50:.1f}",
+                    f"{x.p99:.1f}",
+                    f"{x.max:.0f}",
+                    str(x.requests),
+                    str(x.bad),
+                    str(x.socket_errors),
+                    f"{x.cpu:.0%}",
+                    f"{x.server_cores:.2f}",
+                    str(r["signup_subjects"]) if mode == "signup" else "-",
+                ]
+            )
     print()
-    print(c.table(rows, ["db", "server", "endpoint", "req/s", "p50 ms", "p99 ms", "max ms",
-                         "requests", "non-2xx/3xx", "sock err", "subjects made"]))
+    print(
+        c.table(
+            rows,
+            [
+                "db",
+                "server",
+                "endpoint",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "requests",
+                "non-2xx/3xx",
+                "sock err",
+                "machine cpu",
+                "server cores",
+                "subjects made",
+            ],
+        )
+    )
     rows = []
     for r in results:
         h, s = r["healthz"], r["signup"]
         ratio = s.rps / h.rps if h.rps else 0
-        rows.append([r["db"], r["server"], f"{ratio:.1%}",
-                     "PASS" if ratio >= 0.25 else "FAIL",
-                     f"{s.p99:.1f}", "PASS" if s.p99 < 100 else "FAIL",
-                     f"{h.p99:.1f}",
-                     f"{r['mem'].max_mb:.0f}", f"{r['mem'].sum_mb:.0f}",
-                     str(r["mem"].processes)])
+        rows.append(
+            [
+                r["db"],
+                r["server"],
+                f"{ratio:.1%}",
+                "PASS" if ratio >= 0.25 else "FAIL",
+                f"{s.p99:.1f}",
+                "PASS" if s.p99 < 100 else "FAIL",
+                f"{h.p99:.1f}",
+                f"{r['mem'].max_mb:.0f}",
+                f"{r['mem'].sum_mb:.0f}",
+                str(r["mem"].processes),
+            ]
+        )
     print()
-    print(c.table(rows, ["db", "server", "signup/healthz", ">=25%", "signup p99 ms",
-                         "<100ms", "healthz p99 ms", "HWM max MB", "HWM sum MB", "procs"]))
+    print(
+        c.table(
+            rows,
+            [
+                "db",
+                "server",
+                "signup/healthz",
+                ">=25%",
+                "signup p99 ms",
+                "<100ms",
+                "healthz p99 ms",
+                "HWM max MB",
+                "HWM sum MB",
+                "procs",
+            ],
+        )
+    )
     print()
-    print("# targets: sign-up req/s >= 25% of the same server's /healthz req/s; sign-up p99 "
-          "< 100 ms at 32 connections")
-    print("# memory: VmHWM (peak RSS) from /proc/<pid>/status of every process of the "
-          "server's tree (master + workers), read before stopping it; 'max' = largest single "
-          "process, 'sum' = sum over the tree (an upper bound: peaks need not coincide)")
-    print("# 'subjects made' = rows added to subjects_subject during the measured sign-up run "
-          "(>= 3xx count: requests in flight when wrk stopped also complete); "
-          "e-mail jobs queued (not run, no worker): "
-          + ", ".join(f"{r['db']}/{r['server']}={r['tasks']}" for r in results))
+    print(
+        "# targets: sign-up req/s >= 25% of the same server's /healthz req/s; sign-up p99 "
+        "< 100 ms at 32 connections"
+    )
+    print(
+        "# memory: VmHWM (peak RSS) from /proc/<pid>/status of every process of the "
+        "server's tree (master + workers), read before stopping it; 'max' = largest single "
+        "process, 'sum' = sum over the tree (an upper bound: peaks need not coincide)"
+    )
+    print(
+        "# 'machine cpu' = share of the whole machine's CPU time (all cores, all processes: "
+        "wrk, server, database, anything else running) that was not idle during the run; "
+        "'server cores' = CPU seconds used by the web server's process tree per second "
+        "(2.00 = both cores)"
+    )
+    print(
+        "# 'subjects made' = rows added to subjects_subject during the measured sign-up run "
+        "(counted once the count settles; it can exceed the 3xx count by up to the connection "
+        "count: requests in flight when wrk stopped complete too); "
+        "e-mail jobs queued (not run, no worker): "
+        + ", ".join(f"{r['db']}/{r['server']}={r['tasks']}" for r in results)
+    )
     print(f"# total time {time.monotonic() - started:.0f}s")
 
 

@@ -26,7 +26,16 @@ def send_templated(name: str, to: Pii, context: dict[str, Any], language: str) -
         html = render_to_string(f"emails/{name}-body.html", ctx)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to.reveal()])
     message.attach_alternative(html, "text/html")
-    message.send()
+    try:
+        message.send()
+    except Exception as error:
+        # SMTP errors quote the refused address, and a failed job's error is stored: raise a
+        # new one that names only the kind of failure, with the original's text left behind.
+        raise MailNotSent(f"{name} e-mail not sent: {type(error).__name__}") from None
+
+
+class MailNotSent(Exception):
+    pass
 
 
 class EmlFileBackend(BaseEmailBackend):

@@ -1,0 +1,169 @@
+"""A worker killed with SIGKILL in the middle of delivering loses nothing, and the partner sees
+each lead once: the lease lets another worker take the unfinished batch over, and the partner's
+idempotency (the lead_id, with the same body on every attempt) turns a repeat into a no-op."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.e2e.conftest import ON_POSTGRES, partner_count, partner_leads, until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+LEADS = 200
+# Small batches and few sending threads, so that a kill can land between sending a batch and
+# recording its receipts (the window in which a lead reaches the partner twice).
+WORKER_ARGS = ("--batch", "10", "--interval", "0.2")
+WORKER_ENV = {"TILLIT_DELIVERY_CONCURRENCY": "2"}
+
+# Registers and confirms people through the product's own functions, in a process of its own
+# with the operator's environment (much faster than the sign-up form; the form is covered by
+# test_signup_flow).
+SEED = """
+import sys
+import django
+django.setup()
+from tillit.subjects.signup import Signup, confirm, confirmation_token, register
+from tillit.vault.pii import Pii
+for i in range(int(sys.argv[1])):
+    person = Signup(name=Pii(f"Lead Person {i}"), email=Pii(f"lead-{i}@example.com"),
+                    phone=Pii("+47 912 34 567") if i % 2 else None, country="NO",
+                    consents={"referral": True, "offers": bool(i % 3)}, language="nb")
+    confirm(confirmation_token(register(person).subject))
+"""
+
+
+def seed(site, count: int) -> None:
+    env = {**site.env, "DJANGO_SETTINGS_MODULE": "tillit.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", SEED, str(count)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert site.db.states() == {"pending": count}
+
+
+def expire_leases(site) -> int:
+    """A killed worker's leases run for 60 s (partners/delivery.py LEASE) before another worker
+    may take its jobs over. Moving their expiry into the past does what waiting would do,
+    without making the test wait a minute per kill."""
+    past = site.db.ts(datetime.now(UTC) - timedelta(seconds=1))
+    return site.db.execute(
+        "UPDATE partners_delivery SET lease_expires_at = %s WHERE state = 'leased'", past
+    )
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+
+
+def assert_each_lead_delivered_once(site, reference, count: int) -> None:
+    leads = partner_leads(reference)
+    lead_ids = [x["lead_id"] for x in leads]
+    assert len(lead_ids) == count, f"the partner holds {len(lead_ids)} leads, not {count}"
+    assert len(set(lead_ids)) == count, "the partner holds a lead twice"
+    deliveries = dict(site.db.rows("SELECT id, partner_reference FROM partners_delivery"))
+    # SQLite keeps UUIDs as 32 hex digits, PostgreSQL as uuid.
+    deliveries = {str(k).replace("-", ""): v for k, v in deliveries.items()}
+    assert {i.replace("-", "") for i in lead_ids} == set(deliveries)
+    # Each delivery holds the receipt of the one lead the partner stored.
+    assert {x["lead_id"].replace("-", ""): x["partner_lead_id"] for x in leads} == deliveries
+    assert site.db.states() == {"delivered": count}
+    assert (
+        site.db.scalar("SELECT COUNT(*) FROM vault_envelope WHERE purpose <> 'partner-secret'") == 0
+    ), "a lead envelope is left"
+
+
+@pytest.fixture
+def queue(make_operator, reference):
+    site = make_operator(**WORKER_ENV)
+    site.add_partner(
+        "megler",
+        name="Megler Eksempel AS",
+        endpoint=reference.url,
+        privacy_url=reference.url + "/privacy",
+        countries="NO",
+        secret=reference.secret,
+    )
+    seed(site, LEADS)
+    return site
+
+
+@pytest.mark.promise("P17")
+@pytest.mark.promise("P16")
+def test_killed_workers_lose_nothing_and_deliver_each_lead_once(queue, reference):
+    site = queue
+    rng = random.Random(os.environ.get("TILLIT_TEST_SEED", "worker-kill"))
+    kills = []
+    # At least three kills, and at least one that caught a batch in flight: leads the partner
+    # had accepted while tillit had not yet recorded the receipts (they are sent again).
+    while len(kills) < 3 or (not any(k[1] for k in kills) and len(kills) < 6):
+        name = f"worker-{len(kills)}"
+        worker = site.start_worker(name, *WORKER_ARGS)
+        # Kill at a random moment once this worker has delivered a few (not before it has
+        # begun: that would prove nothing).
+        target = partner_count(reference) + rng.randint(1, 15)
+        until(
+            lambda: partner_count(reference) >= target,
+            60,
+            f"{name} delivers up to {target}",
+            every=0.02,
+        )
+        kill(worker)
+        site.procs.pop(name)
+        time.sleep(0.2)  # requests already sent may still be finishing at the partner
+        at_partner, recorded = partner_count(reference), site.db.states().get("delivered", 0)
+        assert at_partner < LEADS, "the worker finished before it was killed: nothing tested"
+        kills.append((at_partner, at_partner - recorded, expire_leases(site)))
+    print("kills (leads at the partner, of them not yet recorded, leases expired):", kills)
+    assert any(k[1] for k in kills), "no kill caught a batch in flight"
+
+    last = site.start_worker("worker-last", *WORKER_ARGS)
+    until(lambda: site.db.states() == {"delivered": LEADS}, 90, "every lead is delivered")
+    site.stop("worker-last")
+    assert last.returncode in (0, -signal.SIGTERM)
+
+    assert_each_lead_delivered_once(site, reference, LEADS)
+
+
+@pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="SQLite serialises writers, so there is no race "
+    "to lose; SKIP LOCKED claiming is PostgreSQL's",
+)
+@pytest.mark.promise("P17")
+@pytest.mark.promise("P16")
+def test_two_workers_racing_over_one_queue_deliver_each_lead_once(queue, reference):
+    site = queue
+    site.start_worker("worker-a", *WORKER_ARGS)
+    site.start_worker("worker-b", *WORKER_ARGS)
+    # Watch the queue while they work: two different leases held at the same moment show that
+    # both workers were claiming at once (one worker holds one batch at a time).
+    most_at_once = 0
+
+    def all_delivered() -> bool:
+        nonlocal most_at_once
+        most_at_once = max(
+            most_at_once,
+            site.db.scalar(
+                "SELECT COUNT(DISTINCT lease_token) FROM partners_delivery WHERE state = 'leased'"
+            ),
+        )
+        return site.db.states() == {"delivered": LEADS}
+
+    until(all_delivered, 90, "every lead is delivered", every=0.02)
+    site.stop_all()
+    assert most_at_once == 2, "the two workers never held leases at the same time"
+    assert_each_lead_delivered_once(site, reference, LEADS)
