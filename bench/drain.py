@@ -379,7 +379,7 @@ def report(args: argparse.Namespace, s: Setup, r: Drain, total_started: float) -
         [
             "e-mail jobs during the drain",
             f"{s.jobs_left} pending at start",
-            f"{s.jobs_queued} queued by seeding; {jobs_end} not successful at end",
+            f"{s.jobs_queued} queued by seeding; {jobs_end} not yet done when all were delivered",
             args.email_jobs,
         ],
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import os
 import re
 import secrets
@@ -35,6 +36,8 @@ import pytest
 from tests.processes import ReferencePartner, free_port, stop, tillit, wait_for
 
 ON_POSTGRES = bool(os.environ.get("DATABASE_URL"))
+# aiosmtpd logs every SMTP command at INFO; a failing test's report has no use for them.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -344,9 +347,12 @@ class Operator:
 
 
 @pytest.fixture
-def make_operator(tmp_path: Path, database_url: str | None) -> Iterator[Callable[..., Operator]]:
+def make_operator(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str | None
+) -> Iterator[Callable[..., Operator]]:
     """Make (and afterwards stop) the operator's installation: `make_operator(smtp_port=...,
-    **extra_env)`, already initialised with `tillit init`."""
+    **extra_env)`, already initialised with `tillit init`. When the test fails, the tails of
+    the processes' logs are printed."""
     made: list[Operator] = []
 
     def make(smtp_port: int | None = None, **extra_env: str) -> Operator:
@@ -360,6 +366,16 @@ def make_operator(tmp_path: Path, database_url: str | None) -> Iterator[Callable
     finally:
         for operator in made:
             operator.stop_all()
+            report = getattr(request.node, "report_call", None)
+            if report is not None and report.failed:
+                print(operator.log_text())
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
 
 
 @pytest.fixture
@@ -400,6 +416,7 @@ class Visitor:
         the person lands on."""
         form = self.http.get(path)
         assert form.status_code == 200, form.text
+        assert self.http.cookies.get("csrftoken"), "the form set no CSRF cookie"
         answer = self.http.post(path, data={**fields, "csrfmiddlewaretoken": csrf_token(form.text)})
         assert answer.status_code == 302, f"sign-up answered {answer.status_code}:\n{answer.text}"
         landed = self.http.get(answer.headers["location"])

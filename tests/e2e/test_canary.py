@@ -22,7 +22,7 @@ from tests.conftest import CANARY_EMAIL, CANARY_NAME, CANARY_PHONE
 from tests.e2e.conftest import CONFIRM_LINK, ON_POSTGRES, Inbox, partner_leads, until
 from tests.processes import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 
 UNDECLARED_FIELD, UNDECLARED_VALUE = "mother_maiden_name", "Kanarimor Undeclaredsdottir"
@@ -170,6 +170,7 @@ def scan_operator(site) -> list[str]:
     return found
 
 
+@pytest.mark.promise("P16")
 def test_the_scanner_finds_every_encoding():
     """The scan itself can fail: each encoding of a canary, buried in other bytes, is found."""
     for value in (CANARY_NAME, CANARY_EMAIL, "+4791234567"):
@@ -181,6 +182,7 @@ def test_the_scanner_finds_every_encoding():
     assert not leaks(b"Kari Nordmann kari@example.com +4722000000", "sample")
 
 
+@pytest.mark.e2e
 @pytest.mark.promise("P9")
 @pytest.mark.promise("P16")
 @pytest.mark.promise("P5")
@@ -293,6 +295,7 @@ class RefusingInbox(Inbox):
         return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
 
 
+@pytest.mark.e2e
 @pytest.mark.promise("P9")
 @pytest.mark.promise("P16")
 def test_an_address_the_mail_server_refuses_is_not_kept_at_rest(make_operator, visitors):

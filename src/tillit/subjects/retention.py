@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.tasks import TaskResultStatus
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from tillit.audit.models import record
 from tillit.partners.delivery import fail
@@ -64,7 +66,21 @@ def shred_stale_notices(now: datetime) -> int:
     return Envelope.objects.filter(purpose=Purpose.NOTICE, created_at__lt=cutoff).shred()
 
 
+# A job runs for seconds (an SMTP exchange is bounded by a 20 s timeout); one still "running"
+# after this long lost its worker (SIGKILL, power cut) and would otherwise never run again.
+STRANDED_JOB_AGE = timedelta(minutes=15)
+
+
+def requeue_stranded_jobs(now: datetime) -> int:
+    """An e-mail job whose worker died while running it is made ready again, so the person
+    still gets their e-mail (at least once; a repeat is harmless, a loss is not)."""
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, started_at__lt=now - STRANDED_JOB_AGE
+    ).update(status=TaskResultStatus.READY, started_at=None)
+
+
 RULES: list[Callable[[datetime], int]] = [
+    requeue_stranded_jobs,
     shred_unconfirmed,
     fail_undeliverable,
     shred_stale_notices,
