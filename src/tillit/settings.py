@@ -87,7 +87,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "tillit.core.sqlite",
             "NAME": DATA_DIR / "tillit.sqlite3",
             "CONN_MAX_AGE": 600,
             "OPTIONS": {
@@ -200,7 +200,7 @@ SIGNUPS_PER_IP_PER_HOUR = env_int("TILLIT_SIGNUPS_PER_IP_PER_HOUR", 20, minimum=
 
 # Serving: `tillit web` starts this many processes with this many threads each.
 WEB_WORKERS = env_int("TILLIT_WEB_WORKERS", 2, minimum=1)
-WEB_THREADS = env_int("TILLIT_WEB_THREADS", 4, minimum=1)
+WEB_THREADS = env_int("TILLIT_WEB_THREADS", 2, minimum=1)
 
 LOGGING = {
     "version": 1,

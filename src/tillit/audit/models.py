@@ -62,8 +62,9 @@ class AuditHead(models.Model):
 
 
 def record(action: str, *, actor: str, target: str = "", **data: Any) -> AuditEvent:
-    """Append one event to the chain (inside the caller's transaction, if there is one)."""
-    with transaction.atomic():
+    """Append one event to the chain (inside the caller's transaction, if there is one: no
+    savepoint, since a failure here must undo the caller's work too)."""
+    with transaction.atomic(savepoint=False):
         head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
         event = AuditEvent(
             seq=head.seq + 1,

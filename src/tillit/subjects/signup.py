@@ -85,6 +85,10 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
             Delivery.objects.create(
                 subject=subject, partner=partner, envelope=lead, created_at=subject.created_at
             )
+            # Enqueued in the same transaction: the e-mail job exists if and only if the
+            # sign-up does.
+            tasks.send_confirmation.enqueue(str(subject.id))
+            # Last: the audit chain's head is locked from here to the commit.
             record(
                 "subject.registered",
                 actor="visitor",
@@ -93,9 +97,6 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
                 receipt_id=str(receipt_id),
                 policy_version=dm.policy_version,
             )
-            # Enqueued in the same transaction: the e-mail job exists if and only if the
-            # sign-up does.
-            tasks.send_confirmation.enqueue(str(subject.id))
     except IntegrityError:
         # Someone else registered this address a moment ago.
         _tell_known_address(signup, index)
@@ -107,8 +108,8 @@ def _record_consents(
     subject: Subject, signup: Signup, dm: datamap.DataMap, method: str
 ) -> uuid.UUID:
     receipt_id = uuid.uuid4()
-    for purpose in dm.consent_purposes():
-        ConsentRecord.objects.create(
+    ConsentRecord.objects.bulk_create(
+        ConsentRecord(
             subject=subject,
             receipt_id=receipt_id,
             purpose=purpose.id,
@@ -120,6 +121,8 @@ def _record_consents(
             method=method,
             at=subject.created_at,
         )
+        for purpose in dm.consent_purposes()
+    )
     return receipt_id
 
 
