@@ -31,7 +31,7 @@ test: $(STAMP) lint
 
 messages: $(STAMP)
 	cd src/tillit && ../../$(VENV)/bin/python -m tillit makemessages -l nb --no-location \
-	  --ignore 'reference_partner/*' --skip-checks
+	  --ignore 'reference_partner/*'
 	msgfmt --check -o src/tillit/locale/nb/LC_MESSAGES/django.mo \
 	  src/tillit/locale/nb/LC_MESSAGES/django.po
 

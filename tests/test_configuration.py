@@ -44,7 +44,7 @@ def test_a_purpose_without_a_lawful_basis_is_named_with_its_line(tmp_path, setti
     line = next(n for n, s in enumerate(text.splitlines(), 1) if '"because"' in s)
     settings.OPERATOR_FILE = bad
     errors = [e for e in run_checks() if e.id == "tillit.E010"]
-    assert errors and f"line {line}:" in errors[0].msg and "site_improvement" in errors[0].msg
+    assert errors and f"line {line}:" in errors[0].msg and "contact" in errors[0].msg
 
 
 @pytest.mark.promise("P8")

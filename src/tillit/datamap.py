@@ -7,6 +7,7 @@ what is wrong with it, each with the line it is on, for the system check tillit.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class Purpose:
     consent_text: Text | None = None
     balancing: Text | None = None
     field: str = ""
+    cookie_category: str = ""
 
     def lawful_basis_label(self) -> str:
         nb, en = LAWFUL_BASES[self.lawful_basis]
@@ -73,6 +75,17 @@ class Field:
 
 
 @dataclass(frozen=True)
+class CookieCategory:
+    id: str
+    title: Text
+    description: Text
+
+    @property
+    def essential(self) -> bool:
+        return self.id == "essential"
+
+
+@dataclass(frozen=True)
 class DataMap:
     operator: dict[str, str]
     contacts: dict[str, str]
@@ -84,10 +97,30 @@ class DataMap:
     fields: dict[str, Field]
     cookies: list[dict[str, Any]]
     authorities: dict[str, dict[str, str]]
+    banner: dict[str, Text] = field(default_factory=dict)
+    cookie_categories: dict[str, CookieCategory] = field(default_factory=dict)
+    third_parties: list[dict[str, str]] = field(default_factory=list)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def consent_purposes(self) -> list[Purpose]:
-        return [p for p in self.purposes.values() if p.consent_text]
+        """The purposes the sign-up form asks consent for (the banner asks for the others)."""
+        return [p for p in self.purposes.values() if p.consent_text and p.field]
+
+    def optional_cookie_categories(self) -> list[str]:
+        return [c for c in self.cookie_categories if c != "essential"]
+
+    def banner_version(self) -> str:
+        """A hash of everything the cookie banner shows or governs: its texts, the categories,
+        every cookie and every third party. Any change asks every visitor again."""
+        shown = {
+            "banner": self.raw.get("banner"),
+            "categories": self.raw.get("cookie_categories"),
+            "cookies": self.raw.get("cookies"),
+            "third_parties": self.raw.get("third_parties"),
+            "policy": self.policy_version,
+        }
+        canonical = json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def authority(self, country: str) -> dict[str, str]:
         return self.authorities.get(country.upper()) or self.authorities["default"]
@@ -150,7 +183,49 @@ def problems_in(text: str) -> list[tuple[int, str]]:
             bad(("fields",), f"the sign-up field {name!r} has no [[fields]] entry")
     for i, c in enumerate(raw.get("cookies", [])):
         _check_cookie(c, i, bad)
+    _check_banner(raw, bad)
+    for i, t in enumerate(raw.get("third_parties", [])):
+        _check_third_party(t, i, bad)
     return found
+
+
+def _check_banner(raw: dict[str, Any], bad: Any) -> None:
+    banner = raw.get("banner")
+    if not isinstance(banner, dict):
+        bad(("banner",), "[banner] is missing (the cookie banner's title and text)")
+    else:
+        for key in ("title", "text"):
+            _check_text(banner.get(key), ("banner", key), f"banner.{key}", bad)
+    categories = raw.get("cookie_categories", {})
+    for cat in COOKIE_CATEGORIES:
+        if not isinstance(categories.get(cat), dict):
+            bad(("cookie_categories",), f"cookie_categories.{cat} is missing")
+            continue
+        for key in ("title", "description"):
+            _check_text(
+                categories[cat].get(key),
+                (f"cookie_categories.{cat}", key),
+                f"cookie_categories.{cat}.{key}",
+                bad,
+            )
+    for cat in set(categories) - set(COOKIE_CATEGORIES):
+        bad(
+            (f"cookie_categories.{cat}",),
+            f"cookie_categories.{cat}: unknown (use {', '.join(COOKIE_CATEGORIES)})",
+        )
+
+
+def _check_third_party(t: dict[str, Any], i: int, bad: Any) -> None:
+    host = t.get("host", "")
+    if not re.fullmatch(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:\d+)?", str(host)):
+        bad(("third_parties", i, "host"), f"third party #{i + 1}: host {host!r} is not a host name")
+    if t.get("category") not in COOKIE_CATEGORIES or t.get("category") == "essential":
+        bad(
+            ("third_parties", i, "category"),
+            f"third party {host!r}: category must be analytics or third_party",
+        )
+    if not t.get("provider"):
+        bad(("third_parties", i, "provider"), f"third party {host!r}: provider is missing")
 
 
 def _check_required(raw: dict[str, Any], bad: Any) -> None:
@@ -193,14 +268,28 @@ def _check_purpose(p: dict[str, Any], i: int, categories: dict[str, Any], bad: A
         )
     for key in ("title", "retention"):
         _check_text(p.get(key), ("purposes", i, key), f"purpose {name!r}: {key}", bad)
-    if p.get("lawful_basis") == "consent" and not re.fullmatch(
-        r"consent_[a-z_]+", p.get("field", "")
+    by_banner = "cookie_category" in p
+    if by_banner and p.get("cookie_category") not in COOKIE_CATEGORIES[1:]:
+        bad(
+            ("purposes", i, "cookie_category"),
+            f"purpose {name!r}: cookie_category must be analytics or third_party",
+        )
+    if by_banner and p.get("lawful_basis") != "consent":
+        bad(
+            ("purposes", i, "lawful_basis"),
+            f"purpose {name!r}: what the cookie banner asks for rests on consent",
+        )
+    if (
+        p.get("lawful_basis") == "consent"
+        and not by_banner
+        and not re.fullmatch(r"consent_[a-z_]+", p.get("field", ""))
     ):
         bad(
             ("purposes", i, "field"),
-            f"purpose {name!r}: field must name its form checkbox, like consent_offers",
+            f"purpose {name!r}: field must name its form checkbox, like consent_offers "
+            "(or cookie_category, when the cookie banner asks)",
         )
-    if p.get("lawful_basis") == "consent":
+    if p.get("lawful_basis") == "consent" and not by_banner:
         _check_text(
             p.get("consent_text"),
             ("purposes", i, "consent_text"),
@@ -278,6 +367,7 @@ def _build(raw: dict[str, Any]) -> DataMap:
             consent_text=_text(p.get("consent_text")),
             balancing=_text(p.get("balancing")),
             field=p.get("field", ""),
+            cookie_category=p.get("cookie_category", ""),
         )
         for p in raw["purposes"]
     }
@@ -300,7 +390,20 @@ def _build(raw: dict[str, Any]) -> DataMap:
         categories={k: Text(v) for k, v in raw["categories"].items()},
         purposes=purposes,
         fields=fields,
-        cookies=list(raw.get("cookies", [])),
+        cookies=[
+            {**c, "purpose": Text(c["purpose"]), "lifetime": Text(c["lifetime"])}
+            for c in raw.get("cookies", [])
+        ],
         authorities=raw["authorities"],
+        banner={k: Text(v) for k, v in raw["banner"].items()},
+        cookie_categories={
+            cat: CookieCategory(
+                id=cat,
+                title=Text(raw["cookie_categories"][cat]["title"]),
+                description=Text(raw["cookie_categories"][cat]["description"]),
+            )
+            for cat in COOKIE_CATEGORIES
+        },
+        third_parties=list(raw.get("third_parties", [])),
         raw=raw,
     )

@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tillit.site.context.operator",
+                "tillit.consent.context.cookie_banner",
             ],
         },
     },
@@ -155,11 +156,32 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TILLIT_BEHIND_PROXY", False) else None
 )
 X_FRAME_OPTIONS = "DENY"
+
+# Cookie consent: how long a choice holds before the visitor is asked again (at most 12
+# months), and the Google tag, which is nowhere on the page unless a measurement id is set.
+COOKIE_CONSENT_MONTHS = env_int("TILLIT_COOKIE_CONSENT_MONTHS", 6, minimum=1, maximum=12)
+GA_MEASUREMENT_ID = env_str("TILLIT_GA_MEASUREMENT_ID", "")
+GA_TAG_URL = env_str("TILLIT_GA_TAG_URL", "https://www.googletagmanager.com/gtag/js")
+GA_ORIGINS = (
+    sorted(
+        {
+            "/".join(GA_TAG_URL.split("/")[:3]),
+            "https://*.google-analytics.com",
+            "https://*.analytics.google.com",
+            "https://*.googletagmanager.com",
+        }
+    )
+    if GA_MEASUREMENT_ID
+    else []
+)
+
 SECURE_CSP = {
     "default-src": [CSP.SELF],
-    "script-src": [CSP.SELF, CSP.NONCE],
+    "script-src": [CSP.SELF, CSP.NONCE, *GA_ORIGINS],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
+    "img-src": [CSP.SELF, "data:", *GA_ORIGINS],
+    "connect-src": [CSP.SELF, *GA_ORIGINS],
+    "frame-src": [CSP.SELF, *env_list("TILLIT_EMBED_ORIGINS", [])],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.NONE],

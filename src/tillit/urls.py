@@ -7,7 +7,11 @@ from tillit.site import views
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("console/", admin.site.urls),
-    *i18n_patterns(path("", include("tillit.site.urls")), prefix_default_language=False),
+    *i18n_patterns(
+        path("", include("tillit.site.urls")),
+        path("", include("tillit.consent.urls")),
+        prefix_default_language=False,
+    ),
 ]
 
 handler400 = "tillit.site.views.bad_request"

@@ -445,3 +445,46 @@ def visitors() -> Iterator[Callable[[str], Visitor]]:
 
 
 CONFIRM_LINK = r"http://127\.0\.0\.1:\d+/(?:en/)?confirm/[^\s/]+/"
+
+
+# Real browser tests: Debian's Chromium, driven by Playwright, never a downloaded build.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=30_000
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Console:
+    """Errors the page reports: console errors (a CSP violation is one) and uncaught
+    exceptions (a missing favicon is not the page's fault)."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        page.on("console", self.on_console)
+        page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
+
+    def on_console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        if message.location.get("url", "").endswith("/favicon.ico"):
+            return
+        self.errors.append(f"{message.text} ({message.location.get('url')})")

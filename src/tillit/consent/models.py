@@ -47,3 +47,60 @@ class ConsentRecord(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise AppendOnly("consent records are never deleted")
+
+
+class CookieAction(models.TextChoices):
+    ACCEPT_ALL = "accept_all", "accept all"
+    REJECT_ALL = "reject_all", "reject all"
+    CUSTOM = "custom", "custom"
+    WITHDRAW = "withdraw", "withdraw"
+
+
+class CookieSource(models.TextChoices):
+    BANNER = "banner", "banner"
+    SETTINGS = "settings", "settings"
+    GPC = "gpc", "Global Privacy Control"
+    EMBED = "embed", "click-to-load placeholder"
+
+
+class CookieConsent(models.Model):
+    """One cookie choice, as proof: which categories were accepted and refused, under which
+    banner text and policy, how and when. A random consent id (kept in the visitor's essential
+    cookie) ties a browser's choices together; no IP address, no user agent, no person."""
+
+    consent_id = models.UUIDField(db_index=True)
+    action = models.CharField(max_length=12, choices=CookieAction.choices)
+    source = models.CharField(max_length=10, choices=CookieSource.choices)
+    granted = models.JSONField(default=list)
+    refused = models.JSONField(default=list)
+    banner_version = models.CharField(max_length=16)
+    policy_version = models.CharField(max_length=40)
+    language = models.CharField(max_length=5)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"cookie choice {self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AppendOnly("cookie choices are never changed; append a new one")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AppendOnly("cookie choices are never deleted")
+
+    def as_proof(self) -> dict[str, object]:
+        return {
+            "consent_id": str(self.consent_id),
+            "action": self.action,
+            "source": self.source,
+            "granted": self.granted,
+            "refused": self.refused,
+            "banner_version": self.banner_version,
+            "policy_version": self.policy_version,
+            "language": self.language,
+            "at": self.at.isoformat(),
+        }

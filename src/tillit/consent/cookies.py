@@ -1,0 +1,186 @@
+"""Cookie consent: the choice a browser holds, how a new one is checked, and its proof.
+
+The consent cookie holds a random consent id, the accepted categories and the banner version,
+signed by the server: a missing, corrupt, forged, expired or outdated cookie reads as "no
+choice", so the visitor is asked again and nothing optional runs. Every choice is appended to
+the CookieConsent log with what was shown and how it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+
+from tillit import datamap
+from tillit.consent.models import CookieAction, CookieConsent, CookieSource
+
+COOKIE_NAME = "tillit_consent"
+SALT = "tillit.consent.cookie"
+MAX_BODY = 2048
+FIELDS = {"action", "source", "granted", "version", "consent_id"}
+
+
+class BadChoice(Exception):
+    """A consent post that is malformed, forged or stale; the message says which (English, for
+    the JSON answer; the page translates the code)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Choice:
+    consent_id: uuid.UUID
+    granted: tuple[str, ...]
+    version: str
+
+
+def max_age() -> timedelta:
+    return timedelta(days=round(settings.COOKIE_CONSENT_MONTHS * 365 / 12))
+
+
+def held(request: HttpRequest) -> Choice | None:
+    """The choice the browser's cookie holds, if the cookie is ours and unaltered, whatever its
+    age or banner version (its consent id links the visitor's history)."""
+    raw = request.COOKIES.get(COOKIE_NAME)
+    if not raw:
+        return None
+    try:
+        data = signing.loads(raw, salt=SALT)
+        return Choice(uuid.UUID(data["i"]), tuple(data["g"]), str(data["v"]))
+    except (signing.BadSignature, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def read(request: HttpRequest, dm: datamap.DataMap | None = None) -> Choice | None:
+    """The browser's choice if it still holds: signed by us, younger than the re-ask period,
+    given under the current banner, naming only known categories. None means ask again."""
+    raw = request.COOKIES.get(COOKIE_NAME, "")
+    choice = held(request)
+    if choice is None:
+        return None
+    try:
+        signing.loads(raw, salt=SALT, max_age=max_age())
+    except signing.BadSignature:  # includes SignatureExpired
+        return None
+    dm = dm or datamap.load()
+    if choice.version != dm.banner_version():
+        return None
+    if not set(choice.granted) <= set(dm.optional_cookie_categories()):
+        return None
+    return choice
+
+
+def gpc(request: HttpRequest) -> bool:
+    """The browser sends Global Privacy Control: a "no" to everything optional."""
+    return request.headers.get("Sec-GPC", "").strip() == "1"
+
+
+def parse(request: HttpRequest) -> dict[str, Any]:
+    """A consent post's body (JSON, or the settings page's form) as a checked dict."""
+    length = request.headers.get("Content-Length") or "0"
+    if not length.isdigit() or int(length) > MAX_BODY:
+        raise BadChoice("too_large", f"the body must be at most {MAX_BODY} bytes")
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise BadChoice("malformed", "the body is not valid JSON") from None
+        if not isinstance(data, dict):
+            raise BadChoice("malformed", "the body must be a JSON object")
+        return data
+    form = request.POST
+    what = form.get("choice", "")
+    granted = [] if what in ("reject", "withdraw") else form.getlist("granted")
+    if what == "accept":
+        granted = datamap.load().optional_cookie_categories()
+    action = {"accept": "accept_all", "reject": "reject_all", "withdraw": "withdraw"}.get(
+        what, "custom"
+    )
+    data = {"action": action, "source": "settings", "granted": granted}
+    data["version"] = form.get("version", "")
+    return data
+
+
+def check(data: dict[str, Any], known: Choice | None, dm: datamap.DataMap) -> dict[str, Any]:
+    """Validate a choice against the current banner and the choice the browser holds."""
+    unknown = set(data) - FIELDS
+    if unknown:
+        raise BadChoice("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
+    action, source, granted = data.get("action"), data.get("source"), data.get("granted")
+    if action not in CookieAction.values:
+        raise BadChoice("bad_action", f"action must be one of {', '.join(CookieAction.values)}")
+    if source not in CookieSource.values:
+        raise BadChoice("bad_source", f"source must be one of {', '.join(CookieSource.values)}")
+    if not isinstance(granted, list) or not all(isinstance(g, str) for g in granted):
+        raise BadChoice("bad_granted", "granted must be a list of category names")
+    optional = dm.optional_cookie_categories()
+    strangers = set(granted) - set(optional)
+    if strangers:
+        raise BadChoice("unknown_category", f"unknown categories: {', '.join(sorted(strangers))}")
+    if data.get("version") != dm.banner_version():
+        raise BadChoice("stale", "the banner has changed since this page was loaded")
+    if action == "accept_all" and set(granted) != set(optional):
+        raise BadChoice("inconsistent", "accept_all must grant every optional category")
+    if action in ("reject_all", "withdraw") and granted:
+        raise BadChoice("inconsistent", f"{action} grants nothing")
+    if source == "gpc" and granted:
+        raise BadChoice("inconsistent", "Global Privacy Control never grants consent")
+    claimed = data.get("consent_id")
+    if claimed is not None and (known is None or str(claimed) != str(known.consent_id)):
+        raise BadChoice("wrong_id", "consent_id is not the one this browser holds")
+    return {
+        "action": action,
+        "source": source,
+        "granted": [c for c in optional if c in granted],
+        "refused": [c for c in optional if c not in granted],
+    }
+
+
+def record(
+    checked: dict[str, Any], known: Choice | None, dm: datamap.DataMap, language: str
+) -> CookieConsent:
+    return CookieConsent.objects.create(
+        consent_id=known.consent_id if known else uuid.uuid4(),
+        banner_version=dm.banner_version(),
+        policy_version=dm.policy_version,
+        language=language,
+        **checked,
+    )
+
+
+def remember(response: HttpResponse, request: HttpRequest, proof: CookieConsent) -> None:
+    """Set the signed consent cookie, and expire the analytics cookies when they are refused."""
+    value = signing.dumps(
+        {"i": proof.consent_id.hex, "g": proof.granted, "v": proof.banner_version},
+        salt=SALT,
+        compress=False,
+    )
+    response.set_cookie(
+        COOKIE_NAME,
+        value,
+        max_age=int(max_age().total_seconds()),
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+    if "analytics" not in proof.granted:
+        for name in request.COOKIES:
+            if name == "_ga" or name.startswith("_ga_"):
+                response.delete_cookie(name)
+
+
+def history(request: HttpRequest) -> list[CookieConsent]:
+    """This browser's own choices, oldest first (found by the consent id in its cookie)."""
+    known = held(request)
+    if known is None:
+        return []
+    return list(CookieConsent.objects.filter(consent_id=known.consent_id))

@@ -1,0 +1,168 @@
+/* tillit cookie consent: nothing optional runs before the visitor chooses.
+   The server renders the dialog and a JSON config (#cc-config): the stored, verified choice
+   (or none), the categories, GPC as the server saw it, and the Google tag (when configured).
+   Every choice is posted to the server, which keeps the proof and sets the consent cookie. */
+(function () {
+  "use strict";
+  var d = document;
+  var config = JSON.parse(d.getElementById("cc-config").textContent);
+  var dialog = d.getElementById("cc");
+  var ga = config.ga;
+  var granted = config.state ? config.state.granted : [];
+  var gpc = config.gpc || navigator.globalPrivacyControl === true;
+  var opener = null;
+
+  function $(selector) { return dialog.querySelectorAll(selector); }
+  function has(category) { return granted.indexOf(category) >= 0; }
+
+  /* Google's consent mode, basic: the defaults go first, the tag itself only after consent. */
+  if (ga) {
+    window.dataLayer = window.dataLayer || [];
+    window.gtag = function () { window.dataLayer.push(arguments); };
+    gtag("consent", "default", googleState([]));
+  }
+  function googleState(list) {
+    var analytics = list.indexOf("analytics") >= 0 ? "granted" : "denied";
+    return { ad_storage: "denied", ad_user_data: "denied", ad_personalization: "denied",
+      analytics_storage: analytics };
+  }
+  function loadGoogle() {
+    if (!ga || ga.loaded) return;
+    ga.loaded = true;
+    window["ga-disable-" + ga.id] = false;
+    gtag("js", new Date());
+    gtag("config", ga.id, { allow_google_signals: false, allow_ad_personalization_signals: false });
+    var tag = d.createElement("script");
+    tag.async = true;
+    tag.src = ga.src + "?id=" + encodeURIComponent(ga.id);
+    d.head.appendChild(tag);
+  }
+
+  /* Gated scripts: <script type="text/plain" data-category="analytics" [data-src]>. */
+  function runGated() {
+    d.querySelectorAll('script[type="text/plain"][data-category]').forEach(function (old) {
+      if (!has(old.dataset.category)) return;
+      var run = d.createElement("script");
+      if (old.dataset.src) run.src = old.dataset.src; else run.text = old.text;
+      if (old.nonce) run.nonce = old.nonce;
+      old.replaceWith(run);
+    });
+    /* Embeds: a click-to-load placeholder until their category is granted. */
+    d.querySelectorAll("[data-embed-src]").forEach(function (holder) {
+      if (!has(holder.dataset.category)) return;
+      var frame = d.createElement("iframe");
+      frame.src = holder.dataset.embedSrc;
+      frame.title = holder.dataset.embedTitle || "";
+      frame.className = "cc-frame";
+      holder.replaceWith(frame);
+    });
+  }
+
+  /* Withdrawal: what the site can reach of the analytics cookies goes at once. */
+  function forgetAnalytics() {
+    if (ga) window["ga-disable-" + ga.id] = true;
+    var host = location.hostname.split(".");
+    d.cookie.split(";").forEach(function (pair) {
+      var name = pair.split("=")[0].trim();
+      if (name !== "_ga" && name.indexOf("_ga_") !== 0) return;
+      for (var i = 0; i < host.length; i++) {
+        var domain = host.slice(i).join(".");
+        d.cookie = name + "=; Max-Age=0; path=/; domain=" + domain;
+      }
+      d.cookie = name + "=; Max-Age=0; path=/";
+    });
+  }
+
+  function apply(list) {
+    var had = granted;
+    granted = list;
+    if (ga) gtag("consent", "update", googleState(list));
+    if (had.indexOf("analytics") >= 0 && !has("analytics")) forgetAnalytics();
+    if (has("analytics")) loadGoogle();
+    runGated();
+    $("input[data-category]").forEach(function (box) { box.checked = has(box.dataset.category); });
+  }
+
+  function send(action, source, list) {
+    var body = { action: action, source: source, granted: list, version: config.version };
+    if (config.state) body.consent_id = config.state.id;
+    return fetch(config.url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": config.csrf },
+      body: JSON.stringify(body)
+    }).then(function (answer) {
+      if (!answer.ok) throw new Error("consent not recorded: " + answer.status);
+      return answer.json();
+    }).then(function (stored) {
+      config.state = { id: stored.consent_id, granted: stored.granted };
+      apply(stored.granted);
+      return stored;
+    });
+  }
+
+  function show(fromLink) {
+    opener = fromLink || null;
+    dialog.hidden = false;
+    dialog.classList.toggle("cc-gpc-on", gpc);
+    $(".cc-choose")[0].hidden = !fromLink;
+    $("[data-cc=save]")[0].hidden = !fromLink;
+    $("[data-cc=choose]")[0].hidden = !!fromLink;
+    dialog.focus();
+  }
+  function hide() {
+    dialog.hidden = true;
+    if (opener) opener.focus();
+  }
+
+  function choose(what) {
+    var all = config.categories;
+    if (what === "choose") {
+      $(".cc-choose")[0].hidden = false;
+      $("[data-cc=save]")[0].hidden = false;
+      $("[data-cc=choose]")[0].hidden = true;
+      $("input[data-category]")[0].focus();
+      return;
+    }
+    var source = opener ? "settings" : "banner";
+    var list = what === "accept" ? all.slice() : [];
+    var action = what === "accept" ? "accept_all" : "reject_all";
+    if (what === "save") {
+      list = [];
+      $("input[data-category]").forEach(function (box) {
+        if (box.checked) list.push(box.dataset.category);
+      });
+      action = list.length === all.length ? "accept_all" : list.length ? "custom" : "reject_all";
+    }
+    if (config.state && config.state.granted.length && !list.length) action = "withdraw";
+    send(action, source, list).then(hide, function () {
+      $(".cc-failed")[0].hidden = false;
+    });
+  }
+
+  dialog.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-cc]");
+    if (button) choose(button.dataset.cc);
+  });
+  dialog.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && opener) hide();
+  });
+  d.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-cc-open]");
+    if (link) { event.preventDefault(); show(link); return; }
+    var load = event.target.closest("[data-embed-load]");
+    if (load) {
+      event.preventDefault();
+      var list = granted.concat([load.closest("[data-embed-src]").dataset.category]);
+      send(list.length === config.categories.length ? "accept_all" : "custom", "embed", list);
+    }
+  });
+
+  if (config.state) {
+    apply(granted);
+  } else if (gpc) {
+    /* GPC is a "no" to everything optional, recorded as such, and shown; never consent. */
+    send("reject_all", "gpc", []).then(function () { show(null); });
+  } else {
+    show(null);
+  }
+})();
