@@ -16,6 +16,8 @@ USAGE = """usage: tillit COMMAND [options]
   keys rotate                new key-encryption key; re-wrap every data key
   audit verify               recompute the audit log's hash chain
   prune                      apply the retention rules now
+  scan [URL]                 check cookies, storage and third-party requests against the
+                             data map, with no choice, after reject and after accept
   check, migrate, changepassword, ...   Django's own commands
 
 Configuration comes from the environment: see docs/configuration.md.

@@ -1,0 +1,177 @@
+"""The cookie scanner: what a browser really gets from the site, held against the data map.
+
+`observe()` opens the site in headless Chromium in one of three states (no choice, after
+"Reject all", after "Accept all") and notes every cookie, every storage entry and every request
+to another host. `judge()` gives each a verdict: declared and allowed in that state, declared
+but present before its category was accepted, or not declared at all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from tillit import datamap
+
+STATES = ("no choice", "reject all", "accept all")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Observation:
+    state: str
+    cookies: list[dict[str, Any]] = field(default_factory=list)
+    storage: list[tuple[str, str]] = field(default_factory=list)  # (local|session, key)
+    requests: list[str] = field(default_factory=list)
+    trouble: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Finding:
+    state: str
+    kind: str  # cookie, storage, request
+    name: str
+    where: str
+    category: str  # "" when undeclared
+    verdict: str  # ok, UNDECLARED, BEFORE CONSENT
+
+    @property
+    def bad(self) -> bool:
+        return self.verdict != "ok"
+
+
+def allowed(state: str, dm: datamap.DataMap) -> set[str]:
+    return (
+        {"essential", *dm.optional_cookie_categories()} if state == "accept all" else {"essential"}
+    )
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1].lower()
+
+
+def third_party_category(
+    netloc: str, dm: datamap.DataMap, extra: list[dict[str, str]] | None = None
+) -> str:
+    """The category of a declared third-party host ('' if undeclared). A declared host
+    without a port matches any port."""
+    host = netloc.split(":")[0]
+    for entry in [*dm.third_parties, *(extra or [])]:
+        pattern = entry["host"].lower()
+        target = netloc if ":" in pattern else host
+        if fnmatch.fnmatchcase(target, pattern) or (
+            pattern.startswith("*.") and target == pattern[2:]
+        ):
+            return entry["category"]
+    return ""
+
+
+def cookie_category(name: str, dm: datamap.DataMap) -> str:
+    for declared in dm.cookies:
+        if fnmatch.fnmatchcase(name, declared["name"]):
+            return str(declared["category"])
+    return ""
+
+
+def _verdict(category: str, state: str, dm: datamap.DataMap) -> str:
+    if not category:
+        return "UNDECLARED"
+    return "ok" if category in allowed(state, dm) else "BEFORE CONSENT"
+
+
+def judge(
+    site_url: str,
+    observation: Observation,
+    dm: datamap.DataMap,
+    extra_hosts: list[dict[str, str]] | None = None,
+) -> list[Finding]:
+    site = _host_port(site_url)
+    site_host = site.split(":")[0]
+    state = observation.state
+    found: list[Finding] = []
+    for cookie in observation.cookies:
+        domain = cookie.get("domain", "").lstrip(".")
+        if domain in (site_host, ""):
+            category = cookie_category(cookie["name"], dm)
+        else:
+            category = third_party_category(domain, dm, extra_hosts)
+        verdict = _verdict(category, state, dm)
+        found.append(Finding(state, "cookie", cookie["name"], domain, category, verdict))
+    for area, key in observation.storage:
+        category = cookie_category(key, dm)
+        verdict = _verdict(category, state, dm)
+        found.append(Finding(state, "storage", key, f"{area}Storage", category, verdict))
+    seen: set[str] = set()
+    for url in observation.requests:
+        netloc = _host_port(url)
+        if netloc == site or netloc in seen or not url.startswith(("http:", "https:")):
+            continue
+        seen.add(netloc)
+        category = third_party_category(netloc, dm, extra_hosts)
+        found.append(
+            Finding(state, "request", netloc, url[:80], category, _verdict(category, state, dm))
+        )
+    return found
+
+
+def observe(
+    site_url: str, paths: list[str], chromium: str, timeout_ms: int = 15_000
+) -> list[Observation]:
+    """Visit `paths` once per state, each in a fresh browser profile, after answering the
+    banner as the state says."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    observations = []
+    base = site_url.rstrip("/")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            for state in STATES:
+                seen = Observation(state)
+                context = browser.new_context(locale="nb-NO")
+                context.set_default_timeout(timeout_ms)
+                context.on("request", lambda request, seen=seen: seen.requests.append(request.url))
+                try:
+                    _visit(context.new_page(), base, paths, state, seen)
+                except PlaywrightError as error:
+                    seen.trouble.append(f"{state}: {str(error).splitlines()[0]}")
+                seen.cookies = context.cookies()
+                context.close()
+                observations.append(seen)
+        finally:
+            browser.close()
+    return observations
+
+
+STORAGE_KEYS = """() => [
+  ...Object.keys(localStorage).map(k => ["local", k]),
+  ...Object.keys(sessionStorage).map(k => ["session", k]),
+]"""
+
+
+def _visit(page: Any, base: str, paths: list[str], state: str, seen: Observation) -> None:
+    page.goto(base + paths[0], wait_until="networkidle")
+    if state != "no choice":
+        button = page.locator(f'#cc [data-cc="{"accept" if state == "accept all" else "reject"}"]')
+        if not button.is_visible():
+            seen.trouble.append(f"{state}: the cookie banner was not shown on {paths[0]}")
+        else:
+            with page.expect_response(lambda r: r.request.method == "POST"):
+                button.click()
+            page.wait_for_load_state("networkidle")
+    for path in paths:
+        page.goto(base + path, wait_until="networkidle")
+        for area, key in page.evaluate(STORAGE_KEYS):
+            if (area, key) not in seen.storage:
+                seen.storage.append((area, key))
