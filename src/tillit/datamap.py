@@ -11,6 +11,7 @@ import json
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,10 @@ class DataMap:
         return [c for c in self.cookie_categories if c != "essential"]
 
     def banner_version(self) -> str:
+        return self._banner_version
+
+    @cached_property
+    def _banner_version(self) -> str:
         """A hash of everything the cookie banner shows or governs: its texts, the categories,
         every cookie and every third party. Any change asks every visitor again."""
         shown = {
