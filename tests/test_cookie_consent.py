@@ -350,3 +350,34 @@ def test_the_banner_files_fit_the_budget():
     """Ours, JS and CSS together: at most 6 KB gzip (vanilla-cookieconsent is 15.5 KB)."""
     shipped = (STATIC / "consent.js").read_bytes() + (STATIC / "consent.css").read_bytes()
     assert len(gzip.compress(shipped, 9)) <= 6 * 1024
+
+
+@pytest.mark.promise("P21")
+def test_staff_see_only_aggregate_rates(client, administrator):
+    from django.test import Client
+
+    visitor = Client(HTTP_HOST="127.0.0.1")
+    mine = choose(
+        visitor, action="accept_all", source="banner", granted=["analytics", "third_party"]
+    )
+    choose(client, action="reject_all", source="banner", granted=[])
+    client.cookies.clear()
+    choose(client, action="custom", source="banner", granted=["analytics"])
+    staff = Client(HTTP_HOST="127.0.0.1")
+    staff.force_login(administrator)
+    page = staff.get("/console/cookie-consent/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "3 choices in the last 30 days" in html
+    assert "<td>analytics</td><td>2</td><td>67%</td>" in html
+    assert "<td>third_party</td><td>1</td><td>33%</td>" in html
+    # No single choice is shown, and there is no list of choices to open.
+    assert mine.json()["consent_id"] not in html
+    assert staff.get("/console/consent/cookieconsent/").status_code == 404
+    assert "/console/cookie-consent/" in staff.get("/console/").content.decode()
+
+
+@pytest.mark.promise("P21")
+def test_the_rates_page_is_for_staff_only(client):
+    answer = client.get("/console/cookie-consent/")
+    assert answer.status_code == 302 and "/console/login/" in answer["Location"]

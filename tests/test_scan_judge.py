@@ -70,3 +70,17 @@ def test_a_cookie_on_a_declared_third_party_host_takes_its_category():
     seen = {"cookies": [cookie("NID", ".google-analytics.com")]}
     assert verdicts("accept all", **seen) == {"NID": "ok"}
     assert verdicts("no choice", **seen) == {"NID": "BEFORE CONSENT"}
+
+
+@pytest.mark.promise("P15")
+def test_a_partners_embed_is_a_declared_third_party_for_requests_and_cookies():
+    embeds = [{"host": "localhost:8001", "category": "third_party", "provider": "Demo"}]
+    seen = Observation(
+        "accept all",
+        requests=["http://localhost:8001/embed"],
+        cookies=[cookie("partner_visitor", "localhost")],
+    )
+    assert {f.verdict for f in judge(SITE, seen, datamap.load(), embeds)} == {"ok"}
+    seen.state = "reject all"
+    assert {f.verdict for f in judge(SITE, seen, datamap.load(), embeds)} == {"BEFORE CONSENT"}
+    assert {f.verdict for f in judge(SITE, seen, datamap.load())} == {"UNDECLARED"}

@@ -30,7 +30,7 @@ ALLOWED_HOSTS = env_list("TILLIT_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 CSRF_TRUSTED_ORIGINS = env_list("TILLIT_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "tillit.console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -181,7 +181,7 @@ SECURE_CSP = {
     "style-src": [CSP.SELF],
     "img-src": [CSP.SELF, "data:", *GA_ORIGINS],
     "connect-src": [CSP.SELF, *GA_ORIGINS],
-    "frame-src": [CSP.SELF, *env_list("TILLIT_EMBED_ORIGINS", [])],
+    "frame-src": [CSP.SELF],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.NONE],

@@ -289,7 +289,15 @@ class Operator:
         self.command("init")
 
     def add_partner(
-        self, slug: str, *, name: str, endpoint: str, privacy_url: str, countries: str, secret: str
+        self,
+        slug: str,
+        *,
+        name: str,
+        endpoint: str,
+        privacy_url: str,
+        countries: str,
+        secret: str,
+        embed_url: str = "",
     ) -> None:
         secret_file = self.root / "secrets" / slug
         secret_file.parent.mkdir(mode=0o700, exist_ok=True)
@@ -313,6 +321,7 @@ class Operator:
             "2026-01-01",
             "--secret-file",
             str(secret_file),
+            *(["--embed-url", embed_url] if embed_url else []),
         )
 
     def start_web(self) -> subprocess.Popen[bytes]:

@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, Console, Operator, throwaway_database, until
+from tests.e2e.conftest import (
+    CHROMIUM,
+    CONFIRM_LINK,
+    Console,
+    Operator,
+    throwaway_database,
+    until,
+)
 from tests.e2e.standins import MEASUREMENT_ID, StandIn
 
 pytestmark = [
@@ -294,3 +301,51 @@ def test_a_new_banner_version_asks_again(tmp_path, google, visit):
             banner(page).wait_for(state="visible")
         finally:
             site.stop_all()
+
+
+@pytest.mark.promise("P15")
+@pytest.mark.promise("P19")
+def test_the_partners_page_loads_only_after_third_party_consent(
+    make_operator, reference, smtp, visitors, visit
+):
+    embed = f"http://localhost:{reference.port}/embed"
+    site = make_operator(smtp_port=smtp.port)
+    site.add_partner(
+        "megler",
+        name="Megler Eksempel AS",
+        endpoint=reference.url,
+        privacy_url=reference.url + "/privacy",
+        countries="NO",
+        secret=reference.secret,
+        embed_url=embed,
+    )
+    site.start_web()
+    site.start_worker()
+    visitors(site.url).sign_up(
+        {
+            "name": "Kari Innebygd",
+            "email": "innebygd@example.com",
+            "country": "NO",
+            "phone": "",
+            "consent_partner": "on",
+        }
+    )
+    link = smtp.wait_for("innebygd@example.com").link(CONFIRM_LINK)
+    page = visit(site, link.removeprefix(site.url))
+    banner(page).get_by_role("button", name="Avslå alle").click()
+    banner(page).wait_for(state="hidden")
+    page.get_by_role("button", name="Bekreft og fortsett").click()
+    holder = page.locator(".cc-embed")
+    holder.wait_for(state="visible")
+    assert "Megler Eksempel AS" in holder.inner_text()
+    page.wait_for_timeout(500)
+    assert not [u for u in page.seen if u.startswith(embed)], "the partner's page loaded early"
+    assert "partner_visitor" not in jar(page)
+    # One click: consent to third parties (recorded as such), and the page appears.
+    holder.get_by_role("button").click()
+    frame = page.frame_locator("iframe.cc-frame")
+    frame.get_by_role("heading").wait_for()
+    assert "welcomes you" in frame.get_by_role("heading").inner_text()
+    until(lambda: "partner_visitor" in jar(page), 10, "the partner sets its own cookie")
+    assert proofs(site)[-1] == ("custom", "embed", ["third_party"])
+    assert page.console.errors == []

@@ -167,7 +167,8 @@ def _append(proof: CookieConsent) -> None:
     connection = connections[router.db_for_write(CookieConsent)]
     fields = [f for f in CookieConsent._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+    # Only quoted names from the model's own metadata go into the text; values are parameters.
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
         quote(CookieConsent._meta.db_table),
         ", ".join(quote(f.column) for f in fields),
         ", ".join(["%s"] * len(fields)),

@@ -64,10 +64,12 @@ def third_party_category(
     netloc: str, dm: datamap.DataMap, extra: list[dict[str, str]] | None = None
 ) -> str:
     """The category of a declared third-party host ('' if undeclared). A declared host
-    without a port matches any port."""
+    without a port matches any port; a cookie's domain (no port) matches any declared port."""
     host = netloc.split(":")[0]
     for entry in [*dm.third_parties, *(extra or [])]:
         pattern = entry["host"].lower()
+        if ":" in pattern and ":" not in netloc:
+            pattern = pattern.split(":")[0]
         target = netloc if ":" in pattern else host
         if fnmatch.fnmatchcase(target, pattern) or (
             pattern.startswith("*.") and target == pattern[2:]

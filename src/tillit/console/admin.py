@@ -16,9 +16,6 @@ from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery, Partner
 from tillit.subjects.models import Subject
 
-admin.site.site_header = "tillit console"
-admin.site.site_title = "tillit"
-
 
 class ReadOnly(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:

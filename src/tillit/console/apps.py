@@ -1,6 +1,15 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class ConsoleConfig(AppConfig):
     name = "tillit.console"
     label = "console"
+    default = True
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, with the console's own site as the default one."""
+
+    default = False
+    default_site = "tillit.console.site.ConsoleSite"

@@ -27,6 +27,12 @@ class Partner(models.Model):
     name = models.CharField(max_length=200)
     privacy_policy_url = models.URLField(max_length=500)
     endpoint = models.URLField(max_length=500, help_text="Base URL; leads go to <endpoint>/leads")
+    embed_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="A page of the partner's own that the welcome page may show. It is loaded only "
+        "after the visitor accepts third-party cookies; until then a button stands in for it.",
+    )
     countries = models.JSONField(default=list, help_text='Two-letter codes, e.g. ["NO", "SE"]')
     weight = models.PositiveIntegerField(default=100)
     daily_cap = models.PositiveIntegerField(
@@ -54,6 +60,13 @@ class Partner(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def embed_origin(self) -> str:
+        """scheme://host[:port] of the embed, for the Content-Security-Policy ('' if none)."""
+        if not self.embed_url:
+            return ""
+        url = urlsplit(self.embed_url)
+        return f"{url.scheme}://{url.netloc}"
 
     def endpoint_is_safe(self) -> bool:
         """https, or http to this machine only (the reference partner in demo and tests)."""

@@ -7,5 +7,6 @@ urlpatterns = [
     path("leads", views.leads),
     path("leads.json", views.leads_json),
     path("privacy", views.privacy),
+    path("embed", views.embed),
     path("healthz", views.healthz),
 ]

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -128,6 +129,24 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_GET
 def privacy(request: HttpRequest) -> HttpResponse:
     return render(request, "reference_partner/privacy.html", {"partner": settings.PARTNER_NAME})
+
+
+@require_GET
+@xframe_options_exempt
+def embed(request: HttpRequest) -> HttpResponse:
+    """The partner's own page, made to be framed by the operator's welcome page. It sets a
+    cookie of its own, as a partner's page would: a third-party cookie on the operator's site."""
+    response = render(request, "reference_partner/embed.html", {"partner": settings.PARTNER_NAME})
+    visitor = request.COOKIES.get("partner_visitor") or uuid.uuid4().hex
+    # A cookie set inside another site's frame: SameSite=None with Secure (which browsers
+    # accept on localhost), and Partitioned (CHIPS), since browsers that block third-party
+    # cookies still keep partitioned ones, apart for each site that frames the page. Neither
+    # Django nor Python 3.13's cookie module knows the Partitioned attribute, hence by hand.
+    response.headers["Set-Cookie"] = (
+        f"partner_visitor={visitor}; Max-Age={30 * 86400}; Path=/; Secure; HttpOnly; "
+        "SameSite=None; Partitioned"
+    )
+    return response
 
 
 @require_GET

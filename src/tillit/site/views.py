@@ -80,7 +80,14 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         .values_list("receipt_id", flat=True)
         .first()
     )
-    return render(request, "site/welcome.html", {"partner": subject.partner, "receipt_id": receipt})
+    response = render(
+        request, "site/welcome.html", {"partner": subject.partner, "receipt_id": receipt}
+    )
+    if origin := subject.partner.embed_origin():
+        # The partner's page may be framed here (once third-party cookies are accepted).
+        frames = [*settings.SECURE_CSP["frame-src"], origin]
+        response._csp_config = {**settings.SECURE_CSP, "frame-src": frames}  # type: ignore[attr-defined]
+    return response
 
 
 def receipt(request: HttpRequest, receipt_id: uuid.UUID, fmt: str = "html") -> HttpResponse:

@@ -2,12 +2,14 @@ import json
 import shutil
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from tillit import datamap
 from tillit.consent import scan
+from tillit.partners.models import Partner
 
 
 class Command(BaseCommand):
@@ -37,9 +39,14 @@ class Command(BaseCommand):
         paths = options["paths"] or ["/", "/en/", "/cookies/", dm.policy_path]
         findings: list[scan.Finding] = []
         trouble: list[str] = []
+        # Partners' embeds are third parties too, declared by their partner records.
+        embeds = [
+            {"host": urlsplit(p.embed_url).netloc, "category": "third_party", "provider": p.name}
+            for p in Partner.objects.compliant().exclude(embed_url="")
+        ]
         for seen in scan.observe(url, paths, options["chromium"]):
             trouble += seen.trouble
-            findings += scan.judge(url, seen, dm)
+            findings += scan.judge(url, seen, dm, embeds)
         if options["json"]:
             rows = [f.__dict__ | {"bad": f.bad} for f in findings]
             self.stdout.write(json.dumps({"site": url, "findings": rows, "trouble": trouble}))

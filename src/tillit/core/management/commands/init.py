@@ -74,6 +74,9 @@ class Command(BaseCommand):
 
     def ensure_demo_partner(self, port: int) -> None:
         endpoint = f"http://127.0.0.1:{port}"
+        # Another host name for the same partner: in the browser its page is a third party,
+        # with a cookie jar of its own (cookies do not tell ports apart).
+        embed_url = f"http://localhost:{port}/embed"
         partner = Partner.objects.filter(slug=DEMO_PARTNER).first()
         secret_file = settings.DATA_DIR / "demo" / "partner" / "secret"
         if partner is None:
@@ -83,6 +86,7 @@ class Command(BaseCommand):
                 name="Demo Megler AS",
                 endpoint=endpoint,
                 privacy_policy_url=f"{endpoint}/privacy",
+                embed_url=embed_url,
                 countries=datamap.load().countries,
                 dpa_signed_on=today,
                 dpa_reference="demo DPA (not a real agreement)",
@@ -93,5 +97,5 @@ class Command(BaseCommand):
             self.stdout.write(f"registered the demo partner at {endpoint}")
         elif partner.endpoint != endpoint:
             Partner.objects.filter(pk=partner.pk).update(
-                endpoint=endpoint, privacy_policy_url=f"{endpoint}/privacy"
+                endpoint=endpoint, privacy_policy_url=f"{endpoint}/privacy", embed_url=embed_url
             )

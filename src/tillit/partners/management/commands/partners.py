@@ -28,6 +28,11 @@ class Command(BaseCommand):
         add.add_argument("--name", required=True)
         add.add_argument("--endpoint", required=True, help="base URL; leads go to <endpoint>/leads")
         add.add_argument("--privacy-url", required=True, help="the partner's privacy policy")
+        add.add_argument(
+            "--embed-url",
+            default="",
+            help="a page of the partner's the welcome page may show (after third-party consent)",
+        )
         add.add_argument("--countries", required=True, help="comma-separated, e.g. NO,SE")
         add.add_argument("--weight", type=int, default=100)
         add.add_argument("--daily-cap", type=int, default=None)
@@ -54,6 +59,7 @@ class Command(BaseCommand):
             name=o["name"],
             endpoint=o["endpoint"].rstrip("/"),
             privacy_policy_url=o["privacy_url"],
+            embed_url=o["embed_url"],
             countries=[c.strip().upper() for c in o["countries"].split(",") if c.strip()],
             weight=o["weight"],
             daily_cap=o["daily_cap"],
