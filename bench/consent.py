@@ -22,20 +22,13 @@ import httpx
 
 import _common as c
 from _wrk import LUA, count_rows, csrf_pair, wrk
+from tillit.consent.scan import CHROMIUM_ARGS
 
 STATIC = c.REPO / "src" / "tillit" / "consent" / "static" / "consent"
 PEERS = [  # (name, gzip bytes of JS + CSS as shipped), from ../shared/research/consent.md §2
     ("vanilla-cookieconsent 3.1.0 (UMD JS + CSS)", 15_513),
     ("fides.js (Ethyca Fides; PR #3431, 2023)", 15_520),
     ("Klaro 0.7.22 (no-css JS + min CSS)", 67_167),
-]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
 ]
 # Installed before any page script: notes DOMContentLoaded and the moment #cc stops being hidden.
 TIMING = """

@@ -34,6 +34,7 @@ import httpx
 import pytest
 
 from tests.processes import ReferencePartner, free_port, stop, tillit, wait_for
+from tillit.consent import scan
 
 ON_POSTGRES = bool(os.environ.get("DATABASE_URL"))
 # aiosmtpd logs every SMTP command at INFO; a failing test's report has no use for them.
@@ -112,11 +113,11 @@ class Inbox:
                 self._changed.wait(left)
 
 
-@pytest.fixture
-def smtp() -> Iterator[Inbox]:
+@contextmanager
+def serving(inbox: Inbox) -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) on a free port of 127.0.0.1, delivering into `inbox`."""
     from aiosmtpd.controller import Controller
 
-    inbox = Inbox()
     inbox.port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
     controller.start()
@@ -124,6 +125,12 @@ def smtp() -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[Inbox]:
+    with serving(Inbox()) as inbox:
+        yield inbox
 
 
 # --- The processes' database ---------------------------------------------------------------
@@ -324,6 +331,31 @@ class Operator:
             *(["--embed-url", embed_url] if embed_url else []),
         )
 
+    def add_reference_partner(
+        self, reference: ReferencePartner, slug: str = "megler", **extra: str
+    ) -> None:
+        """The reference partner, serving Norway, under the name the tests look for."""
+        self.add_partner(
+            slug,
+            name="Megler Eksempel AS",
+            endpoint=reference.url,
+            privacy_url=reference.url + "/privacy",
+            countries="NO",
+            secret=reference.secret,
+            **extra,
+        )
+
+    def add_unreachable_partner(self, slug: str = "megler") -> None:
+        """A partner for Norway where nothing listens: leads wait, nothing is sent anywhere."""
+        self.add_partner(
+            slug,
+            name="Megler Eksempel AS",
+            endpoint="http://127.0.0.1:9",
+            privacy_url="https://megler.example.com/privacy",
+            countries="NO",
+            secret="a-secret-nobody-uses",
+        )
+
     def start_web(self) -> subprocess.Popen[bytes]:
         proc = tillit(
             "web", "--port", str(self.port), "--no-migrate", env=self.env, log=self.logs / "web.log"
@@ -458,14 +490,7 @@ CONFIRM_LINK = r"http://127\.0\.0\.1:\d+/(?:en/)?confirm/[^\s/]+/"
 
 # Real browser tests: Debian's Chromium, driven by Playwright, never a downloaded build.
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = scan.CHROMIUM_ARGS  # the flags `tillit scan` uses too
 
 
 @pytest.fixture(scope="module")

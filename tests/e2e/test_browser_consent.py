@@ -310,15 +310,7 @@ def test_the_partners_page_loads_only_after_third_party_consent(
 ):
     embed = f"http://localhost:{reference.port}/embed"
     site = make_operator(smtp_port=smtp.port)
-    site.add_partner(
-        "megler",
-        name="Megler Eksempel AS",
-        endpoint=reference.url,
-        privacy_url=reference.url + "/privacy",
-        countries="NO",
-        secret=reference.secret,
-        embed_url=embed,
-    )
+    site.add_reference_partner(reference, embed_url=embed)
     site.start_web()
     site.start_worker()
     visitors(site.url).sign_up(

@@ -32,14 +32,7 @@ def site(tmp_path_factory) -> Iterator[Operator]:
         operator = Operator(tmp_path_factory.mktemp("browser"), url, None, {})
         try:
             operator.init()
-            operator.add_partner(
-                "megler",
-                name="Megler Eksempel AS",
-                endpoint="http://127.0.0.1:9",
-                privacy_url="https://megler.example.com/personvern",
-                countries="NO",
-                secret="a-secret-for-the-browser-test",
-            )
+            operator.add_unreachable_partner()
             operator.start_web()
             yield operator
         finally:

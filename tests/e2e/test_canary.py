@@ -19,7 +19,7 @@ import phonenumbers
 import pytest
 
 from tests.conftest import CANARY_EMAIL, CANARY_NAME, CANARY_PHONE
-from tests.e2e.conftest import CONFIRM_LINK, ON_POSTGRES, Inbox, partner_leads, until
+from tests.e2e.conftest import CONFIRM_LINK, ON_POSTGRES, Inbox, partner_leads, serving, until
 from tests.processes import free_port
 
 pytestmark = pytest.mark.timeout(240)
@@ -190,14 +190,7 @@ def test_no_canary_is_left_at_rest_after_delivery_failure_and_expiry(
     make_operator, reference, smtp, visitors, tmp_path
 ):
     site = make_operator(smtp_port=smtp.port, TILLIT_DELIVERY_MAX_AGE_HOURS="1")
-    site.add_partner(
-        "megler",
-        name="Megler Eksempel AS",
-        endpoint=reference.url,
-        privacy_url=reference.url + "/privacy",
-        countries="NO",
-        secret=reference.secret,
-    )
+    site.add_reference_partner(reference)
     nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens here
     site.add_partner(
         "borta",
@@ -299,22 +292,9 @@ class RefusingInbox(Inbox):
 @pytest.mark.promise("P9")
 @pytest.mark.promise("P16")
 def test_an_address_the_mail_server_refuses_is_not_kept_at_rest(make_operator, visitors):
-    from aiosmtpd.controller import Controller
-
-    inbox = RefusingInbox()
-    inbox.port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    try:
+    with serving(RefusingInbox()) as inbox:
         site = make_operator(smtp_port=inbox.port)
-        site.add_partner(
-            "megler",
-            name="Megler Eksempel AS",
-            endpoint="http://127.0.0.1:9",
-            privacy_url="https://megler.example.com/privacy",
-            countries="NO",
-            secret="a-secret-nobody-uses",
-        )
+        site.add_unreachable_partner()
         site.start_worker()
         site.start_web()
         visitors(site.url).sign_up(DELIVERED.form())
@@ -328,8 +308,6 @@ def test_an_address_the_mail_server_refuses_is_not_kept_at_rest(make_operator, v
             "the e-mail job runs",
         )
         site.stop_all()
-    finally:
-        controller.stop()
     assert inbox.messages == []
     found = scan_operator(site)
     assert found == [], "canaries found at rest:\n" + "\n".join(found)

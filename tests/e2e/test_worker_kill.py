@@ -16,8 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import ON_POSTGRES, Inbox, partner_count, partner_leads, until
-from tests.processes import free_port
+from tests.e2e.conftest import ON_POSTGRES, Inbox, partner_count, partner_leads, serving, until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -92,14 +91,7 @@ def assert_each_lead_delivered_once(site, reference, count: int) -> None:
 @pytest.fixture
 def queue(make_operator, reference):
     site = make_operator(**WORKER_ENV)
-    site.add_partner(
-        "megler",
-        name="Megler Eksempel AS",
-        endpoint=reference.url,
-        privacy_url=reference.url + "/privacy",
-        countries="NO",
-        secret=reference.secret,
-    )
+    site.add_reference_partner(reference)
     seed(site, LEADS)
     return site
 
@@ -192,22 +184,9 @@ class StallingInbox(Inbox):
 
 @pytest.mark.promise("P3")
 def test_an_email_job_cut_off_by_sigkill_is_sent_later(make_operator, visitors):
-    from aiosmtpd.controller import Controller
-
-    inbox = StallingInbox()
-    inbox.port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    try:
+    with serving(StallingInbox()) as inbox:
         site = make_operator(smtp_port=inbox.port)
-        site.add_partner(
-            "megler",
-            name="Megler Eksempel AS",
-            endpoint="http://127.0.0.1:9",
-            privacy_url="https://megler.example.com/privacy",
-            countries="NO",
-            secret="a-secret-nobody-uses",
-        )
+        site.add_unreachable_partner()
         worker = site.start_worker("worker-killed")
         site.start_web()
         visitors(site.url).sign_up(
@@ -236,5 +215,3 @@ def test_an_email_job_cut_off_by_sigkill_is_sent_later(make_operator, visitors):
         # The person still gets the link (at least once).
         mail = inbox.wait_for("avbrutt@example.com", timeout=20)
         assert "/confirm/" in mail.text
-    finally:
-        controller.stop()

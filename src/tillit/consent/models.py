@@ -18,7 +18,22 @@ class AppendOnly(Exception):
     pass
 
 
-class ConsentRecord(models.Model):
+class AppendOnlyModel(models.Model):
+    """Evidence: rows are added, never changed or deleted."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise AppendOnly(f"{self._meta.verbose_name_plural} are never changed; append anew")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise AppendOnly(f"{self._meta.verbose_name_plural} are never deleted")
+
+
+class ConsentRecord(AppendOnlyModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     subject = models.ForeignKey(
         "subjects.Subject", on_delete=models.PROTECT, related_name="consents"
@@ -40,14 +55,6 @@ class ConsentRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.purpose} {self.action} at {self.at:%Y-%m-%d %H:%M}"
 
-    def save(self, *args: object, **kwargs: object) -> None:
-        if not self._state.adding:
-            raise AppendOnly("consent records are never changed; append a new one")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise AppendOnly("consent records are never deleted")
-
 
 class CookieAction(models.TextChoices):
     ACCEPT_ALL = "accept_all", "accept all"
@@ -63,7 +70,7 @@ class CookieSource(models.TextChoices):
     EMBED = "embed", "click-to-load placeholder"
 
 
-class CookieConsent(models.Model):
+class CookieConsent(AppendOnlyModel):
     """One cookie choice, as proof: which categories were accepted and refused, under which
     banner text and policy, how and when. A random consent id (kept in the visitor's essential
     cookie) ties a browser's choices together; no IP address, no user agent, no person."""
@@ -83,14 +90,6 @@ class CookieConsent(models.Model):
 
     def __str__(self) -> str:
         return f"cookie choice {self.action} at {self.at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        if not self._state.adding:
-            raise AppendOnly("cookie choices are never changed; append a new one")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
-
-    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
-        raise AppendOnly("cookie choices are never deleted")
 
     def as_proof(self) -> dict[str, object]:
         return {
