@@ -91,6 +91,8 @@ def parse(request: HttpRequest) -> dict[str, Any]:
     if not length.isdigit() or int(length) > MAX_BODY:
         raise BadChoice("too_large", f"the body must be at most {MAX_BODY} bytes")
     if request.content_type == "application/json":
+        if len(request.body) > MAX_BODY:  # sent without a (truthful) Content-Length
+            raise BadChoice("too_large", f"the body must be at most {MAX_BODY} bytes")
         try:
             data = json.loads(request.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):

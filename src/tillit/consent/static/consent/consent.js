@@ -161,7 +161,8 @@
     apply(granted);
   } else if (gpc) {
     /* GPC is a "no" to everything optional, recorded as such, and shown; never consent. */
-    send("reject_all", "gpc", []).then(function () { show(null); });
+    var shown = function () { show(null); };
+    send("reject_all", "gpc", []).then(shown, shown);
   } else {
     show(null);
   }
