@@ -88,8 +88,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Rate-limit counters live in the cache; each test starts with none."""
+    """Rate-limit counters live in the cache, partners' embeds in a short memo; each test
+    starts with neither."""
     from django.core.cache import cache
 
+    from tillit.consent.cookies import forget_embeds
+
     cache.clear()
+    forget_embeds()
     yield

@@ -30,7 +30,7 @@ def config(response) -> dict:
 
 
 def version() -> str:
-    return datamap.load().banner_version()
+    return cookies.version(datamap.load())
 
 
 def choose(client, **body):
@@ -87,13 +87,6 @@ def test_accepting_records_proof_and_sets_the_signed_cookie(client):
 
 @pytest.mark.promise("P6")
 def test_the_proof_holds_no_ip_address_and_no_user_agent(client):
-    choose(
-        client,
-        action="reject_all",
-        source="banner",
-        granted=[],
-        **{},
-    )
     client.post(
         "/cookies/choice",
         json.dumps(
@@ -103,11 +96,21 @@ def test_the_proof_holds_no_ip_address_and_no_user_agent(client):
         REMOTE_ADDR="203.0.113.77",
         HTTP_USER_AGENT="CanaryBrowser/9.9 (canary-agent)",
     )
-    columns = {f.name for f in CookieConsent._meta.get_fields()}
-    assert not columns & {"ip", "ip_address", "user_agent", "ua"}
-    for record in CookieConsent.objects.all():
-        stored = json.dumps(record.as_proof())
-        assert "203.0.113" not in stored and "Canary" not in stored
+    (stored,) = CookieConsent.objects.values()  # every column, as the database holds it
+    assert set(stored) == {
+        "id",
+        "consent_id",
+        "action",
+        "source",
+        "granted",
+        "refused",
+        "banner_version",
+        "policy_version",
+        "language",
+        "at",
+    }
+    text = json.dumps(stored, default=str)
+    assert "203.0.113" not in text and "Canary" not in text
 
 
 @pytest.mark.promise("P14")
@@ -149,6 +152,7 @@ BAD = {
     "GPC granting": (body("custom", "gpc", ["analytics"]), "inconsistent"),
     "an old banner": (body("reject_all", "banner", [], version="0" * 16), "stale"),
     "someone else's id": (body("reject_all", "banner", [], consent_id=OTHER_ID), "wrong_id"),
+    "withdrawing nothing": (body("withdraw", "banner", []), "inconsistent"),
 }
 
 
@@ -267,14 +271,39 @@ def test_a_changed_banner_means_ask_again(client):
 @pytest.mark.promise("P13")
 def test_the_banner_version_changes_with_the_cookie_list_and_the_texts(tmp_path, settings):
     original = Path(settings.OPERATOR_FILE).read_text()
-    before = datamap.load().banner_version()
-    changed = tmp_path / "operator.toml"
-    changed.write_text(original.replace('name = "_ga_*"', 'name = "_gid"'))
-    settings.OPERATOR_FILE = changed
-    after_cookie = datamap.load().banner_version()
-    changed.write_text(original.replace("Vi bruker nødvendige", "Vi bruker bare nødvendige"))
-    after_text = datamap.load(changed).banner_version()
-    assert len({before, after_cookie, after_text}) == 3
+    cookie_changed, text_changed = tmp_path / "cookie.toml", tmp_path / "text.toml"
+    cookie_changed.write_text(original.replace('name = "_ga_*"', 'name = "_gid"'))
+    text_changed.write_text(original.replace("Vi bruker nødvendige", "Vi bruker bare nødvendige"))
+    versions = {
+        datamap.load().banner_version(),
+        datamap.load(cookie_changed).banner_version(),
+        datamap.load(text_changed).banner_version(),
+    }
+    assert len(versions) == 3
+
+
+@pytest.mark.promise("P15")
+def test_a_partner_page_to_embed_is_listed_and_asks_everyone_again(client):
+    from tests.conftest import make_partner
+
+    before = version()
+    client.cookies[cookies.COOKIE_NAME] = cookie_for([])
+    assert config(client.get("/"))["state"] is not None
+    make_partner(embed_url="https://widget.broker-a.example.com/welcome")
+    cookies.forget_embeds()
+    assert version() != before
+    assert config(client.get("/"))["state"] is None
+    page = client.get("/cookies/").content.decode()
+    assert "widget.broker-a.example.com" in page and "Broker A" in page
+
+
+@pytest.mark.promise("P13")
+def test_the_consent_cookie_lifetime_shown_is_the_configured_one(settings):
+    settings.COOKIE_CONSENT_MONTHS = 12
+    datamap._cache.clear()
+    consent = next(c for c in datamap.load().cookies if c["name"] == cookies.COOKIE_NAME)
+    assert consent["lifetime"] == {"nb": "12 måneder", "en": "12 months"}
+    datamap._cache.clear()
 
 
 @pytest.mark.promise("P14")
@@ -292,10 +321,23 @@ def test_the_settings_page_works_without_script(client):
         ["analytics"],
         ["third_party"],
     )
+    # Everything ticked is "accept all"; nothing ticked after a yes is a withdrawal.
+    client.post(
+        "/cookies/choice",
+        {"choice": "save", "granted": ["analytics", "third_party"], "version": version()},
+    )
+    client.post("/cookies/choice", {"choice": "save", "version": version()})
+    assert list(CookieConsent.objects.values_list("action", flat=True)) == [
+        "custom",
+        "accept_all",
+        "withdraw",
+    ]
+    page = client.get("/cookies/").content.decode()
+    assert "trakk tilbake" in page and "Statistikk (Google Analytics)" in page
     stale = client.post("/cookies/choice", {"choice": "accept", "version": "old"})
     assert stale.status_code == 400
     assert "Innstillingene for informasjonskapsler ble endret" in stale.content.decode()
-    assert CookieConsent.objects.count() == 1
+    assert CookieConsent.objects.count() == 3
 
 
 @pytest.mark.promise("P14")

@@ -84,3 +84,16 @@ def test_a_partners_embed_is_a_declared_third_party_for_requests_and_cookies():
     seen.state = "reject all"
     assert {f.verdict for f in judge(SITE, seen, datamap.load(), embeds)} == {"BEFORE CONSENT"}
     assert {f.verdict for f in judge(SITE, seen, datamap.load())} == {"UNDECLARED"}
+
+
+@pytest.mark.promise("P14")
+def test_a_cookie_on_a_parent_domain_of_the_site_is_the_sites_own():
+    """Google's tag puts _ga on the registrable domain (.example.com) of www.example.com."""
+    found = judge(
+        "https://www.example.com",
+        Observation("reject all", cookies=[cookie("_ga", ".example.com")]),
+        datamap.load(),
+    )
+    assert [(f.name, f.category, f.verdict) for f in found] == [
+        ("_ga", "analytics", "BEFORE CONSENT")
+    ]

@@ -31,6 +31,7 @@ LAWFUL_BASES = {
     ),
 }
 COOKIE_CATEGORIES = ("essential", "analytics", "third_party")
+CONSENT_COOKIE = "tillit_consent"
 SIGNUP_FIELDS = ("name", "email", "phone", "country")
 LANGS = ("nb", "en")
 
@@ -360,6 +361,17 @@ def _text(value: Any) -> Text | None:
     return Text(value) if isinstance(value, dict) else None
 
 
+def _lifetime(cookie: dict[str, Any]) -> Text:
+    """As declared; for tillit's own consent cookie, as configured (so the two cannot differ)."""
+    if cookie.get("name") == CONSENT_COOKIE:
+        months = settings.COOKIE_CONSENT_MONTHS
+        return Text(
+            nb=f"{months} måned" if months == 1 else f"{months} måneder",
+            en=f"{months} month" if months == 1 else f"{months} months",
+        )
+    return Text(cookie["lifetime"])
+
+
 def _build(raw: dict[str, Any]) -> DataMap:
     purposes = {
         p["id"]: Purpose(
@@ -396,7 +408,7 @@ def _build(raw: dict[str, Any]) -> DataMap:
         purposes=purposes,
         fields=fields,
         cookies=[
-            {**c, "purpose": Text(c["purpose"]), "lifetime": Text(c["lifetime"])}
+            {**c, "purpose": Text(c["purpose"]), "lifetime": _lifetime(c)}
             for c in raw.get("cookies", [])
         ],
         authorities=raw["authorities"],

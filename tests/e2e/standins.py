@@ -21,8 +21,11 @@ TAG_JS = """
     if (c[0] === "consent") granted = c[2].analytics_storage === "granted";
   }
   if (!granted) return;
-  document.cookie = "_ga=GA1.1.1234.5678; path=/; max-age=63072000";
-  document.cookie = "_ga_TEST123=GS1.1.1234; path=/; max-age=63072000";
+  // Like cookie_domain "auto": the highest domain that takes a cookie (none for an IP).
+  var host = location.hostname;
+  var domain = /^[0-9.]+$/.test(host) ? "" : "; domain=" + host.split(".").slice(-2).join(".");
+  document.cookie = "_ga=GA1.1.1234.5678; path=/; max-age=63072000" + domain;
+  document.cookie = "_ga_TEST123=GS1.1.1234; path=/; max-age=63072000" + domain;
   new Image().src = "%(origin)s/g/collect?tid=%(id)s";
 })();
 """

@@ -68,7 +68,7 @@ def site(tmp_path_factory, google) -> Iterator[Operator]:
 @pytest.fixture
 def visit(browser, google) -> Iterator[Any]:
     """A fresh browser profile (no cookies) per call; `visit(site, path, **context_options)`
-    gives the page, its console and the requests it made."""
+    gives the page, its console and the requests it made (`path` may be a whole address)."""
     contexts: list[Any] = []
 
     def open_page(site: Operator, path: str = "/", **options: Any) -> Any:
@@ -80,7 +80,7 @@ def visit(browser, google) -> Iterator[Any]:
         page.seen = []
         page.on("request", lambda request: page.seen.append(request.url))
         google.requests.clear()
-        page.goto(site.url + path)
+        page.goto(path if path.startswith("http") else site.url + path)
         return page
 
     yield open_page
@@ -341,3 +341,31 @@ def test_the_partners_page_loads_only_after_third_party_consent(
     until(lambda: "partner_visitor" in jar(page), 10, "the partner sets its own cookie")
     assert proofs(site)[-1] == ("custom", "embed", ["third_party"])
     assert page.console.errors == []
+
+
+@pytest.mark.promise("P14")
+def test_withdrawing_in_the_settings_form_removes_cookies_on_the_parent_domain(
+    tmp_path, google, visit
+):
+    """On www.tillit.localhost, Google's tag puts _ga on tillit.localhost, where the server's
+    own Set-Cookie cannot reach it: the page's script removes it, even after a choice made in
+    the plain settings form."""
+    with throwaway_database() as url:
+        site = start_site(
+            tmp_path / "www", url, google, TILLIT_ALLOWED_HOSTS="127.0.0.1,.tillit.localhost"
+        )
+        try:
+            www = f"http://www.tillit.localhost:{site.port}"
+            page = visit(site, www + "/")
+            banner(page).get_by_role("button", name="Godta alle").click()
+            until(lambda: "_ga" in jar(page), 10, "the analytics cookies are set")
+            domains = {c["domain"] for c in page.context.cookies() if c["name"].startswith("_ga")}
+            assert domains == {".tillit.localhost"}
+            page.goto(www + "/cookies/")
+            page.get_by_role("button", name="Avslå alle").click()
+            page.wait_for_url(www + "/cookies/")
+            until(lambda: not {"_ga", "_ga_TEST123"} & jar(page), 10, "_ga is gone")
+            assert proofs(site)[-1] == ("withdraw", "settings", [])
+            assert page.console.errors == []
+        finally:
+            site.stop_all()

@@ -30,7 +30,7 @@ def _banner(request: HttpRequest) -> dict[str, Any]:
         "config": {
             "url": reverse("consent:choose"),
             "csrf": get_token(request),
-            "version": dm.banner_version(),
+            "version": cookies.version(dm),
             "categories": dm.optional_cookie_categories(),
             "state": (
                 {"id": str(choice.consent_id), "granted": list(choice.granted)} if choice else None

@@ -8,11 +8,14 @@ the CookieConsent log with what was shown and how it was given.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
@@ -22,7 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from tillit import datamap
 from tillit.consent.models import CookieAction, CookieConsent, CookieSource
 
-COOKIE_NAME = "tillit_consent"
+COOKIE_NAME = datamap.CONSENT_COOKIE
 SALT = "tillit.consent.cookie"
 MAX_BODY = 2048
 FIELDS = {"action", "source", "granted", "version", "consent_id"}
@@ -42,6 +45,38 @@ class Choice:
     consent_id: uuid.UUID
     granted: tuple[str, ...]
     version: str
+
+
+_embeds: dict[str, Any] = {"until": 0.0, "hosts": []}
+
+
+def embed_hosts() -> list[dict[str, str]]:
+    """Partners' embeds, third parties declared by the partner records (read at most every
+    30 seconds)."""
+    if time.monotonic() >= _embeds["until"]:
+        from tillit.partners.models import Partner
+
+        _embeds["hosts"] = [
+            {"host": urlsplit(p.embed_url).netloc, "provider": p.name, "category": "third_party"}
+            for p in Partner.objects.compliant().exclude(embed_url="").order_by("slug")
+        ]
+        _embeds["until"] = time.monotonic() + 30
+    return list(_embeds["hosts"])
+
+
+def forget_embeds() -> None:
+    """Read the partners' embeds afresh on the next call (tests, and after a change here)."""
+    _embeds["until"] = 0.0
+
+
+def version(dm: datamap.DataMap) -> str:
+    """The banner's version: the data map's (texts, categories, cookies, third parties) and the
+    partners' embedded hosts. A new partner page to load means asking everyone again."""
+    hosts = embed_hosts()
+    if not hosts:
+        return dm.banner_version()
+    listed = json.dumps(hosts, sort_keys=True)
+    return hashlib.sha256(f"{dm.banner_version()}\n{listed}".encode()).hexdigest()[:16]
 
 
 def max_age() -> timedelta:
@@ -73,7 +108,7 @@ def read(request: HttpRequest, dm: datamap.DataMap | None = None) -> Choice | No
     except signing.BadSignature:  # includes SignatureExpired
         return None
     dm = dm or datamap.load()
-    if choice.version != dm.banner_version():
+    if choice.version != version(dm):
         return None
     if not set(choice.granted) <= set(dm.optional_cookie_categories()):
         return None
@@ -85,14 +120,12 @@ def gpc(request: HttpRequest) -> bool:
     return request.headers.get("Sec-GPC", "").strip() == "1"
 
 
-def parse(request: HttpRequest) -> dict[str, Any]:
-    """A consent post's body (JSON, or the settings page's form) as a checked dict."""
+def parse(request: HttpRequest, known: Choice | None) -> dict[str, Any]:
+    """A consent post's body (JSON, or the settings page's form) as a dict for check()."""
     length = request.headers.get("Content-Length") or "0"
     if not length.isdigit() or int(length) > MAX_BODY:
         raise BadChoice("too_large", f"the body must be at most {MAX_BODY} bytes")
     if request.content_type == "application/json":
-        if len(request.body) > MAX_BODY:  # sent without a (truthful) Content-Length
-            raise BadChoice("too_large", f"the body must be at most {MAX_BODY} bytes")
         try:
             data = json.loads(request.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -101,16 +134,22 @@ def parse(request: HttpRequest) -> dict[str, Any]:
             raise BadChoice("malformed", "the body must be a JSON object")
         return data
     form = request.POST
+    optional = datamap.load().optional_cookie_categories()
     what = form.get("choice", "")
-    granted = [] if what in ("reject", "withdraw") else form.getlist("granted")
-    if what == "accept":
-        granted = datamap.load().optional_cookie_categories()
-    action = {"accept": "accept_all", "reject": "reject_all", "withdraw": "withdraw"}.get(
-        what, "custom"
-    )
-    data = {"action": action, "source": "settings", "granted": granted}
-    data["version"] = form.get("version", "")
-    return data
+    granted = {"accept": optional, "reject": []}.get(what, form.getlist("granted"))
+    # Named as the banner names them: all, none (a withdrawal if something was held), or some.
+    if set(granted) >= set(optional):
+        action = "accept_all"
+    elif granted:
+        action = "custom"
+    else:
+        action = "withdraw" if known and known.granted else "reject_all"
+    return {
+        "action": action,
+        "source": "settings",
+        "granted": granted,
+        "version": form.get("version", ""),
+    }
 
 
 def check(data: dict[str, Any], known: Choice | None, dm: datamap.DataMap) -> dict[str, Any]:
@@ -129,12 +168,14 @@ def check(data: dict[str, Any], known: Choice | None, dm: datamap.DataMap) -> di
     strangers = set(granted) - set(optional)
     if strangers:
         raise BadChoice("unknown_category", f"unknown categories: {', '.join(sorted(strangers))}")
-    if data.get("version") != dm.banner_version():
+    if data.get("version") != version(dm):
         raise BadChoice("stale", "the banner has changed since this page was loaded")
     if action == "accept_all" and set(granted) != set(optional):
         raise BadChoice("inconsistent", "accept_all must grant every optional category")
     if action in ("reject_all", "withdraw") and granted:
         raise BadChoice("inconsistent", f"{action} grants nothing")
+    if action == "withdraw" and not (known and known.granted):
+        raise BadChoice("inconsistent", "there is no consent to withdraw")
     if source == "gpc" and granted:
         raise BadChoice("inconsistent", "Global Privacy Control never grants consent")
     claimed = data.get("consent_id")
@@ -153,7 +194,7 @@ def record(
 ) -> CookieConsent:
     proof = CookieConsent(
         consent_id=known.consent_id if known else uuid.uuid4(),
-        banner_version=dm.banner_version(),
+        banner_version=version(dm),
         policy_version=dm.policy_version,
         language=language,
         **checked,

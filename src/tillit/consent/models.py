@@ -6,6 +6,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Action(models.TextChoices):
@@ -57,17 +58,17 @@ class ConsentRecord(AppendOnlyModel):
 
 
 class CookieAction(models.TextChoices):
-    ACCEPT_ALL = "accept_all", "accept all"
-    REJECT_ALL = "reject_all", "reject all"
-    CUSTOM = "custom", "custom"
-    WITHDRAW = "withdraw", "withdraw"
+    ACCEPT_ALL = "accept_all", _("accepted all")
+    REJECT_ALL = "reject_all", _("rejected all")
+    CUSTOM = "custom", _("chose some")
+    WITHDRAW = "withdraw", _("withdrew")
 
 
 class CookieSource(models.TextChoices):
-    BANNER = "banner", "banner"
-    SETTINGS = "settings", "settings"
-    GPC = "gpc", "Global Privacy Control"
-    EMBED = "embed", "click-to-load placeholder"
+    BANNER = "banner", _("the cookie dialog")
+    SETTINGS = "settings", _("cookie settings")
+    GPC = "gpc", _("Global Privacy Control signal")
+    EMBED = "embed", _("a button for third-party content")
 
 
 class CookieConsent(AppendOnlyModel):

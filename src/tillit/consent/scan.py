@@ -103,7 +103,8 @@ def judge(
     found: list[Finding] = []
     for cookie in observation.cookies:
         domain = cookie.get("domain", "").lstrip(".")
-        if domain in (site_host, ""):
+        # The site's own: on its host, or on a parent domain of it (as Google's tag sets _ga).
+        if domain in (site_host, "") or site_host.endswith("." + domain):
             category = cookie_category(cookie["name"], dm)
         else:
             category = third_party_category(domain, dm, extra_hosts)

@@ -41,7 +41,11 @@ def _settings(request: HttpRequest, error: str = "", status: int = 200) -> HttpR
         {
             "category": category,
             "cookies": [c for c in dm.cookies if c["category"] == category.id],
-            "hosts": [t for t in dm.third_parties if t["category"] == category.id],
+            "hosts": [
+                t
+                for t in [*dm.third_parties, *cookies.embed_hosts()]
+                if t["category"] == category.id
+            ],
         }
         for category in dm.cookie_categories.values()
     ]
@@ -52,7 +56,8 @@ def _settings(request: HttpRequest, error: str = "", status: int = 200) -> HttpR
             "categories": categories,
             "choice": cookies.read(request, dm),
             "history": cookies.history(request),
-            "version": dm.banner_version(),
+            "titles": {key: str(c.title) for key, c in dm.cookie_categories.items()},
+            "version": cookies.version(dm),
             "error": error,
         },
         status=status,
@@ -67,7 +72,7 @@ def choose(request: HttpRequest) -> HttpResponse:
     known = cookies.held(request)
     as_json = request.content_type == "application/json"
     try:
-        checked = cookies.check(cookies.parse(request), known, dm)
+        checked = cookies.check(cookies.parse(request, known), known, dm)
     except cookies.BadChoice as refusal:
         log.info("cookie choice refused: %s", refusal.code)
         if as_json:

@@ -83,7 +83,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     response = render(
         request, "site/welcome.html", {"partner": subject.partner, "receipt_id": receipt}
     )
-    if origin := subject.partner.embed_origin():
+    if subject.partner and (origin := subject.partner.embed_origin()):
         # The partner's page may be framed here (once third-party cookies are accepted).
         frames = [*settings.SECURE_CSP["frame-src"], origin]
         response._csp_config = {**settings.SECURE_CSP, "frame-src": frames}  # type: ignore[attr-defined]

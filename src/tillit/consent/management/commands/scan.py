@@ -2,14 +2,12 @@ import json
 import shutil
 import sys
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from tillit import datamap
-from tillit.consent import scan
-from tillit.partners.models import Partner
+from tillit.consent import cookies, scan
 
 
 class Command(BaseCommand):
@@ -39,11 +37,7 @@ class Command(BaseCommand):
         paths = options["paths"] or ["/", "/en/", "/cookies/", dm.policy_path]
         findings: list[scan.Finding] = []
         trouble: list[str] = []
-        # Partners' embeds are third parties too, declared by their partner records.
-        embeds = [
-            {"host": urlsplit(p.embed_url).netloc, "category": "third_party", "provider": p.name}
-            for p in Partner.objects.compliant().exclude(embed_url="")
-        ]
+        embeds = cookies.embed_hosts()  # partners' pages: declared by their partner records
         for seen in scan.observe(url, paths, options["chromium"]):
             trouble += seen.trouble
             findings += scan.judge(url, seen, dm, embeds)

@@ -27,9 +27,9 @@
       analytics_storage: analytics };
   }
   function loadGoogle() {
-    if (!ga || ga.loaded) return;
-    ga.loaded = true;
     window["ga-disable-" + ga.id] = false;
+    if (ga.loaded) return;
+    ga.loaded = true;
     gtag("js", new Date());
     gtag("config", ga.id, { allow_google_signals: false, allow_ad_personalization_signals: false });
     var tag = d.createElement("script");
@@ -58,7 +58,8 @@
     });
   }
 
-  /* Withdrawal: what the site can reach of the analytics cookies goes at once. */
+  /* Without analytics consent, the analytics cookies the site can reach go at once (on this
+     host and every parent domain, where Google's tag puts them). */
   function forgetAnalytics() {
     if (ga) window["ga-disable-" + ga.id] = true;
     var host = location.hostname.split(".");
@@ -74,16 +75,18 @@
   }
 
   function apply(list) {
-    var had = granted;
+    var withdrawn = granted.some(function (c) { return list.indexOf(c) < 0; });
     granted = list;
     if (ga) gtag("consent", "update", googleState(list));
-    if (had.indexOf("analytics") >= 0 && !has("analytics")) forgetAnalytics();
-    if (has("analytics")) loadGoogle();
-    runGated();
+    if (!has("analytics")) forgetAnalytics();
+    else if (ga) loadGoogle();
     $("input[data-category]").forEach(function (box) { box.checked = has(box.dataset.category); });
+    /* What already runs (a tag, a partner's frame) is stopped by loading the page afresh. */
+    if (withdrawn) location.reload();
+    else runGated();
   }
 
-  function send(action, source, list) {
+  function send(action, source, list, retried) {
     var body = { action: action, source: source, granted: list, version: config.version };
     if (config.state) body.consent_id = config.state.id;
     return fetch(config.url, {
@@ -91,8 +94,17 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": config.csrf },
       body: JSON.stringify(body)
     }).then(function (answer) {
-      if (!answer.ok) throw new Error("consent not recorded: " + answer.status);
-      return answer.json();
+      return answer.json().then(function (data) {
+        if (answer.ok) return data;
+        /* The settings changed while the page was open: ask again, with the new banner. */
+        if (data.error === "stale") location.reload();
+        /* The browser no longer holds its consent cookie: answer as a new browser. */
+        if (data.error === "wrong_id" && !retried) {
+          config.state = null;
+          return send(action === "withdraw" ? "reject_all" : action, source, list, true);
+        }
+        throw new Error("consent not recorded: " + data.error);
+      });
     }).then(function (stored) {
       config.state = { id: stored.consent_id, granted: stored.granted };
       apply(stored.granted);
@@ -100,26 +112,29 @@
     });
   }
 
+  function expand(open) {
+    $(".cc-choose")[0].hidden = !open;
+    $("[data-cc=save]")[0].hidden = !open;
+    $("[data-cc=choose]")[0].setAttribute("aria-expanded", open);
+    $("[data-cc=choose]")[0].hidden = open;
+  }
   function show(fromLink) {
     opener = fromLink || null;
     dialog.hidden = false;
     dialog.classList.toggle("cc-gpc-on", gpc);
-    $(".cc-choose")[0].hidden = !fromLink;
-    $("[data-cc=save]")[0].hidden = !fromLink;
-    $("[data-cc=choose]")[0].hidden = !!fromLink;
+    $(".cc-failed")[0].hidden = true;
+    expand(!!fromLink);
     dialog.focus();
   }
   function hide() {
     dialog.hidden = true;
-    if (opener) opener.focus();
+    (opener || d.getElementById("main") || d.body).focus();
   }
 
   function choose(what) {
     var all = config.categories;
     if (what === "choose") {
-      $(".cc-choose")[0].hidden = false;
-      $("[data-cc=save]")[0].hidden = false;
-      $("[data-cc=choose]")[0].hidden = true;
+      expand(true);
       $("input[data-category]")[0].focus();
       return;
     }
@@ -134,6 +149,7 @@
       action = list.length === all.length ? "accept_all" : list.length ? "custom" : "reject_all";
     }
     if (config.state && config.state.granted.length && !list.length) action = "withdraw";
+    $(".cc-failed")[0].hidden = true;
     send(action, source, list).then(hide, function () {
       $(".cc-failed")[0].hidden = false;
     });
@@ -152,8 +168,13 @@
     var load = event.target.closest("[data-embed-load]");
     if (load) {
       event.preventDefault();
-      var list = granted.concat([load.closest("[data-embed-src]").dataset.category]);
-      send(list.length === config.categories.length ? "accept_all" : "custom", "embed", list);
+      var holder = load.closest("[data-embed-src]");
+      var list = granted.concat([holder.dataset.category]);
+      send(list.length === config.categories.length ? "accept_all" : "custom", "embed", list)
+        .then(function () {
+          var frame = d.querySelector("iframe.cc-frame");
+          if (frame) { frame.tabIndex = 0; frame.focus(); }
+        }, function () { holder.querySelector(".cc-failed").hidden = false; });
     }
   });
 
