@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "tillit.subjects",
     "tillit.consent",
     "tillit.partners",
+    "tillit.rights",
     "tillit.site",
     "tillit.console",
     "tillit.worker",
@@ -219,6 +220,10 @@ DELIVERY_MAX_AGE_HOURS = env_int("TILLIT_DELIVERY_MAX_AGE_HOURS", 72, minimum=1)
 DELIVERY_TIMEOUT_SECONDS = env_int("TILLIT_DELIVERY_TIMEOUT_SECONDS", 10, minimum=1)
 DELIVERY_CONCURRENCY = env_int("TILLIT_DELIVERY_CONCURRENCY", 8, minimum=1)
 SIGNUPS_PER_IP_PER_HOUR = env_int("TILLIT_SIGNUPS_PER_IP_PER_HOUR", 20, minimum=1)
+RIGHTS_CODES_PER_IP_PER_HOUR = env_int("TILLIT_RIGHTS_CODES_PER_IP_PER_HOUR", 20, minimum=1)
+RIGHTS_CODES_PER_ADDRESS_PER_HOUR = env_int(
+    "TILLIT_RIGHTS_CODES_PER_ADDRESS_PER_HOUR", 5, minimum=1
+)
 
 # Serving: `tillit web` starts this many processes with this many threads each.
 WEB_WORKERS = env_int("TILLIT_WEB_WORKERS", 2, minimum=1)

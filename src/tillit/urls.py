@@ -10,6 +10,7 @@ urlpatterns = [
     *i18n_patterns(
         path("", include("tillit.site.urls")),
         path("", include("tillit.consent.urls")),
+        path("", include("tillit.rights.urls")),
         prefix_default_language=False,
     ),
 ]

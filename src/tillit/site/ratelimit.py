@@ -1,6 +1,7 @@
 """Per-IP rate limits on public forms, kept in the cache under a keyed hash of the address.
 
-The cache never holds an IP address: keys are HMAC(SECRET_KEY, ip) and expire with the window.
+The cache never holds an IP address or an e-mail address: keys are HMAC(SECRET_KEY, value)
+and expire with the window.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ def client_ip(request: HttpRequest) -> str:
 
 
 def hit(request: HttpRequest, scope: str, limit: int, window_seconds: int = 3600) -> bool:
-    """Count one attempt; True while the caller is within `limit` per window."""
+    """Count one attempt from this IP; True while it is within `limit` per window."""
+    return hit_key(scope, client_ip(request), limit, window_seconds)
+
+
+def hit_key(scope: str, value: str, limit: int, window_seconds: int = 3600) -> bool:
+    """Count one attempt for `value` (an IP, an address), kept only as a keyed hash."""
     window = int(time.time() // window_seconds)
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), client_ip(request).encode(), hashlib.sha256
-    ).hexdigest()[:32]
+    digest = hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
     key = f"rl:{scope}:{window}:{digest}"
     cache.add(key, 0, timeout=window_seconds + 60)
     try:

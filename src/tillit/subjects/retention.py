@@ -1,4 +1,4 @@
-"""Retention rules of the sign-up flow. Each is run by the worker and by `tillit prune`."""
+"""Retention rules. Each is run by the worker and by `tillit prune`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from tillit.audit.models import record
 from tillit.partners.delivery import fail
 from tillit.partners.models import Delivery, DeliveryState
+from tillit.rights.verification import forget_stale_challenges
 from tillit.subjects.models import State, Subject
 from tillit.vault.models import Envelope, Purpose
 
@@ -81,6 +82,7 @@ def requeue_stranded_jobs(now: datetime) -> int:
 
 RULES: list[Callable[[datetime], int]] = [
     requeue_stranded_jobs,
+    forget_stale_challenges,
     shred_unconfirmed,
     fail_undeliverable,
     shred_stale_notices,

@@ -23,6 +23,8 @@ class Purpose(models.TextChoices):
     LEAD = "lead", "lead waiting for delivery"
     NOTICE = "notice", "address for one notice"
     PARTNER_SECRET = "partner-secret", "a partner's signing secret"
+    CHALLENGE = "challenge", "address and one-time code, until verified or expired"
+    REQUEST = "request", "address to answer a rights request, until it is closed"
 
 
 class EnvelopeQuerySet(models.QuerySet["Envelope"]):

@@ -1,0 +1,130 @@
+"""What a verified request does at once in tillit, and the record it leaves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from tillit import datamap
+from tillit.audit.models import record
+from tillit.consent.models import Action, ConsentRecord
+from tillit.partners.models import Delivery, DeliveryState
+from tillit.rights import deadlines, tasks
+from tillit.rights.models import Challenge, Kind, RightsRequest, State
+from tillit.subjects.models import State as SubjectState
+from tillit.subjects.models import Subject
+from tillit.vault.models import Envelope, Purpose
+
+
+def open_request(challenge: Challenge, kind: str) -> RightsRequest:
+    """Record the request the verified address asked for, apply its effect in tillit, and
+    tell the person (reference and due date) by e-mail."""
+    now = timezone.now()
+    with transaction.atomic():
+        used = Challenge.objects.filter(id=challenge.id, used_at__isnull=True).update(used_at=now)
+        if not used:
+            raise ValueError("this verification has been used already")
+        subject = None
+        if challenge.matchable:
+            subject = Subject.objects.filter(
+                email_index=challenge.email_index,
+                state__in=[SubjectState.PENDING, SubjectState.ACTIVE],
+            ).first()
+        sealed = challenge.envelope.open() if challenge.envelope else {}
+        contact = (
+            Envelope.objects.seal({"email": sealed["email"]}, Purpose.REQUEST)
+            if "email" in sealed
+            else None
+        )
+        if challenge.envelope:
+            Envelope.objects.filter(id=challenge.envelope_id).shred()
+        request = RightsRequest.objects.create(
+            kind=kind,
+            subject=subject,
+            language=challenge.language,
+            received_at=now,
+            due_at=deadlines.due(now),
+            contact=contact,
+        )
+        if subject is None:
+            _complete(request, "no_data")
+        else:
+            EFFECTS.get(kind, _in_progress)(request, subject)
+        record("rights.requested", actor="visitor", target=f"request:{request.id}", kind=kind)
+        tasks.send_received.enqueue(str(request.id))
+    return request
+
+
+def _complete(request: RightsRequest, outcome: str) -> None:
+    request.state, request.outcome, request.completed_at = State.COMPLETED, outcome, timezone.now()
+    request.save(update_fields=["state", "outcome", "completed_at"])
+
+
+def _in_progress(request: RightsRequest, subject: Subject) -> None:
+    """Partners must act (they hold the data): the request waits for them."""
+    request.state = State.IN_PROGRESS
+    request.save(update_fields=["state"])
+
+
+def _withdraw(subject: Subject, purposes: list[str]) -> list[str]:
+    """Append a withdrawal for each purpose whose latest record is a consent given."""
+    dm = datamap.load()
+    withdrawn = []
+    for purpose_id in purposes:
+        latest = (
+            ConsentRecord.objects.filter(subject=subject, purpose=purpose_id)
+            .order_by("-at")
+            .first()
+        )
+        if latest is None or latest.action != Action.GIVEN:
+            continue
+        purpose = dm.purposes[purpose_id]
+        ConsentRecord.objects.create(
+            subject=subject,
+            receipt_id=latest.receipt_id,
+            purpose=purpose_id,
+            lawful_basis=purpose.lawful_basis,
+            action=Action.WITHDRAWN,
+            policy_version=dm.policy_version,
+            text_hash=latest.text_hash,
+            language=subject.language,
+            method="privacy-centre",
+        )
+        withdrawn.append(purpose_id)
+    return withdrawn
+
+
+def _stop_offers(request: RightsRequest, subject: Subject) -> None:
+    _withdraw(subject, ["offers"])
+    _in_progress(request, subject)
+
+
+def _withdraw_all(request: RightsRequest, subject: Subject) -> None:
+    _withdraw(subject, [p.id for p in datamap.load().consent_purposes()])
+    _in_progress(request, subject)
+
+
+def _erase(request: RightsRequest, subject: Subject) -> None:
+    """tillit's part: nothing left that could find or describe the person. A lead not yet
+    delivered is destroyed and its delivery cancelled; the blind indexes go; the consent
+    evidence stays (it holds no readable data) as the proof we must keep."""
+    deliveries = Delivery.objects.filter(subject=subject)
+    envelopes = [e for e in deliveries.values_list("envelope_id", flat=True) if e]
+    deliveries.filter(
+        state__in=[DeliveryState.WAITING, DeliveryState.PENDING, DeliveryState.LEASED]
+    ).update(state=DeliveryState.CANCELLED, envelope=None, last_error="erased on request")
+    Envelope.objects.filter(id__in=envelopes).shred()
+    Subject.objects.filter(id=subject.id).update(
+        state=SubjectState.ERASED, email_index="", phone_index=""
+    )
+    _withdraw(subject, [p.id for p in datamap.load().consent_purposes()])
+    _in_progress(request, subject)
+
+
+EFFECTS: dict[str, Any] = {
+    Kind.STOP_OFFERS: _stop_offers,
+    Kind.WITHDRAW: _withdraw_all,
+    Kind.ERASURE: _erase,
+}

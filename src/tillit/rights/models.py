@@ -1,0 +1,98 @@
+"""Rights requests and the one-time codes that prove a person controls an address.
+
+Neither holds a readable address: a challenge keeps the address's blind index and a keyed hash
+of its code; the address itself waits in a vault envelope only as long as it is needed (to send
+the code; to answer the request), then is shredded.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Kind(models.TextChoices):
+    ACCESS = "access", _("See my data")
+    RECTIFICATION = "rectification", _("Correct my data")
+    RESTRICTION = "restriction", _("Limit the use of my data")
+    PORTABILITY = "portability", _("Take my data with me")
+    ERASURE = "erasure", _("Delete my data")
+    STOP_OFFERS = "stop_offers", _("Stop offer notifications")
+    WITHDRAW = "withdraw", _("Withdraw all my consent")
+    OBJECTION = "objection", _("Object to processing")
+
+
+class Challenge(models.Model):
+    """A 6-digit code sent to an address: valid 10 minutes, 5 tries, used once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    email_index = models.CharField(max_length=64, db_index=True)
+    # False when the address typed is not the one a blind index would stand for (for example
+    # a Unicode look-alike that lower-cases to it): it then matches nobody.
+    matchable = models.BooleanField(default=True)
+    code_hash = models.CharField(max_length=64)
+    language = models.CharField(max_length=5, default="nb")
+    tries = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    # The address and the code, sealed for the e-mail job and shredded once it is sent; after
+    # a successful check the address is moved to the request it opens.
+    envelope = models.ForeignKey(
+        "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"challenge {self.id}"
+
+
+class State(models.TextChoices):
+    RECEIVED = "received", _("received")
+    IN_PROGRESS = "in_progress", _("in progress")
+    COMPLETED = "completed", _("completed")
+    REFUSED = "refused", _("refused")
+
+
+class RightsRequest(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RECEIVED)
+    subject = models.ForeignKey(
+        "subjects.Subject",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rights_requests",
+    )
+    language = models.CharField(max_length=5, default="nb")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    due_at = models.DateTimeField()
+    extended_until = models.DateTimeField(null=True, blank=True)
+    extension_reason = models.TextField(blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=40, blank=True)
+    # Where to answer: the verified address, sealed until the request is closed.
+    contact = models.ForeignKey(
+        "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} request {self.reference}"
+
+    @property
+    def reference(self) -> str:
+        """What the person quotes: short, and not their data."""
+        text = self.id.hex.upper()
+        return f"R-{text[:4]}-{text[4:8]}"
+
+    @property
+    def deadline(self) -> object:
+        return self.extended_until or self.due_at

@@ -1,0 +1,42 @@
+"""E-mail jobs of the privacy centre. Arguments are ids; addresses come from the vault."""
+
+from __future__ import annotations
+
+from django.tasks import task
+from django.utils import formats, timezone, translation
+
+from tillit.core.mail import send_templated
+
+
+@task()
+def send_code(challenge_id: str) -> None:
+    from tillit.rights.models import Challenge
+
+    challenge = Challenge.objects.select_related("envelope").filter(id=challenge_id).first()
+    if challenge is None or challenge.envelope is None or challenge.expires_at <= timezone.now():
+        return  # Expired or used meanwhile: a code that cannot work is not sent.
+    sealed = challenge.envelope.open()
+    send_templated(
+        "rights-code",
+        sealed["email"],
+        {"code": sealed["code"].reveal(), "kind": challenge.get_kind_display(), "minutes": 10},
+        challenge.language,
+    )
+
+
+@task()
+def send_received(request_id: str) -> None:
+    from tillit.rights.models import RightsRequest
+
+    request = RightsRequest.objects.select_related("contact").filter(id=request_id).first()
+    if request is None or request.contact is None:
+        return
+    with translation.override(request.language):
+        due = formats.date_format(timezone.localtime(request.due_at), "DATE_FORMAT")
+        kind = str(request.get_kind_display())
+    send_templated(
+        "rights-received",
+        request.contact.open()["email"],
+        {"request": request, "kind": kind, "due": due},
+        request.language,
+    )

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from tillit.rights import views
+
+app_name = "rights"
+urlpatterns = [
+    path("privacy/", views.centre, name="centre"),
+    path("privacy/verify/<uuid:challenge_id>/", views.verify, name="verify"),
+    path("privacy/confirm/<uuid:challenge_id>/", views.confirm, name="confirm"),
+    path("privacy/requests/<uuid:request_id>/", views.done, name="done"),
+]

@@ -1,0 +1,90 @@
+"""The privacy centre: choose a right, prove the address, get a reference and a due date."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from tillit import datamap
+from tillit.rights import actions, verification
+from tillit.rights.forms import CodeForm, StartForm
+from tillit.rights.models import Kind, RightsRequest
+from tillit.site.ratelimit import hit, hit_key
+
+
+def _lang() -> str:
+    return (get_language() or "nb")[:2]
+
+
+def _authorities() -> list[dict[str, str]]:
+    dm = datamap.load()
+    first = dm.authority(dm.operator["country"])
+    others = [a for code, a in sorted(dm.authorities.items()) if a is not first]
+    return [first, *others]
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def centre(request: HttpRequest) -> HttpResponse:
+    form = StartForm(request.POST or None, initial={"kind": request.GET.get("kind")})
+    context = {"form": form, "authorities": _authorities(), "kinds": Kind}
+    if request.method == "GET":
+        return render(request, "rights/centre.html", context)
+    if not hit(request, "rights-start", settings.RIGHTS_CODES_PER_IP_PER_HOUR):
+        return render(request, "rights/centre.html", {**context, "limited": True}, status=429)
+    if not form.is_valid():
+        return render(request, "rights/centre.html", context, status=400)
+    address = form.cleaned_data["email"]
+    # Per address too (keyed, like the IP): nobody floods an inbox with codes.
+    if not hit_key("rights-address", address.lower(), settings.RIGHTS_CODES_PER_ADDRESS_PER_HOUR):
+        return render(request, "rights/centre.html", {**context, "limited": True}, status=429)
+    challenge = verification.start(address, form.cleaned_data["kind"], _lang())
+    return redirect("rights:verify", challenge.id)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest, challenge_id: uuid.UUID) -> HttpResponse:
+    form = CodeForm(request.POST or None)
+    context: dict[str, object] = {"form": form, "minutes": 10}
+    if request.method == "GET":
+        return render(request, "rights/verify.html", context)
+    if not form.is_valid():
+        return render(request, "rights/verify.html", context, status=400)
+    try:
+        verification.check(challenge_id, form.cleaned_data["code"])
+    except verification.CodeRefused as refusal:
+        return render(
+            request,
+            "rights/verify.html",
+            {**context, "refusal": refusal.reason, "tries_left": refusal.tries_left},
+            status=400,
+        )
+    return redirect("rights:confirm", challenge_id)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, challenge_id: uuid.UUID) -> HttpResponse:
+    challenge = verification.verified(challenge_id)
+    if challenge is None:
+        return render(request, "rights/verify_expired.html", status=400)
+    kind = Kind(challenge.kind)
+    if request.method == "GET":
+        return render(request, "rights/confirm.html", {"kind": kind})
+    rights_request = actions.open_request(challenge, kind)
+    return redirect("rights:done", rights_request.id)
+
+
+@never_cache
+def done(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    rights_request = RightsRequest.objects.filter(id=request_id).first()
+    if rights_request is None:
+        return render(request, "site/not_found.html", status=404)
+    return render(request, "rights/done.html", {"rr": rights_request})

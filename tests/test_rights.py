@@ -1,0 +1,243 @@
+"""The privacy centre: a right is asked for, the address proven with a one-time code, the
+request recorded with its due date and its effect in tillit applied at once. And the impostor
+suite: without the inbox, nobody reads or deletes another person's data."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+
+from tillit.consent.models import ConsentRecord
+from tillit.rights import deadlines, verification
+from tillit.rights.models import Challenge, RightsRequest
+from tillit.subjects.models import State, Subject
+from tillit.subjects.signup import confirmation_token
+from tillit.vault.models import Envelope, Purpose
+from tillit.worker.loop import Loop
+
+# The task worker manages its own connections: outside a test transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def drain_tasks() -> None:
+    Loop().run_tasks(max_tasks=100)
+
+
+@pytest.fixture
+def kari(client, partner, visitor):
+    """Kari has signed up and confirmed (consent to referral and to offers)."""
+    client.post("/", visitor)
+    subject = Subject.objects.get()
+    client.post(f"/confirm/{confirmation_token(subject)}/")
+    drain_tasks()
+    mail.outbox.clear()
+    return subject
+
+
+def ask(client, kind: str, email: str, lang: str = "") -> str:
+    """Start a request; returns the challenge id from the page it leads to."""
+    answer = client.post(f"{lang}/privacy/", {"kind": kind, "email": email})
+    assert answer.status_code == 302, answer.content
+    return re.search(r"/privacy/verify/([0-9a-f-]+)/", answer["Location"]).group(1)
+
+
+def code_for(address: str) -> str:
+    drain_tasks()
+    message = next(m for m in reversed(mail.outbox) if m.to == [address])
+    return re.search(r"\b(\d{6})\b", message.body).group(1)
+
+
+def prove(client, challenge_id: str, code: str):
+    return client.post(f"/privacy/verify/{challenge_id}/", {"code": code})
+
+
+def send(client, challenge_id: str):
+    return client.post(f"/privacy/confirm/{challenge_id}/")
+
+
+@pytest.mark.promise("P29")
+def test_erasure_with_the_code_removes_what_could_find_the_person(client, kari):
+    challenge = ask(client, "erasure", "kari@example.com")
+    assert prove(client, challenge, code_for("kari@example.com")).status_code == 302
+    done = send(client, challenge)
+    assert done.status_code == 302
+    request = RightsRequest.objects.get()
+    assert request.subject_id == kari.id and request.kind == "erasure"
+    kari.refresh_from_db()
+    assert (kari.state, kari.email_index, kari.phone_index) == (State.ERASED, "", "")
+    withdrawn = ConsentRecord.objects.filter(subject=kari, action="withdrawn")
+    assert set(withdrawn.values_list("purpose", flat=True)) == {"referral", "offers"}
+    page = client.get(done["Location"]).content.decode()
+    assert request.reference in page
+    # The person gets the reference and the due date by e-mail.
+    drain_tasks()
+    received = [m for m in mail.outbox if request.reference in m.subject]
+    assert received and received[0].to == ["kari@example.com"]
+    # Nothing readable is left for the request but its answer address.
+    assert set(Envelope.objects.values_list("purpose", flat=True)) <= {
+        Purpose.REQUEST,
+        Purpose.PARTNER_SECRET,
+    }
+
+
+@pytest.mark.promise("P31")
+@pytest.mark.promise("P11")
+def test_stopping_offers_withdraws_that_consent_at_once(client, kari):
+    challenge = ask(client, "stop_offers", "kari@example.com", lang="/en")
+    prove(client, challenge, code_for("kari@example.com"))
+    send(client, challenge)
+    latest = ConsentRecord.objects.filter(subject=kari, purpose="offers").order_by("-at").first()
+    assert latest.action == "withdrawn" and latest.method == "privacy-centre"
+    referral = ConsentRecord.objects.filter(subject=kari, purpose="referral").order_by("-at")
+    assert referral.first().action == "given"
+    assert RightsRequest.objects.get().language == "en"
+
+
+@pytest.mark.promise("P25")
+def test_an_unknown_address_gets_the_same_answer_and_learns_only_by_its_own_inbox(client, kari):
+    known = client.post("/privacy/", {"kind": "access", "email": "kari@example.com"})
+    unknown = client.post("/privacy/", {"kind": "access", "email": "nobody@example.com"})
+    assert known.status_code == unknown.status_code == 302
+    page_known = client.get(known["Location"]).content.decode()
+    page_unknown = client.get(unknown["Location"]).content.decode()
+    strip = re.compile(r'value="[^"]+"|"csrf": "[^"]+"|/privacy/verify/[0-9a-f-]+/')
+    assert strip.sub("", page_known) == strip.sub("", page_unknown)
+    # Both inboxes get a code; only the unknown one learns, after proving it, that we hold nothing.
+    challenge = unknown["Location"].split("/")[-2]
+    prove(client, challenge, code_for("nobody@example.com"))
+    send(client, challenge)
+    request = RightsRequest.objects.get()
+    assert (request.subject, request.state, request.outcome) == (None, "completed", "no_data")
+
+
+@pytest.mark.promise("P25")
+def test_deadlines_are_one_calendar_month_clamped_to_the_month_end():
+    at = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
+    assert deadlines.due(at) == datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
+    assert deadlines.due(datetime(2028, 1, 31, tzinfo=UTC)) == datetime(2028, 2, 29, tzinfo=UTC)
+    assert deadlines.due(datetime(2026, 12, 15, tzinfo=UTC)) == datetime(2027, 1, 15, tzinfo=UTC)
+    assert deadlines.latest_extension(at) == datetime(2026, 4, 30, 12, 0, tzinfo=UTC)
+
+
+# --- The impostor suite ---------------------------------------------------------------------
+
+
+@pytest.mark.promise("P29")
+@pytest.mark.promise("P21")
+def test_guessing_the_code_fails_after_five_tries_and_changes_nothing(client, kari):
+    challenge = ask(client, "erasure", "kari@example.com")
+    real = code_for("kari@example.com")
+    wrong = [f"{(int(real) + n) % 10**6:06d}" for n in range(1, 6)]
+    for attempt, guess in enumerate(wrong, start=1):
+        answer = prove(client, challenge, guess)
+        assert answer.status_code == 400
+        text = answer.content.decode()
+        assert ("prøv" in text.lower() or "forsøk" in text.lower()) if attempt < 5 else True
+    # The real code no longer helps either: the challenge is locked.
+    assert prove(client, challenge, real).status_code == 400
+    assert send(client, challenge).status_code == 400
+    kari.refresh_from_db()
+    assert kari.state == State.ACTIVE and RightsRequest.objects.count() == 0
+
+
+@pytest.mark.promise("P29")
+def test_a_code_cannot_be_used_twice_or_after_it_expires(client, kari):
+    challenge = ask(client, "access", "kari@example.com")
+    code = code_for("kari@example.com")
+    prove(client, challenge, code)
+    send(client, challenge)
+    assert prove(client, challenge, code).status_code == 400
+    assert send(client, challenge).status_code == 400
+    assert RightsRequest.objects.count() == 1
+    late = ask(client, "erasure", "kari@example.com")
+    late_code = code_for("kari@example.com")
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=11)):
+        refused = prove(client, late, late_code)
+    assert refused.status_code == 400
+    assert "utløpt" in refused.content.decode()
+    kari.refresh_from_db()
+    assert kari.state == State.ACTIVE
+
+
+@pytest.mark.promise("P29")
+def test_a_proven_step_left_open_expires(client, kari):
+    challenge = ask(client, "erasure", "kari@example.com")
+    prove(client, challenge, code_for("kari@example.com"))
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=31)):
+        assert send(client, challenge).status_code == 400
+    kari.refresh_from_db()
+    assert kari.state == State.ACTIVE
+
+
+@pytest.mark.promise("P25")
+@pytest.mark.parametrize(
+    "variant",
+    ["KARI@EXAMPLE.COM", " Kari@Example.com "],
+    ids=["upper case", "mixed case with spaces"],
+)
+def test_a_case_variant_sends_the_code_to_that_address_not_to_the_asker(client, kari, variant):
+    """A case variant names the same inbox: the code goes there, so only Kari can go on."""
+    ask(client, "access", variant)
+    drain_tasks()
+    assert [m.to for m in mail.outbox] == [[variant.strip()]]
+
+
+@pytest.mark.promise("P25")
+def test_a_unicode_look_alike_of_the_address_matches_nobody(client, kari):
+    """'\u212a' (the Kelvin sign) lower-cases to 'k': the look-alike's index would be Kari's,
+    but mail to it goes elsewhere. Proving the look-alike's inbox gets no data of Kari's."""
+    look_alike = "\u212aari@example.com"
+    challenge = ask(client, "erasure", look_alike)
+    prove(client, challenge, code_for(look_alike))
+    send(client, challenge)
+    kari.refresh_from_db()
+    assert kari.state == State.ACTIVE
+    assert RightsRequest.objects.get().outcome == "no_data"
+
+
+@pytest.mark.promise("P21")
+def test_codes_to_one_address_are_limited(client, kari, settings):
+    settings.RIGHTS_CODES_PER_ADDRESS_PER_HOUR = 2
+    for _ in range(2):
+        ask(client, "access", "kari@example.com")
+    flood = client.post("/privacy/", {"kind": "access", "email": "KARI@example.com"})
+    assert flood.status_code == 429
+    assert Challenge.objects.count() == 2
+
+
+@pytest.mark.promise("P25")
+def test_bad_input_is_named_in_the_visitors_language(client):
+    answer = client.post("/privacy/", {"kind": "sell-my-data", "email": "not an address"})
+    assert answer.status_code == 400
+    text = answer.content.decode()
+    assert "Velg ett av alternativene" in text and "ser ikke ut som en e-postadresse" in text
+    assert Challenge.objects.count() == 0
+    english = client.post("/en/privacy/", {"kind": "", "email": ""}).content.decode()
+    assert "Please choose what you want to do" in english
+
+
+@pytest.mark.promise("P16")
+def test_a_challenge_keeps_no_readable_address_after_it_ends(client, kari):
+    from django.utils import timezone
+
+    from tillit.subjects.retention import run_all
+
+    ask(client, "access", "kari@example.com")
+    drain_tasks()
+    assert Envelope.objects.filter(purpose=Purpose.CHALLENGE).count() == 1
+    run_all(timezone.now() + timedelta(minutes=11))
+    assert Envelope.objects.filter(purpose=Purpose.CHALLENGE).count() == 0
+    run_all(timezone.now() + timedelta(days=2))
+    assert Challenge.objects.count() == 0
+    assert verification.verified(Challenge.objects.values_list("id", flat=True).first()) is None
+
+
+@pytest.mark.promise("P32")
+def test_the_centre_tells_how_to_complain(client):
+    page = client.get("/privacy/").content.decode()
+    assert "Datatilsynet" in page and "Postboks 458 Sentrum" in page
+    assert "personvern@example.com" in page
