@@ -74,6 +74,10 @@ class Mail:
         assert part is not None, "the e-mail has no text part"
         return str(part.get_content())
 
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
     def link(self, pattern: str) -> str:
         match = re.search(pattern, self.text)
         assert match, f"no link matching {pattern!r} in the e-mail:\n{self.text}"
