@@ -2,11 +2,17 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from tillit.rights import views as rights_views
 from tillit.site import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("console/", admin.site.urls),
+    path(
+        "partners/<slug:slug>/opendsr/callback",
+        rights_views.partner_callback,
+        name="rights-callback",
+    ),
     *i18n_patterns(
         path("", include("tillit.site.urls")),
         path("", include("tillit.consent.urls")),

@@ -17,6 +17,9 @@ class Lead(models.Model):
     language = models.CharField(max_length=5)
     consents = models.JSONField(default=list)
     received_at = models.DateTimeField(auto_now_add=True)
+    # Set by the operator's rights requests: use limited (Art. 18), objected to (Art. 21).
+    restricted = models.BooleanField(default=False)
+    objected = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-received_at"]
@@ -36,4 +39,31 @@ class Lead(models.Model):
             "language": self.language,
             "consents": self.consents,
             "received_at": self.received_at.isoformat(),
+            "restricted": self.restricted,
+            "objected": self.objected,
+        }
+
+
+class DsrRequest(models.Model):
+    """A rights request from the operator (OpenDSR shape), and what was done about it."""
+
+    subject_request_id = models.UUIDField(primary_key=True)
+    request_type = models.CharField(max_length=20)
+    subject_ref = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, default="pending")
+    callback_urls = models.JSONField(default=list)
+    received_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    leads_affected = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.request_type} {self.subject_request_id}"
+
+    def status_body(self) -> dict[str, object]:
+        return {
+            "controller_id": "tillit",
+            "subject_request_id": str(self.subject_request_id),
+            "request_status": self.status,
+            "expected_completion_time": (self.completed_at or self.received_at).isoformat(),
+            "api_version": "2.0",
         }

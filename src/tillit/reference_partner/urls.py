@@ -8,5 +8,8 @@ urlpatterns = [
     path("leads.json", views.leads_json),
     path("privacy", views.privacy),
     path("embed", views.embed),
+    path("opendsr/v2/discovery", views.dsr_discovery),
+    path("opendsr/v2/requests", views.dsr_requests),
+    path("opendsr/v2/requests/<uuid:request_id>", views.dsr_status),
     path("healthz", views.healthz),
 ]

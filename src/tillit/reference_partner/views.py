@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
+from typing import Any
 
+import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from tillit.partners import signing
-from tillit.reference_partner.models import Lead
+from tillit.reference_partner.models import DsrRequest, Lead
 
 REQUIRED = ("lead_id", "subject_ref", "name", "email", "country", "consents")
 
@@ -152,3 +156,134 @@ def embed(request: HttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
+
+
+# --- Rights requests from the operator (OpenDSR 2.0 shape, tillit's signature) -------------
+
+DSR = "/opendsr/v2"
+TILLIT_TYPES = ["withdraw", "stop_offers", "restriction", "objection"]
+
+
+def _dsr_answer(data: dict[str, object], status: int = 200) -> HttpResponse:
+    body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    response = HttpResponse(body, status=status, content_type="application/json")
+    response[signing.HEADER] = signing.sign(
+        settings.PARTNER_SECRET.encode(), body, purpose="dsr-response"
+    )
+    return response
+
+
+def _dsr_refuse(status: int, reason: str) -> HttpResponse:
+    return _dsr_answer({"error": {"code": status, "message": reason}}, status)
+
+
+def _dsr_verified(request: HttpRequest) -> bool:
+    signed = request.body if request.method == "POST" else f"GET {request.path}".encode()
+    try:
+        signing.verify(
+            settings.PARTNER_SECRET.encode(),
+            signed,
+            request.headers.get(signing.HEADER),
+            purpose="dsr",
+        )
+    except signing.SignatureError:
+        return False
+    return True
+
+
+@require_GET
+def dsr_discovery(request: HttpRequest) -> HttpResponse:
+    if not _dsr_verified(request):
+        return _dsr_refuse(401, "signature missing or invalid")
+    return _dsr_answer(
+        {
+            "api_version": "2.0",
+            "supported_identities": [
+                {"identity_type": "controller_customer_id", "identity_format": "raw"}
+            ],
+            "supported_subject_request_types": ["access", "portability", "erasure"],
+            "tillit_request_types": TILLIT_TYPES,
+        }
+    )
+
+
+def _apply(kind: str, leads: Any) -> int:
+    """Do what the request asks, to every lead of the person."""
+    count = leads.count()
+    if kind == "erasure":
+        leads.delete()
+    elif kind == "restriction":
+        leads.update(restricted=True)
+    elif kind == "objection":
+        leads.update(objected=True)
+    elif kind in ("withdraw", "stop_offers"):
+        withdrawn = {"offers"} if kind == "stop_offers" else None
+        for lead in leads:
+            now = timezone.now().isoformat()
+            lead.consents = [
+                {**c, "action": "withdrawn", "at": now}
+                if c.get("action") == "given" and (withdrawn is None or c["purpose"] in withdrawn)
+                else c
+                for c in lead.consents
+            ]
+            lead.save(update_fields=["consents"])
+    return count
+
+
+@csrf_exempt
+@require_POST
+def dsr_requests(request: HttpRequest) -> HttpResponse:
+    if not _dsr_verified(request):
+        return _dsr_refuse(401, "signature missing or invalid")
+    try:
+        data = json.loads(request.body)
+        request_id = uuid.UUID(str(data["subject_request_id"]))
+        kind = str(data["subject_request_type"])
+        if kind == "extension":
+            kind = str(data["extensions"]["tillit"]["tillit_request_type"])
+        (identity,) = [
+            i for i in data["subject_identities"] if i["identity_type"] == "controller_customer_id"
+        ]
+        subject_ref = str(identity["identity_value"])
+        callbacks = [str(u) for u in data.get("status_callback_urls", [])]
+    except (ValueError, KeyError, TypeError):
+        return _dsr_refuse(400, "not an OpenDSR request this partner understands")
+    if kind not in ("access", "portability", "erasure", *TILLIT_TYPES):
+        return _dsr_refuse(400, f"unsupported request type {kind!r}")
+    existing = DsrRequest.objects.filter(subject_request_id=request_id).first()
+    if existing:
+        return _dsr_answer(existing.status_body(), 200)
+    with transaction.atomic():
+        affected = _apply(kind, Lead.objects.filter(subject_ref=subject_ref))
+        dsr = DsrRequest.objects.create(
+            subject_request_id=request_id,
+            request_type=kind,
+            subject_ref=subject_ref,
+            status="completed",
+            callback_urls=callbacks,
+            completed_at=timezone.now(),
+            leads_affected=affected,
+        )
+    threading.Thread(target=_call_back, args=(dsr,), daemon=True).start()
+    return _dsr_answer(dsr.status_body(), 201)
+
+
+def _call_back(dsr: DsrRequest) -> None:
+    """Tell the operator the status, as OpenDSR asks: every callback URL, once each."""
+    for url in dsr.callback_urls:
+        body = json.dumps({**dsr.status_body(), "status_callback_url": url}).encode()
+        header = signing.sign(settings.PARTNER_SECRET.encode(), body, purpose="dsr-callback")
+        try:
+            httpx.post(url, content=body, headers={signing.HEADER: header}, timeout=10)
+        except httpx.HTTPError:
+            pass  # the operator polls GET /requests/{id} as well
+
+
+@require_GET
+def dsr_status(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    if not _dsr_verified(request):
+        return _dsr_refuse(401, "signature missing or invalid")
+    dsr = DsrRequest.objects.filter(subject_request_id=request_id).first()
+    if dsr is None:
+        return _dsr_refuse(404, "no such request")
+    return _dsr_answer(dsr.status_body())

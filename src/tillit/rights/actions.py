@@ -11,7 +11,7 @@ from tillit import datamap
 from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
 from tillit.partners.models import Delivery, DeliveryState
-from tillit.rights import deadlines, tasks
+from tillit.rights import deadlines, fanout, tasks
 from tillit.rights.models import Challenge, Kind, RightsRequest, State
 from tillit.subjects.models import State as SubjectState
 from tillit.subjects.models import Subject
@@ -52,6 +52,7 @@ def open_request(challenge: Challenge, kind: str) -> RightsRequest:
             _complete(request, "no_data")
         else:
             EFFECTS.get(kind, _in_progress)(request, subject)
+            fanout.plan(request)
         record("rights.requested", actor="visitor", target=f"request:{request.id}", kind=kind)
         tasks.send_received.enqueue(str(request.id))
     return request

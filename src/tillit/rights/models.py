@@ -96,3 +96,34 @@ class RightsRequest(models.Model):
     @property
     def deadline(self) -> object:
         return self.extended_until or self.due_at
+
+
+class TaskState(models.TextChoices):
+    WAITING = "waiting", _("waiting to be sent")
+    PENDING = "pending", _("sent, waiting for the partner")
+    IN_PROGRESS = "in_progress", _("the partner is working on it")
+    COMPLETED = "completed", _("done by the partner")
+    FAILED = "failed", _("the partner could not be reached")
+
+
+class PartnerTask(models.Model):
+    """A request passed on to one partner that received the person's data (Art. 19). Its id
+    is the `subject_request_id` the partner sees."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(RightsRequest, on_delete=models.CASCADE, related_name="tasks")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=12, choices=TaskState.choices, default=TaskState.WAITING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    expected_completion_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    results_url = models.URLField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["request", "partner"]
+
+    def __str__(self) -> str:
+        return f"{self.request.kind} at {self.partner}"

@@ -40,3 +40,28 @@ def send_received(request_id: str) -> None:
         {"request": request, "kind": kind, "due": due},
         request.language,
     )
+
+
+@task()
+def send_completed(request_id: str) -> None:
+    """Tell the person their request is done, and which partners were told (Art. 19); then
+    forget their address."""
+    from tillit.rights.models import RightsRequest, TaskState
+    from tillit.vault.models import Envelope
+
+    request = RightsRequest.objects.select_related("contact").filter(id=request_id).first()
+    if request is None or request.contact is None:
+        return
+    told = [
+        t.partner.name
+        for t in request.tasks.select_related("partner").filter(state=TaskState.COMPLETED)
+    ]
+    with translation.override(request.language):
+        kind = str(request.get_kind_display())
+    send_templated(
+        "rights-completed",
+        request.contact.open()["email"],
+        {"request": request, "kind": kind, "told": told},
+        request.language,
+    )
+    Envelope.objects.filter(id=request.contact_id).shred()

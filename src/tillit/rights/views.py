@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from tillit import datamap
-from tillit.rights import actions, verification
+from tillit.partners import signing
+from tillit.partners.models import Partner
+from tillit.rights import actions, fanout, verification
 from tillit.rights.forms import CodeForm, StartForm
-from tillit.rights.models import Kind, RightsRequest
+from tillit.rights.models import Kind, PartnerTask, RightsRequest
 from tillit.site.ratelimit import hit, hit_key
 
 
@@ -88,3 +92,32 @@ def done(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     if rights_request is None:
         return render(request, "site/not_found.html", status=404)
     return render(request, "rights/done.html", {"rr": rights_request})
+
+
+@csrf_exempt  # signed by the partner instead; nothing here rides on a browser's cookies
+@require_POST
+def partner_callback(request: HttpRequest, slug: str) -> HttpResponse:
+    """An OpenDSR status callback from a partner: verified over the raw body first."""
+    partner = Partner.objects.filter(slug=slug).first()
+    if partner is None:
+        return JsonResponse({"error": "unknown partner"}, status=401)
+    try:
+        signing.verify(
+            partner.secret(),
+            request.body,
+            request.headers.get(signing.HEADER),
+            purpose="dsr-callback",
+        )
+        status = json.loads(request.body)
+        task = PartnerTask.objects.select_related("partner", "request").get(
+            id=uuid.UUID(str(status["subject_request_id"])), partner=partner
+        )
+    except signing.SignatureError as error:
+        return JsonResponse({"error": str(error)}, status=401)
+    except (ValueError, KeyError, TypeError, PartnerTask.DoesNotExist):
+        return JsonResponse({"error": "not a status of a request we sent you"}, status=400)
+    expected = settings.SITE_URL + request.path
+    if status.get("status_callback_url") not in (None, expected):
+        return JsonResponse({"error": "status_callback_url is not this endpoint"}, status=400)
+    fanout.update(task, status)
+    return JsonResponse({"accepted": True}, status=202)

@@ -1,4 +1,5 @@
-"""The worker's steps: deliveries, e-mail jobs and retention, each callable from tests."""
+"""The worker's steps: deliveries, rights requests to partners, e-mail jobs and retention,
+each callable from tests."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tillit.partners.delivery import deliver_batch
+from tillit.rights import fanout
 from tillit.subjects.retention import run_all
 
 log = logging.getLogger("tillit.worker")
@@ -31,6 +33,7 @@ class Loop:
         """One step: a batch of deliveries, the ready e-mail jobs, retention when due."""
         close_old_connections()
         done = deliver_batch(self.client, self.batch)
+        done += fanout.step(self.client)
         done += self.run_tasks()
         if time.monotonic() - self.last_retention >= RETENTION_EVERY_SECONDS:
             self.last_retention = time.monotonic()

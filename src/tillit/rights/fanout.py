@@ -1,0 +1,217 @@
+"""Rights requests passed on to the partners that hold the person's data.
+
+The shape is OpenDSR 2.0 (`/opendsr/v2/discovery`, `POST /requests`, `GET /requests/{id}`,
+status callbacks), with tillit's own request types in `extensions.tillit` (OpenDSR knows only
+access, portability and erasure) and tillit's shared-secret signature instead of OpenDSR's
+X.509 one: `Tillit-Signature` over the raw body with the purposes `dsr` (tillit to partner),
+`dsr-response` and `dsr-callback` (partner to tillit). A GET is signed over "GET <path>".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from tillit.audit.models import record
+from tillit.partners import signing
+from tillit.partners.models import Delivery, DeliveryState, Partner
+from tillit.rights import tasks
+from tillit.rights.models import Kind, PartnerTask, RightsRequest, State, TaskState
+
+log = logging.getLogger("tillit.rights")
+PREFIX = "/opendsr/v2"
+OPENDSR_TYPES = {Kind.ACCESS: "access", Kind.PORTABILITY: "portability", Kind.ERASURE: "erasure"}
+GIVE_UP_AFTER = timedelta(days=14)
+POLL_EVERY = timedelta(minutes=5)
+
+
+class PartnerError(Exception):
+    pass
+
+
+def recipients(subject_id: object) -> list[Partner]:
+    """The partners the person's data went to (or may have: a delivery in flight)."""
+    ids = Delivery.objects.filter(
+        subject_id=subject_id, state__in=[DeliveryState.DELIVERED, DeliveryState.LEASED]
+    ).values_list("partner_id", flat=True)
+    return list(Partner.objects.filter(id__in=set(ids)))
+
+
+# Passed on as they are. Access and portability need the partners' exports assembled, and
+# rectification the corrected values: until that is built they wait for staff.
+AUTOMATIC = {Kind.ERASURE, Kind.WITHDRAW, Kind.STOP_OFFERS, Kind.RESTRICTION, Kind.OBJECTION}
+
+
+def plan(request: RightsRequest) -> int:
+    """One task per recipient; a request with none is done once tillit's part is."""
+    if request.kind not in AUTOMATIC:
+        return 0
+    partners = recipients(request.subject_id) if request.subject_id else []
+    PartnerTask.objects.bulk_create(PartnerTask(request=request, partner=p) for p in partners)
+    if not partners:
+        finish(request)
+    return len(partners)
+
+
+def _headers(partner: Partner, signed: bytes) -> dict[str, str]:
+    return {
+        signing.HEADER: signing.sign(partner.secret(), signed, purpose="dsr"),
+        "Content-Type": "application/json",
+    }
+
+
+def _checked(partner: Partner, response: httpx.Response, purpose: str) -> dict[str, Any]:
+    signing.verify(
+        partner.secret(), response.content, response.headers.get(signing.HEADER), purpose=purpose
+    )
+    data = json.loads(response.content)
+    if not isinstance(data, dict):
+        raise PartnerError("answer is not a JSON object")
+    return data
+
+
+def _get(client: httpx.Client, partner: Partner, path: str) -> dict[str, Any]:
+    response = client.get(
+        partner.endpoint + PREFIX + path,
+        headers=_headers(partner, f"GET {PREFIX}{path}".encode()),
+        timeout=settings.DELIVERY_TIMEOUT_SECONDS,
+    )
+    if response.status_code != 200:
+        raise PartnerError(f"GET {path} answered {response.status_code}")
+    return _checked(partner, response, "dsr-response")
+
+
+def body(task: PartnerTask, discovery: dict[str, Any]) -> dict[str, Any]:
+    request = task.request
+    supported = {
+        (i.get("identity_type"), i.get("identity_format"))
+        for i in discovery.get("supported_identities", [])
+    }
+    if ("controller_customer_id", "raw") not in supported:
+        raise PartnerError("the partner does not take tillit's pseudonymous id")
+    kind = request.kind
+    return {
+        "regulation": "gdpr",
+        "subject_request_id": str(task.id),
+        "subject_request_type": OPENDSR_TYPES.get(kind, "extension"),
+        "submitted_time": request.received_at.isoformat(),
+        "subject_identities": [
+            {
+                "identity_type": "controller_customer_id",
+                "identity_value": str(request.subject_id),
+                "identity_format": "raw",
+            }
+        ],
+        "api_version": "2.0",
+        "status_callback_urls": [
+            settings.SITE_URL + reverse("rights-callback", args=[task.partner.slug])
+        ],
+        "extensions": {"tillit": {"tillit_request_type": kind}},
+    }
+
+
+def send(client: httpx.Client, task: PartnerTask) -> None:
+    partner = task.partner
+    discovery = _get(client, partner, "/discovery")
+    kind = task.request.kind
+    types = set(discovery.get("supported_subject_request_types", []))
+    types |= set(discovery.get("tillit_request_types", []))
+    if OPENDSR_TYPES.get(kind, kind) not in types and kind not in types:
+        raise PartnerError(f"the partner does not take {kind} requests")
+    raw = json.dumps(body(task, discovery), sort_keys=True, separators=(",", ":")).encode()
+    response = client.post(
+        partner.endpoint + PREFIX + "/requests",
+        content=raw,
+        headers=_headers(partner, raw),
+        timeout=settings.DELIVERY_TIMEOUT_SECONDS,
+    )
+    if response.status_code not in (200, 201):
+        raise PartnerError(f"POST /requests answered {response.status_code}")
+    answer = _checked(partner, response, "dsr-response")
+    if answer.get("subject_request_id") != str(task.id):
+        raise PartnerError("the answer names another request")
+    update(task, answer)
+
+
+def update(task: PartnerTask, status: dict[str, Any]) -> None:
+    """Apply a partner's status (from a create answer, a poll or a callback)."""
+    now = timezone.now()
+    state = {
+        "pending": TaskState.PENDING,
+        "in_progress": TaskState.IN_PROGRESS,
+        "completed": TaskState.COMPLETED,
+    }.get(str(status.get("request_status")), TaskState.PENDING)
+    with transaction.atomic():
+        fresh = PartnerTask.objects.select_for_update().get(id=task.id)
+        if fresh.state == TaskState.COMPLETED:
+            return
+        fresh.state = state
+        fresh.sent_at = fresh.sent_at or now
+        fresh.next_attempt_at = now + POLL_EVERY
+        fresh.last_error = ""
+        fresh.results_url = str(status.get("results_url") or "")[:500]
+        if state == TaskState.COMPLETED:
+            fresh.completed_at = now
+        fresh.save()
+        if state == TaskState.COMPLETED:
+            record(
+                "rights.partner_done",
+                actor=f"partner:{fresh.partner.slug}",
+                target=f"request:{fresh.request_id}",
+            )
+            pending = PartnerTask.objects.filter(request_id=fresh.request_id).exclude(
+                state=TaskState.COMPLETED
+            )
+            if not pending.exists():
+                finish(fresh.request)
+
+
+def finish(request: RightsRequest) -> None:
+    """Everyone has done their part: close the request and tell the person (with the
+    recipients told, Art. 19)."""
+    won = RightsRequest.objects.filter(id=request.id, completed_at__isnull=True).update(
+        state=State.COMPLETED, completed_at=timezone.now(), outcome=request.outcome or "done"
+    )
+    if won:
+        record("rights.completed", actor="worker", target=f"request:{request.id}")
+        transaction.on_commit(lambda: tasks.send_completed.enqueue(str(request.id)))
+
+
+def _failed(task: PartnerTask, error: str, now: datetime) -> None:
+    attempts = task.attempts + 1
+    give_up = task.request.received_at + GIVE_UP_AFTER <= now
+    PartnerTask.objects.filter(id=task.id).update(
+        attempts=attempts,
+        last_error=error[:200],
+        next_attempt_at=now + min(timedelta(seconds=30 * 2**attempts), timedelta(hours=6)),
+        state=TaskState.FAILED if give_up else task.state,
+    )
+    log.warning("rights task %s at %s: %s", task.id, task.partner.slug, error)
+
+
+def step(client: httpx.Client, batch: int = 20) -> int:
+    """Send what waits, poll what has not called back; returns how many were handled."""
+    now = timezone.now()
+    due = PartnerTask.objects.select_related("partner", "request").filter(
+        state__in=[TaskState.WAITING, TaskState.PENDING, TaskState.IN_PROGRESS],
+        next_attempt_at__lte=now,
+    )[:batch]
+    handled = 0
+    for task in due:
+        try:
+            if task.state == TaskState.WAITING:
+                send(client, task)
+            else:
+                update(task, _get(client, task.partner, f"/requests/{task.id}"))
+        except (httpx.HTTPError, signing.SignatureError, PartnerError, ValueError) as error:
+            _failed(task, f"{type(error).__name__}: {error}", now)
+        handled += 1
+    return handled

@@ -1,0 +1,110 @@
+"""Rights requests reach the partner that holds the data: a person proves their address in the
+privacy centre (over HTTP, the code from a real SMTP server), the worker passes the request on
+to the reference partner (a separate process) in OpenDSR shape, the partner acts and calls
+back, and the person is told it is done and who was told."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.e2e.conftest import CONFIRM_LINK, csrf_token, partner_leads, until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+KARI = {
+    "name": "Kari Sletting",
+    "email": "sletting@example.com",
+    "country": "NO",
+    "phone": "",
+    "consent_partner": "on",
+    "consent_offers": "on",
+}
+
+
+@pytest.fixture
+def delivered(make_operator, reference, smtp, visitors):
+    """Kari has signed up and confirmed; the partner holds her lead."""
+    site = make_operator(smtp_port=smtp.port)
+    site.add_reference_partner(reference)
+    site.start_web()
+    site.start_worker()
+    person = visitors(site.url)
+    person.sign_up(KARI)
+    person.confirm(smtp.wait_for(KARI["email"]).link(CONFIRM_LINK))
+    until(lambda: len(partner_leads(reference)) == 1, 30, "the partner holds the lead")
+    return site, person
+
+
+def ask(person, smtp, kind: str) -> str:
+    """Go through the privacy centre; return the request's reference."""
+    http = person.http
+
+    def codes() -> list:
+        return [m for m in smtp.to(KARI["email"]) if "Koden din" in m.subject]
+
+    before = len(codes())
+    form = http.get("/privacy/")
+    started = http.post(
+        "/privacy/",
+        data={"kind": kind, "email": KARI["email"], "csrfmiddlewaretoken": csrf_token(form.text)},
+    )
+    assert started.status_code == 302, started.text
+    verify = started.headers["location"]
+    mail = until(lambda: codes()[before:], 30, "a new code arrives")[-1]
+    code = re.search(r"\b(\d{6})\b", mail.text).group(1)
+    page = http.get(verify)
+    proven = http.post(verify, data={"code": code, "csrfmiddlewaretoken": csrf_token(page.text)})
+    assert proven.status_code == 302, proven.text
+    confirm = proven.headers["location"]
+    page = http.get(confirm)
+    done = http.post(confirm, data={"csrfmiddlewaretoken": csrf_token(page.text)})
+    assert done.status_code == 302, done.text
+    return re.search(r"R-[0-9A-F]{4}-[0-9A-F]{4}", http.get(done.headers["location"]).text).group(0)
+
+
+@pytest.mark.promise("P29")
+@pytest.mark.promise("P24")
+def test_erasure_reaches_the_partner_and_the_person_is_told_who(delivered, reference, smtp):
+    site, person = delivered
+    reference_code = ask(person, smtp, "erasure")
+    until(lambda: partner_leads(reference) == [], 30, "the partner deletes the lead")
+    done = until(
+        lambda: [
+            m for m in smtp.to(KARI["email"]) if f"{reference_code} er behandlet" in m.subject
+        ],
+        30,
+        "the person is told the request is done",
+    )[-1]
+    assert "Megler Eksempel AS" in done.text
+    assert site.db.rows("SELECT state, outcome FROM rights_rightsrequest") == [
+        ("completed", "done")
+    ]
+    assert site.db.rows("SELECT state FROM rights_partnertask") == [("completed",)]
+    # Nothing readable is left for the request: its answer address went with the last e-mail.
+    assert site.db.scalar("SELECT count(*) FROM vault_envelope WHERE purpose = 'request'") == 0
+
+
+@pytest.mark.promise("P31")
+@pytest.mark.promise("P27")
+def test_withdrawal_and_restriction_are_applied_by_the_partner(delivered, reference, smtp):
+    site, person = delivered
+    ask(person, smtp, "withdraw")
+    until(
+        lambda: {c["action"] for c in partner_leads(reference)[0]["consents"]} == {"withdrawn"},
+        30,
+        "the partner records the withdrawal",
+    )
+    ask(person, smtp, "restriction")
+    until(lambda: partner_leads(reference)[0]["restricted"], 30, "the partner restricts use")
+    states = site.db.rows("SELECT kind, state FROM rights_rightsrequest ORDER BY received_at")
+    until(
+        lambda: (
+            site.db.rows("SELECT state FROM rights_rightsrequest")
+            == [("completed",), ("completed",)]
+        ),
+        30,
+        "both requests are completed",
+    )
+    assert [k for k, _ in states] == ["withdraw", "restriction"]
