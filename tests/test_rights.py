@@ -241,3 +241,12 @@ def test_the_centre_tells_how_to_complain(client):
     page = client.get("/privacy/").content.decode()
     assert "Datatilsynet" in page and "Postboks 458 Sentrum" in page
     assert "personvern@example.com" in page
+
+
+@pytest.mark.promise("P28")
+def test_export_cells_never_run_as_spreadsheet_formulas():
+    from tillit.rights.export import safe_cell
+
+    for dangerous in ('=HYPERLINK("http://x.invalid")', "+1+1", "-2+3", "@SUM(A1)", "\tx"):
+        assert safe_cell(dangerous).startswith("'")
+    assert safe_cell("Kari Nordmann") == "Kari Nordmann" and safe_cell(None) == ""

@@ -5,7 +5,10 @@ back, and the person is told it is done and who was told."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import zipfile
 
 import pytest
 
@@ -83,7 +86,13 @@ def test_erasure_reaches_the_partner_and_the_person_is_told_who(delivered, refer
     ]
     assert site.db.rows("SELECT state FROM rights_partnertask") == [("completed",)]
     # Nothing readable is left for the request: its answer address went with the last e-mail.
-    assert site.db.scalar("SELECT count(*) FROM vault_envelope WHERE purpose = 'request'") == 0
+    until(
+        lambda: (
+            site.db.scalar("SELECT count(*) FROM vault_envelope WHERE purpose = 'request'") == 0
+        ),
+        10,
+        "the answer address is shredded after the last e-mail",
+    )
 
 
 @pytest.mark.promise("P31")
@@ -108,3 +117,47 @@ def test_withdrawal_and_restriction_are_applied_by_the_partner(delivered, refere
         "both requests are completed",
     )
     assert [k for k, _ in states] == ["withdraw", "restriction"]
+
+
+@pytest.mark.promise("P25")
+@pytest.mark.promise("P28")
+def test_access_gives_a_one_time_download_with_the_partners_data(delivered, reference, smtp):
+    site, person = delivered
+    reference_code = ask(person, smtp, "access")
+    done = until(
+        lambda: [
+            m for m in smtp.to(KARI["email"]) if f"{reference_code} er behandlet" in m.subject
+        ],
+        30,
+        "the person is told the data is ready",
+    )[-1]
+    link = re.search(r"http://127\.0\.0\.1:\d+/privacy/download/[^\s/]+/", done.text).group(0)
+    # The export waits sealed in the vault: nothing in it is readable at rest.
+    assert site.db.scalar("SELECT count(*) FROM vault_envelope WHERE purpose = 'export'") == 1
+    http = person.http
+    page = http.get(link)
+    assert page.status_code == 200 and "<button" in page.text  # a link scanner takes nothing
+    answer = http.post(link, data={"csrfmiddlewaretoken": csrf_token(page.text)})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        assert set(archive.namelist()) == {"data.json", "data.csv", "index.html"}
+        data = json.loads(archive.read("data.json"))
+        page_text = archive.read("index.html").decode()
+        rows = archive.read("data.csv").decode()
+    [held] = data["held_by_partners"]
+    assert (held["holder"], held["name"], held["email"]) == (
+        "Megler Eksempel AS",
+        KARI["name"],
+        KARI["email"],
+    )
+    assert data["held_by_us"]["account"]["country"] == "NO"
+    assert {c["purpose"] for c in data["held_by_us"]["consents"]} == {"referral", "offers"}
+    assert data["facts"]["authority"]["name"] == "Datatilsynet"
+    assert data["facts"]["recipients"] == ["Megler Eksempel AS"]
+    assert KARI["name"] in page_text and "Datatilsynet" in page_text
+    assert f"Megler Eksempel AS,name,{KARI['name']}" in rows
+    # Once only: the file is shredded as it is handed out.
+    again = http.post(link, data={"csrfmiddlewaretoken": csrf_token(page.text)})
+    assert again.status_code == 410
+    assert site.db.scalar("SELECT count(*) FROM vault_envelope WHERE purpose = 'export'") == 0

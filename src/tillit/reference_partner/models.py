@@ -55,6 +55,9 @@ class DsrRequest(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     leads_affected = models.PositiveIntegerField(default=0)
+    # For access and portability: the person's leads as they were when the request came.
+    results = models.JSONField(null=True, blank=True)
+    results_url = models.CharField(max_length=300, blank=True)
 
     def __str__(self) -> str:
         return f"{self.request_type} {self.subject_request_id}"
@@ -66,4 +69,5 @@ class DsrRequest(models.Model):
             "request_status": self.status,
             "expected_completion_time": (self.completed_at or self.received_at).isoformat(),
             "api_version": "2.0",
+            **({"results_url": self.results_url} if self.results_url else {}),
         }

@@ -11,5 +11,6 @@ urlpatterns = [
     path("opendsr/v2/discovery", views.dsr_discovery),
     path("opendsr/v2/requests", views.dsr_requests),
     path("opendsr/v2/requests/<uuid:request_id>", views.dsr_status),
+    path("opendsr/v2/results/<uuid:request_id>", views.dsr_results),
     path("healthz", views.healthz),
 ]

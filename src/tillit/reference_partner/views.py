@@ -254,7 +254,9 @@ def dsr_requests(request: HttpRequest) -> HttpResponse:
     if existing:
         return _dsr_answer(existing.status_body(), 200)
     with transaction.atomic():
-        affected = _apply(kind, Lead.objects.filter(subject_ref=subject_ref))
+        leads = Lead.objects.filter(subject_ref=subject_ref)
+        results = [lead.as_dict() for lead in leads] if kind in ("access", "portability") else None
+        affected = _apply(kind, leads)
         dsr = DsrRequest.objects.create(
             subject_request_id=request_id,
             request_type=kind,
@@ -263,6 +265,10 @@ def dsr_requests(request: HttpRequest) -> HttpResponse:
             callback_urls=callbacks,
             completed_at=timezone.now(),
             leads_affected=affected,
+            results=results,
+            results_url=(
+                request.build_absolute_uri(f"{DSR}/results/{request_id}") if results else ""
+            ),
         )
     threading.Thread(target=_call_back, args=(dsr,), daemon=True).start()
     return _dsr_answer(dsr.status_body(), 201)
@@ -287,3 +293,14 @@ def dsr_status(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     if dsr is None:
         return _dsr_refuse(404, "no such request")
     return _dsr_answer(dsr.status_body())
+
+
+@require_GET
+def dsr_results(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    """An access or portability request's results, for the operator only (signed both ways)."""
+    if not _dsr_verified(request):
+        return _dsr_refuse(401, "signature missing or invalid")
+    dsr = DsrRequest.objects.filter(subject_request_id=request_id, results__isnull=False).first()
+    if dsr is None:
+        return _dsr_refuse(404, "no results for this request")
+    return _dsr_answer({"subject_request_id": str(request_id), "records": dsr.results})

@@ -45,9 +45,17 @@ def recipients(subject_id: object) -> list[Partner]:
     return list(Partner.objects.filter(id__in=set(ids)))
 
 
-# Passed on as they are. Access and portability need the partners' exports assembled, and
-# rectification the corrected values: until that is built they wait for staff.
-AUTOMATIC = {Kind.ERASURE, Kind.WITHDRAW, Kind.STOP_OFFERS, Kind.RESTRICTION, Kind.OBJECTION}
+# Passed on as they are. Rectification needs the corrected values, which the privacy centre
+# does not ask for yet: until it does, such a request waits for staff.
+AUTOMATIC = {
+    Kind.ACCESS,
+    Kind.PORTABILITY,
+    Kind.ERASURE,
+    Kind.WITHDRAW,
+    Kind.STOP_OFFERS,
+    Kind.RESTRICTION,
+    Kind.OBJECTION,
+}
 
 
 def plan(request: RightsRequest) -> int:

@@ -80,6 +80,10 @@ class RightsRequest(models.Model):
     contact = models.ForeignKey(
         "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Access and portability: the answer, sealed until downloaded once or 7 days old.
+    export = models.ForeignKey(
+        "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -92,6 +96,10 @@ class RightsRequest(models.Model):
         """What the person quotes: short, and not their data."""
         text = self.id.hex.upper()
         return f"R-{text[:4]}-{text[4:8]}"
+
+    @property
+    def wants_export(self) -> bool:
+        return self.kind in (Kind.ACCESS, Kind.PORTABILITY)
 
     @property
     def deadline(self) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.tasks import task
 from django.utils import formats, timezone, translation
 
@@ -58,10 +59,18 @@ def send_completed(request_id: str) -> None:
     ]
     with translation.override(request.language):
         kind = str(request.get_kind_display())
+    download = ""
+    if request.wants_export and request.subject_id:
+        import httpx
+
+        from tillit.rights import export
+
+        with httpx.Client() as client:
+            download = settings.SITE_URL + export.seal(request, client)
     send_templated(
         "rights-completed",
         request.contact.open()["email"],
-        {"request": request, "kind": kind, "told": told},
+        {"request": request, "kind": kind, "told": told, "download": download, "days": 7},
         request.language,
     )
     Envelope.objects.filter(id=request.contact_id).shred()

@@ -8,4 +8,5 @@ urlpatterns = [
     path("privacy/verify/<uuid:challenge_id>/", views.verify, name="verify"),
     path("privacy/confirm/<uuid:challenge_id>/", views.confirm, name="confirm"),
     path("privacy/requests/<uuid:request_id>/", views.done, name="done"),
+    path("privacy/download/<str:token>/", views.download, name="download"),
 ]

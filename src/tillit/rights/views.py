@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tillit import datamap
 from tillit.partners import signing
 from tillit.partners.models import Partner
-from tillit.rights import actions, fanout, verification
+from tillit.rights import actions, export, fanout, verification
 from tillit.rights.forms import CodeForm, StartForm
 from tillit.rights.models import Kind, PartnerTask, RightsRequest
 from tillit.site.ratelimit import hit, hit_key
@@ -121,3 +121,21 @@ def partner_callback(request: HttpRequest, slug: str) -> HttpResponse:
         return JsonResponse({"error": "status_callback_url is not this endpoint"}, status=400)
     fanout.update(task, status)
     return JsonResponse({"accepted": True}, status=202)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    """The export, once. The link shows a button: mail scanners fetch links, and a fetch must
+    not use up the download."""
+    if request.method == "GET":
+        return render(request, "rights/download.html", {"days": 7})
+    opened = export.open_once(token)
+    if opened is None:
+        return render(request, "rights/download_gone.html", status=410)
+    rights_request, archive = opened
+    response = HttpResponse(archive, content_type="application/zip")
+    response["Content-Disposition"] = (
+        f'attachment; filename="my-data-{rights_request.reference}.zip"'
+    )
+    return response

@@ -25,6 +25,7 @@ class Purpose(models.TextChoices):
     PARTNER_SECRET = "partner-secret", "a partner's signing secret"
     CHALLENGE = "challenge", "address and one-time code, until verified or expired"
     REQUEST = "request", "address to answer a rights request, until it is closed"
+    EXPORT = "export", "a person's data for download, until downloaded or 7 days old"
 
 
 class EnvelopeQuerySet(models.QuerySet["Envelope"]):

@@ -1,0 +1,195 @@
+"""The answer to an access or portability request: one ZIP with the person's data as JSON
+(machine-readable), as CSV (safe to open in a spreadsheet) and as a readable HTML page that
+also gives the facts of Art. 15 and tillit's own records about the person. It is sealed in the
+vault and offered once, through a link that expires after 7 days."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import zipfile
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core import signing
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from tillit import datamap
+from tillit.consent.models import ConsentRecord
+from tillit.partners.models import Delivery
+from tillit.rights import fanout
+from tillit.rights.models import RightsRequest, TaskState
+from tillit.vault.models import Envelope, Purpose
+
+SALT = "tillit.rights.export"
+LIFETIME = timedelta(days=7)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def partner_records(client: httpx.Client, request: RightsRequest) -> list[dict[str, Any]]:
+    found = []
+    for task in request.tasks.select_related("partner").filter(state=TaskState.COMPLETED):
+        if not task.results_url.startswith(task.partner.endpoint + "/"):
+            continue  # results come only from the partner's own address
+        path = task.results_url.removeprefix(task.partner.endpoint)
+        response = client.get(
+            task.results_url,
+            headers=fanout._headers(task.partner, f"GET {path}".encode()),
+            timeout=settings.DELIVERY_TIMEOUT_SECONDS,
+        )
+        if response.status_code != 200:
+            raise fanout.PartnerError(f"results answered {response.status_code}")
+        data = fanout._checked(task.partner, response, "dsr-response")
+        for item in data.get("records", []):
+            found.append({"holder": task.partner.name, **item})
+    return found
+
+
+def own_records(request: RightsRequest) -> dict[str, Any]:
+    subject = request.subject
+    if subject is None:
+        return {}
+    return {
+        "account": {
+            "pseudonymous_id": str(subject.id),
+            "state": subject.state,
+            "country": subject.country,
+            "language": subject.language,
+            "signed_up_at": subject.created_at.isoformat(),
+            "confirmed_at": subject.confirmed_at.isoformat() if subject.confirmed_at else None,
+            "policy_version": subject.policy_version,
+        },
+        "consents": [
+            {
+                "purpose": c.purpose,
+                "action": c.action,
+                "lawful_basis": c.lawful_basis,
+                "policy_version": c.policy_version,
+                "method": c.method,
+                "at": c.at.isoformat(),
+                "receipt_id": str(c.receipt_id),
+            }
+            for c in ConsentRecord.objects.filter(subject=subject)
+        ],
+        "referrals": [
+            {
+                "partner": d.partner.name,
+                "state": d.state,
+                "created_at": d.created_at.isoformat(),
+                "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+            }
+            for d in Delivery.objects.select_related("partner").filter(subject=subject)
+        ],
+        "requests": [
+            {
+                "reference": r.reference,
+                "kind": r.kind,
+                "state": r.state,
+                "received_at": r.received_at.isoformat(),
+                "due_at": r.due_at.isoformat(),
+            }
+            for r in subject.rights_requests.all()
+        ],
+    }
+
+
+def facts(request: RightsRequest) -> dict[str, Any]:
+    """Art. 15(1)(a)–(h), from the data map and the records."""
+    dm = datamap.load()
+    country = request.subject.country if request.subject else dm.operator["country"]
+    recipients = (
+        sorted(
+            {
+                d.partner.name
+                for d in Delivery.objects.select_related("partner").filter(subject=request.subject)
+            }
+        )
+        if request.subject
+        else []
+    )
+    return {
+        "controller": dm.operator,
+        "purposes": [
+            {
+                "title": str(p.title),
+                "lawful_basis": p.lawful_basis_label(),
+                "retention": str(p.retention),
+            }
+            for p in dm.purposes.values()
+        ],
+        "categories": [str(t) for t in dm.categories.values()],
+        "recipients": recipients,
+        "source": "you",
+        "automated_decisions": None,
+        "authority": dm.authority(country),
+        "privacy_contact": dm.contacts["privacy"],
+    }
+
+
+def build_zip(request: RightsRequest, partners: list[dict[str, Any]]) -> bytes:
+    data = {
+        "reference": request.reference,
+        "made_at": timezone.now().isoformat(),
+        "held_by_partners": partners,
+        "held_by_us": own_records(request),
+    }
+    about = facts(request)
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["holder", "field", "value"])
+    for record in partners:
+        for key, value in record.items():
+            if key != "holder" and not isinstance(value, (list, dict)):
+                writer.writerow([safe_cell(record["holder"]), safe_cell(key), safe_cell(value)])
+    with translation.override(request.language):
+        page = render_to_string("rights/export.html", {"data": data, "facts": about, "rr": request})
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "data.json", json.dumps({**data, "facts": about}, indent=2, ensure_ascii=False)
+        )
+        archive.writestr("data.csv", rows.getvalue())
+        archive.writestr("index.html", page)
+    return out.getvalue()
+
+
+def seal(request: RightsRequest, client: httpx.Client) -> str:
+    """Assemble, seal and attach the export; return the one-time download path."""
+    archive = build_zip(request, partner_records(client, request))
+    envelope = Envelope.objects.seal({"zip": base64.b64encode(archive).decode()}, Purpose.EXPORT)
+    RightsRequest.objects.filter(id=request.id).update(export=envelope)
+    token = signing.dumps(str(request.id), salt=SALT, compress=False)
+    with translation.override(request.language):
+        return reverse("rights:download", args=[token])
+
+
+def open_once(token: str) -> tuple[RightsRequest, bytes] | None:
+    """The export for a valid, unexpired link, shredded as it is handed out (one download)."""
+    try:
+        request_id = signing.loads(token, salt=SALT, max_age=LIFETIME)
+    except signing.BadSignature:
+        return None
+    request = RightsRequest.objects.select_related("export").filter(id=request_id).first()
+    if request is None or request.export is None:
+        return None
+    archive = base64.b64decode(request.export.open()["zip"].reveal())
+    shredded = Envelope.objects.filter(id=request.export_id).shred()
+    if not shredded:
+        return None  # someone else took it a moment ago
+    return request, archive
+
+
+def forget_stale_exports(now: Any) -> int:
+    return Envelope.objects.filter(purpose=Purpose.EXPORT, created_at__lt=now - LIFETIME).shred()
