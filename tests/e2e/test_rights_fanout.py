@@ -40,6 +40,17 @@ def delivered(make_operator, reference, smtp, visitors):
     return site, person
 
 
+def completion_mail(smtp, reference_code: str):
+    """The e-mail that says the request is done (the last one, if several)."""
+    return until(
+        lambda: [
+            m for m in smtp.to(KARI["email"]) if f"{reference_code} er behandlet" in m.subject
+        ],
+        30,
+        "the person is told the request is done",
+    )[-1]
+
+
 def ask(person, smtp, kind: str) -> str:
     """Go through the privacy centre; return the request's reference."""
     http = person.http
@@ -73,13 +84,7 @@ def test_erasure_reaches_the_partner_and_the_person_is_told_who(delivered, refer
     site, person = delivered
     reference_code = ask(person, smtp, "erasure")
     until(lambda: partner_leads(reference) == [], 30, "the partner deletes the lead")
-    done = until(
-        lambda: [
-            m for m in smtp.to(KARI["email"]) if f"{reference_code} er behandlet" in m.subject
-        ],
-        30,
-        "the person is told the request is done",
-    )[-1]
+    done = completion_mail(smtp, reference_code)
     assert "Megler Eksempel AS" in done.text
     assert site.db.rows("SELECT state, outcome FROM rights_rightsrequest") == [
         ("completed", "done")
@@ -124,13 +129,7 @@ def test_withdrawal_and_restriction_are_applied_by_the_partner(delivered, refere
 def test_access_gives_a_one_time_download_with_the_partners_data(delivered, reference, smtp):
     site, person = delivered
     reference_code = ask(person, smtp, "access")
-    done = until(
-        lambda: [
-            m for m in smtp.to(KARI["email"]) if f"{reference_code} er behandlet" in m.subject
-        ],
-        30,
-        "the person is told the data is ready",
-    )[-1]
+    done = completion_mail(smtp, reference_code)
     link = re.search(r"http://127\.0\.0\.1:\d+/privacy/download/[^\s/]+/", done.text).group(0)
     # The export waits sealed in the vault: nothing in it is readable at rest.
     assert site.db.scalar("SELECT count(*) FROM vault_envelope WHERE purpose = 'export'") == 1

@@ -29,12 +29,10 @@ from tillit.reference_partner.models import DsrRequest, Lead
 REQUIRED = ("lead_id", "subject_ref", "name", "email", "country", "consents")
 
 
-def _signed(data: dict[str, object], status: int) -> HttpResponse:
+def _signed(data: dict[str, object], status: int, purpose: str = "receipt") -> HttpResponse:
     body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
     response = HttpResponse(body, status=status, content_type="application/json")
-    response[signing.HEADER] = signing.sign(
-        settings.PARTNER_SECRET.encode(), body, purpose="receipt"
-    )
+    response[signing.HEADER] = signing.sign(settings.PARTNER_SECRET.encode(), body, purpose=purpose)
     return response
 
 
@@ -165,12 +163,7 @@ TILLIT_TYPES = ["withdraw", "stop_offers", "restriction", "objection"]
 
 
 def _dsr_answer(data: dict[str, object], status: int = 200) -> HttpResponse:
-    body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-    response = HttpResponse(body, status=status, content_type="application/json")
-    response[signing.HEADER] = signing.sign(
-        settings.PARTNER_SECRET.encode(), body, purpose="dsr-response"
-    )
-    return response
+    return _signed(data, status, purpose="dsr-response")
 
 
 def _dsr_refuse(status: int, reason: str) -> HttpResponse:

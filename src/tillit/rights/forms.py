@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
-from email_validator import EmailNotValidError, validate_email
 
 from tillit.rights.models import Kind
+from tillit.site.forms import valid_email
 
 
 class StartForm(forms.Form):
@@ -26,12 +26,7 @@ class StartForm(forms.Form):
 
     def clean_email(self) -> str:
         typed = self.cleaned_data["email"].strip()
-        try:
-            validate_email(typed, check_deliverability=False)
-        except EmailNotValidError:
-            raise forms.ValidationError(
-                _("That does not look like an e-mail address. Check it and try again.")
-            ) from None
+        valid_email(typed)
         return typed  # exactly as typed: the code goes to this address and no other
 
 

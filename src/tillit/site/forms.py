@@ -25,6 +25,16 @@ def country_choices(codes: list[str]) -> list[tuple[str, str]]:
     return [("", _("Choose a country"))] + [(c, names.get(c, c)) for c in codes]
 
 
+def valid_email(typed: str) -> str:
+    """The address, normalised, or a ValidationError in the visitor's language."""
+    try:
+        return validate_email(typed.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise forms.ValidationError(
+            _("That does not look like an e-mail address. Check it and try again.")
+        ) from None
+
+
 class SignupForm(forms.Form):
     """Field names are fixed: name, email, phone, country, consent_partner, consent_offers."""
 
@@ -85,13 +95,7 @@ class SignupForm(forms.Form):
         return name
 
     def clean_email(self) -> str:
-        try:
-            result = validate_email(self.cleaned_data["email"].strip(), check_deliverability=False)
-        except EmailNotValidError:
-            raise forms.ValidationError(
-                _("That does not look like an e-mail address. Check it and try again.")
-            ) from None
-        return result.normalized
+        return valid_email(self.cleaned_data["email"])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
