@@ -160,3 +160,54 @@ def test_access_gives_a_one_time_download_with_the_partners_data(delivered, refe
     again = http.post(link, data={"csrfmiddlewaretoken": csrf_token(page.text)})
     assert again.status_code == 410
     assert site.db.scalar("SELECT count(*) FROM vault_envelope WHERE purpose = 'export'") == 0
+
+
+@pytest.mark.promise("P26")
+def test_a_correction_reaches_the_partner_and_is_not_kept(delivered, reference, smtp):
+    site, person = delivered
+    http = person.http
+
+    def codes() -> list:
+        return [m for m in smtp.to(KARI["email"]) if "Koden din" in m.subject]
+
+    form = http.get("/privacy/")
+    started = http.post(
+        "/privacy/",
+        data={
+            "kind": "rectification",
+            "email": KARI["email"],
+            "csrfmiddlewaretoken": csrf_token(form.text),
+        },
+    )
+    code = re.search(r"\b(\d{6})\b", until(codes, 30, "the code")[-1].text).group(1)
+    verify = started.headers["location"]
+    page = http.get(verify)
+    confirm = http.post(
+        verify, data={"code": code, "csrfmiddlewaretoken": csrf_token(page.text)}
+    ).headers["location"]
+    page = http.get(confirm)
+    token = csrf_token(page.text)
+    # A bad phone number is named, and nothing is sent or kept.
+    bad = http.post(confirm, data={"phone": "12", "csrfmiddlewaretoken": token})
+    assert bad.status_code == 400 and "gyldig telefonnummer" in bad.text
+    assert site.db.scalar("SELECT count(*) FROM rights_rightsrequest") == 0
+    done = http.post(
+        confirm,
+        data={"name": "Kari Rettet", "phone": "+47 912 34 568", "csrfmiddlewaretoken": token},
+    )
+    assert done.status_code == 302
+    until(lambda: partner_leads(reference)[0]["name"] == "Kari Rettet", 30, "the partner corrects")
+    assert partner_leads(reference)[0]["phone"] == "+4791234568"
+    until(
+        lambda: site.db.rows("SELECT state FROM rights_rightsrequest") == [("completed",)],
+        30,
+        "the request is completed",
+    )
+    # The corrected values were only passing through.
+    until(
+        lambda: (
+            site.db.scalar("SELECT count(*) FROM vault_envelope WHERE purpose = 'request'") == 0
+        ),
+        10,
+        "the corrected values and the answer address are shredded",
+    )

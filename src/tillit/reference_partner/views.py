@@ -159,7 +159,7 @@ def healthz(request: HttpRequest) -> HttpResponse:
 # --- Rights requests from the operator (OpenDSR 2.0 shape, tillit's signature) -------------
 
 DSR = "/opendsr/v2"
-TILLIT_TYPES = ["withdraw", "stop_offers", "restriction", "objection"]
+TILLIT_TYPES = ["rectification", "withdraw", "stop_offers", "restriction", "objection"]
 
 
 def _dsr_answer(data: dict[str, object], status: int = 200) -> HttpResponse:
@@ -200,7 +200,7 @@ def dsr_discovery(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _apply(kind: str, leads: Any) -> int:
+def _apply(kind: str, leads: Any, changes: dict[str, object] | None = None) -> int:
     """Do what the request asks, to every lead of the person."""
     count = leads.count()
     if kind == "erasure":
@@ -209,6 +209,9 @@ def _apply(kind: str, leads: Any) -> int:
         leads.update(restricted=True)
     elif kind == "objection":
         leads.update(objected=True)
+    elif kind == "rectification":
+        allowed = {k: v for k, v in (changes or {}).items() if k in ("name", "phone", "country")}
+        leads.update(**{k: str(v)[:200] for k, v in allowed.items()})
     elif kind in ("withdraw", "stop_offers"):
         withdrawn = {"offers"} if kind == "stop_offers" else None
         for lead in leads:
@@ -249,7 +252,8 @@ def dsr_requests(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         leads = Lead.objects.filter(subject_ref=subject_ref)
         results = [lead.as_dict() for lead in leads] if kind in ("access", "portability") else None
-        affected = _apply(kind, leads)
+        changes = data.get("extensions", {}).get("tillit", {}).get("changes")
+        affected = _apply(kind, leads, changes)
         dsr = DsrRequest.objects.create(
             subject_request_id=request_id,
             request_type=kind,

@@ -15,10 +15,14 @@ from tillit.rights import deadlines, fanout, tasks
 from tillit.rights.models import Challenge, Kind, RightsRequest, State
 from tillit.subjects.models import State as SubjectState
 from tillit.subjects.models import Subject
+from tillit.vault.blind import phone_index
 from tillit.vault.models import Envelope, Purpose
+from tillit.vault.pii import Pii
 
 
-def open_request(challenge: Challenge, kind: str) -> RightsRequest:
+def open_request(
+    challenge: Challenge, kind: str, changes: dict[str, str] | None = None
+) -> RightsRequest:
     """Record the request the verified address asked for, apply its effect in tillit, and
     tell the person (reference and due date) by e-mail."""
     now = timezone.now()
@@ -40,6 +44,9 @@ def open_request(challenge: Challenge, kind: str) -> RightsRequest:
         )
         if challenge.envelope:
             Envelope.objects.filter(id=challenge.envelope_id).shred()
+        details = (
+            Envelope.objects.seal(dict(changes), Purpose.REQUEST) if changes and subject else None
+        )
         request = RightsRequest.objects.create(
             kind=kind,
             subject=subject,
@@ -47,6 +54,7 @@ def open_request(challenge: Challenge, kind: str) -> RightsRequest:
             received_at=now,
             due_at=deadlines.due(now),
             contact=contact,
+            details=details,
         )
         if subject is None:
             _complete(request, "no_data")
@@ -124,7 +132,19 @@ def _erase(request: RightsRequest, subject: Subject) -> None:
     _in_progress(request, subject)
 
 
+def _rectify(request: RightsRequest, subject: Subject) -> None:
+    """tillit's part: the country it keeps, and the phone's blind index."""
+    changes = {k: v.reveal() for k, v in request.details.open().items()} if request.details else {}
+    if changes.get("country"):
+        subject.country = changes["country"]
+    if changes.get("phone"):
+        subject.phone_index = phone_index(Pii(changes["phone"]), subject.country)
+    subject.save(update_fields=["country", "phone_index"])
+    _in_progress(request, subject)
+
+
 EFFECTS: dict[str, Any] = {
+    Kind.RECTIFICATION: _rectify,
     Kind.STOP_OFFERS: _stop_offers,
     Kind.WITHDRAW: _withdraw_all,
     Kind.ERASURE: _erase,

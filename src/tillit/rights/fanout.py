@@ -25,6 +25,7 @@ from tillit.partners import signing
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.rights import tasks
 from tillit.rights.models import Kind, PartnerTask, RightsRequest, State, TaskState
+from tillit.vault.models import Envelope
 
 log = logging.getLogger("tillit.rights")
 PREFIX = "/opendsr/v2"
@@ -45,9 +46,8 @@ def recipients(subject_id: object) -> list[Partner]:
     return list(Partner.objects.filter(id__in=set(ids)))
 
 
-# Passed on as they are. Rectification needs the corrected values, which the privacy centre
-# does not ask for yet: until it does, such a request waits for staff.
 AUTOMATIC = {
+    Kind.RECTIFICATION,
     Kind.ACCESS,
     Kind.PORTABILITY,
     Kind.ERASURE,
@@ -122,8 +122,15 @@ def body(task: PartnerTask, discovery: dict[str, Any]) -> dict[str, Any]:
         "status_callback_urls": [
             settings.SITE_URL + reverse("rights-callback", args=[task.partner.slug])
         ],
-        "extensions": {"tillit": {"tillit_request_type": kind}},
+        "extensions": {"tillit": {"tillit_request_type": kind, **_changes(request)}},
     }
+
+
+def _changes(request: RightsRequest) -> dict[str, Any]:
+    """A rectification's corrected values (sent to the partner, who holds the data)."""
+    if request.kind != Kind.RECTIFICATION or request.details is None:
+        return {}
+    return {"changes": {k: v.reveal() for k, v in request.details.open().items()}}
 
 
 def send(client: httpx.Client, task: PartnerTask) -> None:
@@ -189,6 +196,9 @@ def finish(request: RightsRequest) -> None:
         state=State.COMPLETED, completed_at=timezone.now(), outcome=request.outcome or "done"
     )
     if won:
+        # The corrected values have reached everyone who needed them.
+        if request.details_id:
+            Envelope.objects.filter(id=request.details_id).shred()
         record("rights.completed", actor="worker", target=f"request:{request.id}")
         transaction.on_commit(lambda: tasks.send_completed.enqueue(str(request.id)))
 

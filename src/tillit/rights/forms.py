@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from tillit import datamap
 from tillit.rights.models import Kind
-from tillit.site.forms import valid_email
+from tillit.site.forms import country_choices, valid_email, valid_name, valid_phone
 
 
 class StartForm(forms.Form):
@@ -35,3 +38,40 @@ class CodeForm(forms.Form):
         max_length=12,
         error_messages={"required": _("Please write the 6-digit code from the e-mail.")},
     )
+
+
+class RectifyForm(forms.Form):
+    """What is wrong, corrected: only the fields given are changed (at least one)."""
+
+    name = forms.CharField(max_length=200, required=False)
+    phone = forms.CharField(max_length=40, required=False)
+    country = forms.ChoiceField(choices=(), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        dm = datamap.load()
+        for key in ("name", "phone", "country"):
+            self.fields[key].label = str(dm.fields[key].label)
+        self.fields["country"].choices = country_choices(dm.countries)
+        self.fields["country"].error_messages["invalid_choice"] = _(
+            "Please choose a country from the list."
+        )
+
+    def clean_name(self) -> str:
+        typed = self.cleaned_data["name"]
+        return valid_name(typed) if typed.strip() else ""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("phone", "").strip():
+            try:
+                country = data.get("country") or datamap.load().operator["country"]
+                data["phone"] = valid_phone(data["phone"], country)
+            except forms.ValidationError as error:
+                self.add_error("phone", error)
+        if not any(data.get(k) for k in ("name", "phone", "country")) and not self.errors:
+            raise forms.ValidationError(_("Write at least one thing to correct."))
+        return data
+
+    def changes(self) -> dict[str, str]:
+        return {k: v for k, v in self.cleaned_data.items() if v}

@@ -80,6 +80,10 @@ class RightsRequest(models.Model):
     contact = models.ForeignKey(
         "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Rectification: the corrected values, sealed until the partners have applied them.
+    details = models.ForeignKey(
+        "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Access and portability: the answer, sealed until downloaded once or 7 days old.
     export = models.ForeignKey(
         "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -17,7 +17,7 @@ from tillit import datamap
 from tillit.partners import signing
 from tillit.partners.models import Partner
 from tillit.rights import actions, export, fanout, verification
-from tillit.rights.forms import CodeForm, StartForm
+from tillit.rights.forms import CodeForm, RectifyForm, StartForm
 from tillit.rights.models import Kind, PartnerTask, RightsRequest
 from tillit.site.ratelimit import hit, hit_key
 
@@ -80,9 +80,13 @@ def confirm(request: HttpRequest, challenge_id: uuid.UUID) -> HttpResponse:
     if challenge is None:
         return render(request, "rights/verify_expired.html", status=400)
     kind = Kind(challenge.kind)
+    form = RectifyForm(request.POST or None) if kind == Kind.RECTIFICATION else None
     if request.method == "GET":
-        return render(request, "rights/confirm.html", {"kind": kind})
-    rights_request = actions.open_request(challenge, kind)
+        return render(request, "rights/confirm.html", {"kind": kind, "form": form})
+    if form is not None and not form.is_valid():
+        return render(request, "rights/confirm.html", {"kind": kind, "form": form}, status=400)
+    changes = form.changes() if form is not None else None
+    rights_request = actions.open_request(challenge, kind, changes)
     return redirect("rights:done", rights_request.id)
 
 

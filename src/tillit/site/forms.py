@@ -25,6 +25,28 @@ def country_choices(codes: list[str]) -> list[tuple[str, str]]:
     return [("", _("Choose a country"))] + [(c, names.get(c, c)) for c in codes]
 
 
+def valid_name(typed: str) -> str:
+    name = unicodedata.normalize("NFC", typed).strip()
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise forms.ValidationError(_("A name cannot contain control characters."))
+    if not any(ch.isalpha() for ch in name):
+        raise forms.ValidationError(_("Please write your name with letters."))
+    return name
+
+
+def valid_phone(typed: str, country: str) -> str:
+    """The number in E.164 form, or a ValidationError."""
+    try:
+        number = phonenumbers.parse(typed, country)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise forms.ValidationError(
+            _("That is not a valid phone number for the country you chose.")
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def valid_email(typed: str) -> str:
     """The address, normalised, or a ValidationError in the visitor's language."""
     try:
@@ -87,12 +109,7 @@ class SignupForm(forms.Form):
         return bool(self.data.get("website"))
 
     def clean_name(self) -> str:
-        name = unicodedata.normalize("NFC", self.cleaned_data["name"]).strip()
-        if any(unicodedata.category(ch).startswith("C") for ch in name):
-            raise forms.ValidationError(_("A name cannot contain control characters."))
-        if not any(ch.isalpha() for ch in name):
-            raise forms.ValidationError(_("Please write your name with letters."))
-        return name
+        return valid_name(self.cleaned_data["name"])
 
     def clean_email(self) -> str:
         return valid_email(self.cleaned_data["email"])
@@ -106,15 +123,10 @@ class SignupForm(forms.Form):
 
     def _clean_phone(self, phone: str, country: str) -> str:
         try:
-            number = phonenumbers.parse(phone, country)
-        except phonenumbers.NumberParseException:
-            number = None
-        if number is None or not phonenumbers.is_valid_number(number):
-            self.add_error(
-                "phone", _("That is not a valid phone number for the country you chose.")
-            )
+            return valid_phone(phone, country)
+        except forms.ValidationError as error:
+            self.add_error("phone", error)
             return ""
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def signup(self, language: str) -> Signup:
         data = self.cleaned_data
