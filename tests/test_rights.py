@@ -29,11 +29,21 @@ def drain_tasks() -> None:
 
 @pytest.fixture
 def kari(client, partner, visitor):
-    """Kari has signed up and confirmed (consent to referral and to offers)."""
+    """Kari has signed up and confirmed (consent to referral and to offers), and her lead has
+    gone to the partner (who is not listening: requests passed on to it wait)."""
+    from django.utils import timezone
+
+    from tillit.partners.models import Delivery, DeliveryState
+
     client.post("/", visitor)
     subject = Subject.objects.get()
     client.post(f"/confirm/{confirmation_token(subject)}/")
     drain_tasks()
+    lead = Delivery.objects.get().envelope_id
+    Delivery.objects.update(
+        state=DeliveryState.DELIVERED, envelope=None, delivered_at=timezone.now()
+    )
+    Envelope.objects.filter(id=lead).shred()
     mail.outbox.clear()
     return subject
 
@@ -250,3 +260,59 @@ def test_export_cells_never_run_as_spreadsheet_formulas():
     for dangerous in ('=HYPERLINK("http://x.invalid")', "+1+1", "-2+3", "@SUM(A1)", "\tx"):
         assert safe_cell(dangerous).startswith("'")
     assert safe_cell("Kari Nordmann") == "Kari Nordmann" and safe_cell(None) == ""
+
+
+@pytest.mark.promise("P25")
+def test_an_extension_needs_a_reason_is_told_and_only_within_the_first_month(client, kari):
+    from tillit.rights import actions
+
+    challenge = ask(client, "access", "kari@example.com")
+    prove(client, challenge, code_for("kari@example.com"))
+    send(client, challenge)
+    request = RightsRequest.objects.get()
+    with pytest.raises(actions.CannotExtend):
+        actions.extend(request, "   ", "staff:1")
+    with time_machine.travel(request.due_at + timedelta(minutes=1)):
+        with pytest.raises(actions.CannotExtend):
+            actions.extend(request, "Our partner needs more time.", "staff:1")
+    mail.outbox.clear()
+    extended = actions.extend(request, "Our partner needs more time.", "staff:1")
+    assert extended.extended_until == deadlines.latest_extension(request.received_at)
+    drain_tasks()
+    [told] = [m for m in mail.outbox if "mer tid" in m.subject]
+    assert told.to == ["kari@example.com"] and request.reference in told.subject
+    assert "Our partner needs more time." in told.body
+    with pytest.raises(actions.CannotExtend):
+        actions.extend(extended, "Again.", "staff:1")
+
+
+@pytest.mark.promise("P25")
+def test_an_overdue_request_alarms_the_privacy_officer_once(client, kari):
+    from tillit.subjects.retention import run_all
+
+    challenge = ask(client, "access", "kari@example.com")
+    prove(client, challenge, code_for("kari@example.com"))
+    send(client, challenge)
+    request = RightsRequest.objects.get()
+    mail.outbox.clear()
+    late = request.due_at + timedelta(hours=1)
+    assert run_all(late)["alarm_overdue"] == 1
+    assert run_all(late)["alarm_overdue"] == 0
+    drain_tasks()
+    [alarm] = [m for m in mail.outbox if m.to == ["personvern@example.com"]]
+    assert request.reference in alarm.subject and "kari" not in alarm.body.lower()
+
+
+@pytest.mark.promise("P21")
+def test_the_console_queue_shows_countdowns_and_no_personal_data(client, kari, administrator):
+    from django.test import Client
+
+    challenge = ask(client, "access", "kari@example.com")
+    prove(client, challenge, code_for("kari@example.com"))
+    send(client, challenge)
+    staff = Client(HTTP_HOST="127.0.0.1")
+    staff.force_login(administrator)
+    page = staff.get("/console/rights/rightsrequest/").content.decode()
+    request = RightsRequest.objects.get()
+    assert request.reference in page and "kari@example.com" not in page
+    assert re.search(r'<td class="field-days_left">(2[89]|3[01])</td>', page)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.shortcuts import render
+from django.utils import timezone
 
 from tillit.audit.models import AuditEvent
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery, Partner
+from tillit.rights import actions
+from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.subjects.models import Subject
 
 
@@ -78,3 +82,85 @@ class AuditEventAdmin(ReadOnly):
     list_display = ["seq", "at", "action", "actor", "target"]
     list_filter = ["action", "actor"]
     search_fields = ["target"]
+
+
+class PartnerTaskInline(admin.TabularInline):
+    model = PartnerTask
+    fields = ["partner", "state", "attempts", "sent_at", "completed_at", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RightsRequest)
+class RightsRequestAdmin(ReadOnly):
+    """The queue: what was asked, by when, and how far each partner has got. No address, no
+    corrected values, no export: those stay sealed in the vault."""
+
+    list_display = [
+        "reference",
+        "kind",
+        "state",
+        "received_at",
+        "deadline",
+        "days_left",
+        "partners",
+    ]
+    list_filter = ["state", "kind"]
+    ordering = ["completed_at", "due_at"]
+    fields = [
+        "reference",
+        "kind",
+        "state",
+        "outcome",
+        "received_at",
+        "due_at",
+        "extended_until",
+        "extension_reason",
+        "completed_at",
+        "overdue_alarm_at",
+    ]
+    readonly_fields = fields
+    inlines = [PartnerTaskInline]
+    actions = ["extend_deadline"]
+
+    @admin.display(description="days left")
+    def days_left(self, obj: RightsRequest) -> str:
+        if obj.completed_at:
+            return "done"
+        left = (obj.deadline - timezone.now()).total_seconds() / 86400
+        return f"{left:.0f}" if left >= 0 else f"OVERDUE by {-left:.0f}"
+
+    @admin.display(description="partners done")
+    def partners(self, obj: RightsRequest) -> str:
+        tasks = list(obj.tasks.all())
+        done = sum(t.state == TaskState.COMPLETED for t in tasks)
+        failed = sum(t.state == TaskState.FAILED for t in tasks)
+        return f"{done}/{len(tasks)}" + (f" ({failed} failed)" if failed else "")
+
+    @admin.action(
+        description="Extend the deadline by two months (with a reason the person is told)"
+    )
+    def extend_deadline(self, request: HttpRequest, queryset: Any) -> Any:
+        if "reason" not in request.POST:
+            return render(
+                request,
+                "console/extend.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Extend the deadline",
+                    "requests": queryset,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        for rights_request in queryset:
+            try:
+                actions.extend(rights_request, request.POST["reason"], f"staff:{request.user.pk}")
+            except actions.CannotExtend as refusal:
+                self.message_user(request, f"{rights_request.reference}: {refusal}", messages.ERROR)
+            else:
+                self.message_user(request, f"{rights_request.reference}: extended, person told")
+        return None

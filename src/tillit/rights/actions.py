@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from tillit import datamap
@@ -149,3 +150,45 @@ EFFECTS: dict[str, Any] = {
     Kind.WITHDRAW: _withdraw_all,
     Kind.ERASURE: _erase,
 }
+
+
+class CannotExtend(Exception):
+    pass
+
+
+def extend(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
+    """Art. 12(3): up to two more months, only with a reason, told to the person within the
+    first month."""
+    reason = reason.strip()
+    now = timezone.now()
+    if not reason:
+        raise CannotExtend("an extension needs a reason, which the person is told")
+    if request.completed_at or request.extended_until:
+        raise CannotExtend("the request is closed or extended already")
+    if now >= request.due_at:
+        raise CannotExtend("the first month has passed: it is too late to extend")
+    if request.contact_id is None:
+        raise CannotExtend("there is no address to tell the person")
+    with transaction.atomic():
+        RightsRequest.objects.filter(id=request.id).update(
+            extended_until=deadlines.latest_extension(request.received_at),
+            extension_reason=reason,
+        )
+        record("rights.extended", actor=actor, target=f"request:{request.id}")
+        tasks.send_extended.enqueue(str(request.id))
+    request.refresh_from_db()
+    return request
+
+
+def alarm_overdue(now: Any) -> int:
+    """Open requests past their deadline: the privacy officer hears of each once."""
+    late = list(
+        RightsRequest.objects.filter(completed_at__isnull=True, overdue_alarm_at__isnull=True)
+        .filter(Q(extended_until__isnull=True, due_at__lte=now) | Q(extended_until__lte=now))
+        .only("id")
+    )
+    for request in late:
+        RightsRequest.objects.filter(id=request.id).update(overdue_alarm_at=now)
+        record("rights.overdue", actor="worker", target=f"request:{request.id}")
+        tasks.send_overdue_alarm.enqueue(str(request.id))
+    return len(late)

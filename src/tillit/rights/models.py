@@ -75,6 +75,7 @@ class RightsRequest(models.Model):
     extended_until = models.DateTimeField(null=True, blank=True)
     extension_reason = models.TextField(blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    overdue_alarm_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=40, blank=True)
     # Where to answer: the verified address, sealed until the request is closed.
     contact = models.ForeignKey(

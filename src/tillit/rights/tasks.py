@@ -74,3 +74,38 @@ def send_completed(request_id: str) -> None:
         request.language,
     )
     Envelope.objects.filter(id=request.contact_id).shred()
+
+
+@task()
+def send_extended(request_id: str) -> None:
+    from tillit.rights.models import RightsRequest
+
+    request = RightsRequest.objects.select_related("contact").filter(id=request_id).first()
+    if request is None or request.contact is None or request.extended_until is None:
+        return
+    with translation.override(request.language):
+        until = formats.date_format(timezone.localtime(request.extended_until), "DATE_FORMAT")
+    send_templated(
+        "rights-extended",
+        request.contact.open()["email"],
+        {"request": request, "until": until, "reason": request.extension_reason},
+        request.language,
+    )
+
+
+@task()
+def send_overdue_alarm(request_id: str) -> None:
+    """To the privacy officer (the data map's privacy contact): no personal data in it."""
+    from tillit import datamap
+    from tillit.rights.models import RightsRequest
+    from tillit.vault.pii import Pii
+
+    request = RightsRequest.objects.filter(id=request_id).first()
+    if request is None or request.completed_at:
+        return
+    send_templated(
+        "rights-overdue",
+        Pii(datamap.load().contacts["privacy"]),
+        {"request": request, "console_url": settings.SITE_URL + "/console/rights/rightsrequest/"},
+        "en",
+    )

@@ -14,6 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from tillit.audit.models import record
 from tillit.partners.delivery import fail
 from tillit.partners.models import Delivery, DeliveryState
+from tillit.rights.actions import alarm_overdue
 from tillit.rights.export import forget_stale_exports
 from tillit.rights.verification import forget_stale_challenges
 from tillit.subjects.models import State, Subject
@@ -85,6 +86,7 @@ RULES: list[Callable[[datetime], int]] = [
     requeue_stranded_jobs,
     forget_stale_challenges,
     forget_stale_exports,
+    alarm_overdue,
     shred_unconfirmed,
     fail_undeliverable,
     shred_stale_notices,
