@@ -316,3 +316,28 @@ def test_the_console_queue_shows_countdowns_and_no_personal_data(client, kari, a
     request = RightsRequest.objects.get()
     assert request.reference in page and "kari@example.com" not in page
     assert re.search(r'<td class="field-days_left">(2[89]|3[01])</td>', page)
+
+
+@pytest.mark.promise("P25")
+def test_an_export_waits_and_retries_when_a_partners_results_cannot_be_fetched(client, kari):
+    from django_tasks_db.models import DBTaskResult
+
+    from tillit.rights import tasks
+    from tillit.rights.models import PartnerTask, TaskState
+
+    challenge = ask(client, "access", "kari@example.com")
+    prove(client, challenge, code_for("kari@example.com"))
+    send(client, challenge)
+    request = RightsRequest.objects.get()
+    # The partner said it was done, but its results cannot be fetched (nothing listens).
+    PartnerTask.objects.update(
+        state=TaskState.COMPLETED,
+        results_url=f"{kari.partner.endpoint}/opendsr/v2/results/{request.id}",
+    )
+    mail.outbox.clear()
+    tasks.send_completed.call(str(request.id))
+    assert mail.outbox == []
+    request.refresh_from_db()
+    assert request.export_id is None and request.contact_id is not None
+    retry = DBTaskResult.objects.filter(task_path__endswith="send_completed").get()
+    assert retry.run_after > datetime.now(UTC) + timedelta(minutes=4)

@@ -166,10 +166,14 @@ def build_zip(request: RightsRequest, partners: list[dict[str, Any]]) -> bytes:
 
 
 def seal(request: RightsRequest, client: httpx.Client) -> str:
-    """Assemble, seal and attach the export; return the one-time download path."""
-    archive = build_zip(request, partner_records(client, request))
-    envelope = Envelope.objects.seal({"zip": base64.b64encode(archive).decode()}, Purpose.EXPORT)
-    RightsRequest.objects.filter(id=request.id).update(export=envelope)
+    """Assemble, seal and attach the export (once: a retried e-mail reuses it); return the
+    one-time download path."""
+    if request.export_id is None:
+        archive = build_zip(request, partner_records(client, request))
+        envelope = Envelope.objects.seal(
+            {"zip": base64.b64encode(archive).decode()}, Purpose.EXPORT
+        )
+        RightsRequest.objects.filter(id=request.id).update(export=envelope)
     token = signing.dumps(str(request.id), salt=SALT, compress=False)
     with translation.override(request.language):
         return reverse("rights:download", args=[token])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.tasks import task
 from django.utils import formats, timezone, translation
@@ -63,10 +65,19 @@ def send_completed(request_id: str) -> None:
     if request.wants_export and request.subject_id:
         import httpx
 
+        from tillit.partners.signing import SignatureError
         from tillit.rights import export
+        from tillit.rights.fanout import PartnerError
 
-        with httpx.Client() as client:
-            download = settings.SITE_URL + export.seal(request, client)
+        try:
+            with httpx.Client() as client:
+                download = settings.SITE_URL + export.seal(request, client)
+        except (httpx.HTTPError, PartnerError, SignatureError, ValueError):
+            # A partner's results could not be fetched just now: try again in five minutes
+            # (the overdue alarm watches the deadline meanwhile).
+            later = send_completed.using(run_after=timezone.now() + timedelta(minutes=5))
+            later.enqueue(request_id)
+            return
     send_templated(
         "rights-completed",
         request.contact.open()["email"],
