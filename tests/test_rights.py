@@ -341,3 +341,49 @@ def test_an_export_waits_and_retries_when_a_partners_results_cannot_be_fetched(c
     assert request.export_id is None and request.contact_id is not None
     retry = DBTaskResult.objects.filter(task_path__endswith="send_completed").get()
     assert retry.run_after > datetime.now(UTC) + timedelta(minutes=4)
+
+
+@pytest.mark.promise("P29")
+def test_a_partner_unreachable_for_14_days_is_escalated_to_the_privacy_officer(client, kari):
+    import httpx
+
+    from tillit.rights import fanout
+    from tillit.rights.models import PartnerTask, TaskState
+
+    challenge = ask(client, "erasure", "kari@example.com")
+    prove(client, challenge, code_for("kari@example.com"))
+    send(client, challenge)
+    mail.outbox.clear()
+    with httpx.Client() as http:
+        assert fanout.step(http) == 1  # nothing listens: a failure, retried later
+        assert PartnerTask.objects.get().state == TaskState.WAITING
+        with time_machine.travel(datetime.now(UTC) + timedelta(days=14, minutes=1)):
+            assert fanout.step(http) == 1
+    assert PartnerTask.objects.get().state == TaskState.FAILED
+    drain_tasks()
+    [alarm] = [m for m in mail.outbox if m.to == ["personvern@example.com"]]
+    assert "partner unreachable" in alarm.subject and "Broker A" in alarm.body
+
+
+@pytest.mark.promise("P25")
+def test_a_download_link_past_seven_days_gives_nothing(client, kari):
+    from django.core import signing
+
+    from tillit.rights import export
+
+    token = signing.dumps(str(kari.id), salt=export.SALT, compress=False)
+    assert export.open_once(token) is None  # not a request's link at all
+    request = RightsRequest.objects.create(
+        kind="access", subject=kari, due_at=datetime.now(UTC) + timedelta(days=30)
+    )
+    request.export = Envelope.objects.seal(
+        {"zip": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}, Purpose.EXPORT
+    )
+    request.save()
+    token = signing.dumps(str(request.id), salt=export.SALT, compress=False)
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=7, minutes=1)):
+        page = client.get(f"/privacy/download/{token}/")
+        gone = client.post(f"/privacy/download/{token}/")
+    assert page.status_code == 200 and gone.status_code == 410
+    assert export.open_once(token) is not None  # within the week the same link works, once
+    assert export.open_once(token) is None

@@ -213,6 +213,15 @@ def _failed(task: PartnerTask, error: str, now: datetime) -> None:
         state=TaskState.FAILED if give_up else task.state,
     )
     log.warning("rights task %s at %s: %s", task.id, task.partner.slug, error)
+    if give_up:
+        # Escalation: the privacy officer must now reach the partner another way.
+        record(
+            "rights.partner_failed",
+            actor="worker",
+            target=f"request:{task.request_id}",
+            partner=task.partner.slug,
+        )
+        tasks.send_overdue_alarm.enqueue(str(task.request_id))
 
 
 def step(client: httpx.Client, batch: int = 20) -> int:

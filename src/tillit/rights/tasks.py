@@ -106,7 +106,8 @@ def send_extended(request_id: str) -> None:
 
 @task()
 def send_overdue_alarm(request_id: str) -> None:
-    """To the privacy officer (the data map's privacy contact): no personal data in it."""
+    """To the privacy officer (the data map's privacy contact), when a request is overdue or a
+    partner could not be reached for 14 days: no personal data in it."""
     from tillit import datamap
     from tillit.rights.models import RightsRequest
     from tillit.vault.pii import Pii
@@ -114,9 +115,16 @@ def send_overdue_alarm(request_id: str) -> None:
     request = RightsRequest.objects.filter(id=request_id).first()
     if request is None or request.completed_at:
         return
+    failed = [
+        t.partner.name for t in request.tasks.select_related("partner") if t.state == "failed"
+    ]
     send_templated(
         "rights-overdue",
         Pii(datamap.load().contacts["privacy"]),
-        {"request": request, "console_url": settings.SITE_URL + "/console/rights/rightsrequest/"},
+        {
+            "request": request,
+            "failed": failed,
+            "console_url": settings.SITE_URL + "/console/rights/rightsrequest/",
+        },
         "en",
     )
