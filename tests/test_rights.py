@@ -61,6 +61,14 @@ def code_for(address: str) -> str:
     return re.search(r"\b(\d{6})\b", message.body).group(1)
 
 
+def requested(client, kind: str, address: str = "kari@example.com") -> RightsRequest:
+    """Ask, prove with the code from the e-mail, send: the request as recorded."""
+    challenge = ask(client, kind, address)
+    prove(client, challenge, code_for(address))
+    send(client, challenge)
+    return RightsRequest.objects.get()
+
+
 def prove(client, challenge_id: str, code: str):
     return client.post(f"/privacy/verify/{challenge_id}/", {"code": code})
 
@@ -266,10 +274,7 @@ def test_export_cells_never_run_as_spreadsheet_formulas():
 def test_an_extension_needs_a_reason_is_told_and_only_within_the_first_month(client, kari):
     from tillit.rights import actions
 
-    challenge = ask(client, "access", "kari@example.com")
-    prove(client, challenge, code_for("kari@example.com"))
-    send(client, challenge)
-    request = RightsRequest.objects.get()
+    request = requested(client, "access")
     with pytest.raises(actions.CannotExtend):
         actions.extend(request, "   ", "staff:1")
     with time_machine.travel(request.due_at + timedelta(minutes=1)):
@@ -290,10 +295,7 @@ def test_an_extension_needs_a_reason_is_told_and_only_within_the_first_month(cli
 def test_an_overdue_request_alarms_the_privacy_officer_once(client, kari):
     from tillit.subjects.retention import run_all
 
-    challenge = ask(client, "access", "kari@example.com")
-    prove(client, challenge, code_for("kari@example.com"))
-    send(client, challenge)
-    request = RightsRequest.objects.get()
+    request = requested(client, "access")
     mail.outbox.clear()
     late = request.due_at + timedelta(hours=1)
     assert run_all(late)["alarm_overdue"] == 1
@@ -325,10 +327,7 @@ def test_an_export_waits_and_retries_when_a_partners_results_cannot_be_fetched(c
     from tillit.rights import tasks
     from tillit.rights.models import PartnerTask, TaskState
 
-    challenge = ask(client, "access", "kari@example.com")
-    prove(client, challenge, code_for("kari@example.com"))
-    send(client, challenge)
-    request = RightsRequest.objects.get()
+    request = requested(client, "access")
     # The partner said it was done, but its results cannot be fetched (nothing listens).
     PartnerTask.objects.update(
         state=TaskState.COMPLETED,
