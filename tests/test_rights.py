@@ -254,7 +254,7 @@ def test_a_challenge_keeps_no_readable_address_after_it_ends(client, kari):
     assert verification.verified(Challenge.objects.values_list("id", flat=True).first()) is None
 
 
-@pytest.mark.promise("P32")
+@pytest.mark.promise("P30")
 def test_the_centre_tells_how_to_complain(client):
     page = client.get("/privacy/").content.decode()
     assert "Datatilsynet" in page and "Postboks 458 Sentrum" in page

@@ -160,6 +160,7 @@ def test_after_reject_all_no_analytics_and_the_choice_holds(site, visit, google)
     assert page.console.errors == []
 
 
+@pytest.mark.promise("P12")
 @pytest.mark.promise("P14")
 @pytest.mark.promise("P6")
 def test_after_accept_all_the_google_tag_loads_in_consent_mode(site, visit, google):

@@ -102,7 +102,10 @@ def test_erasure_reaches_the_partner_and_the_person_is_told_who(delivered, refer
 
 @pytest.mark.promise("P31")
 @pytest.mark.promise("P27")
-def test_withdrawal_and_restriction_are_applied_by_the_partner(delivered, reference, smtp):
+@pytest.mark.promise("P32")
+def test_withdrawal_restriction_and_objection_are_applied_by_the_partner(
+    delivered, reference, smtp
+):
     site, person = delivered
     ask(person, smtp, "withdraw")
     until(
@@ -112,16 +115,15 @@ def test_withdrawal_and_restriction_are_applied_by_the_partner(delivered, refere
     )
     ask(person, smtp, "restriction")
     until(lambda: partner_leads(reference)[0]["restricted"], 30, "the partner restricts use")
+    ask(person, smtp, "objection")
+    until(lambda: partner_leads(reference)[0]["objected"], 30, "the partner records the objection")
     states = site.db.rows("SELECT kind, state FROM rights_rightsrequest ORDER BY received_at")
     until(
-        lambda: (
-            site.db.rows("SELECT state FROM rights_rightsrequest")
-            == [("completed",), ("completed",)]
-        ),
+        lambda: site.db.rows("SELECT state FROM rights_rightsrequest") == [("completed",)] * 3,
         30,
-        "both requests are completed",
+        "all three requests are completed",
     )
-    assert [k for k, _ in states] == ["withdraw", "restriction"]
+    assert [k for k, _ in states] == ["withdraw", "restriction", "objection"]
 
 
 @pytest.mark.promise("P25")
