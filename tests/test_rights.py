@@ -11,70 +11,17 @@ import pytest
 import time_machine
 from django.core import mail
 
+from tests.rights_helpers import ask, code_for, drain_tasks, kari, prove, requested, send
 from tillit.consent.models import ConsentRecord
 from tillit.rights import deadlines, verification
 from tillit.rights.models import Challenge, RightsRequest
-from tillit.subjects.models import State, Subject
-from tillit.subjects.signup import confirmation_token
+from tillit.subjects.models import State
 from tillit.vault.models import Envelope, Purpose
-from tillit.worker.loop import Loop
+
+__all__ = ["kari"]  # a fixture, used by name
 
 # The task worker manages its own connections: outside a test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def drain_tasks() -> None:
-    Loop().run_tasks(max_tasks=100)
-
-
-@pytest.fixture
-def kari(client, partner, visitor):
-    """Kari has signed up and confirmed (consent to referral and to offers), and her lead has
-    gone to the partner (who is not listening: requests passed on to it wait)."""
-    from django.utils import timezone
-
-    from tillit.partners.models import Delivery, DeliveryState
-
-    client.post("/", visitor)
-    subject = Subject.objects.get()
-    client.post(f"/confirm/{confirmation_token(subject)}/")
-    drain_tasks()
-    lead = Delivery.objects.get().envelope_id
-    Delivery.objects.update(
-        state=DeliveryState.DELIVERED, envelope=None, delivered_at=timezone.now()
-    )
-    Envelope.objects.filter(id=lead).shred()
-    mail.outbox.clear()
-    return subject
-
-
-def ask(client, kind: str, email: str, lang: str = "") -> str:
-    """Start a request; returns the challenge id from the page it leads to."""
-    answer = client.post(f"{lang}/privacy/", {"kind": kind, "email": email})
-    assert answer.status_code == 302, answer.content
-    return re.search(r"/privacy/verify/([0-9a-f-]+)/", answer["Location"]).group(1)
-
-
-def code_for(address: str) -> str:
-    drain_tasks()
-    message = next(m for m in reversed(mail.outbox) if m.to == [address])
-    return re.search(r"\b(\d{6})\b", message.body).group(1)
-
-
-def requested(client, kind: str, address: str = "kari@example.com") -> RightsRequest:
-    """Ask, prove with the code from the e-mail, send: the request as recorded."""
-    challenge = ask(client, kind, address)
-    prove(client, challenge, code_for(address))
-    send(client, challenge)
-    return RightsRequest.objects.get()
-
-
-def prove(client, challenge_id: str, code: str):
-    return client.post(f"/privacy/verify/{challenge_id}/", {"code": code})
-
-
-def send(client, challenge_id: str):
-    return client.post(f"/privacy/confirm/{challenge_id}/")
 
 
 @pytest.mark.promise("P29")
@@ -379,7 +326,7 @@ def test_a_download_link_past_seven_days_gives_nothing(client, kari):
         {"zip": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}, Purpose.EXPORT
     )
     request.save()
-    token = signing.dumps(str(request.id), salt=export.SALT, compress=False)
+    token = export.download_path(request, "person").split("/")[-2]
     with time_machine.travel(datetime.now(UTC) + timedelta(days=7, minutes=1)):
         page = client.get(f"/privacy/download/{token}/")
         gone = client.post(f"/privacy/download/{token}/")

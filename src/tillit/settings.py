@@ -142,6 +142,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Sign-up and every other public form are small: anything larger is refused with a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("TILLIT_MAX_BODY_BYTES", 16_384, minimum=1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 50
+# The one upload (a partner's answer to an access request, at most 10 MB) stays in memory until
+# it is sealed in the vault: never a readable temporary file on disk.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = 11 * 1024 * 1024
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

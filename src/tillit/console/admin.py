@@ -43,8 +43,9 @@ class PartnerAdmin(admin.ModelAdmin):
         "weight",
         "daily_cap",
         "endpoint",
+        "rights_api",
     ]
-    list_filter = ["active"]
+    list_filter = ["active", "rights_api"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
@@ -86,7 +87,16 @@ class AuditEventAdmin(ReadOnly):
 
 class PartnerTaskInline(admin.TabularInline):
     model = PartnerTask
-    fields = ["partner", "state", "attempts", "sent_at", "completed_at", "last_error"]
+    fields = [
+        "partner",
+        "state",
+        "attempts",
+        "reminders",
+        "sent_at",
+        "completed_at",
+        "answer",
+        "last_error",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -32,6 +33,18 @@ class Partner(models.Model):
         blank=True,
         help_text="A page of the partner's own that the welcome page may show. It is loaded only "
         "after the visitor accepts third-party cookies; until then a button stands in for it.",
+    )
+    privacy_email = models.EmailField(
+        blank=True,
+        verbose_name="privacy contact",
+        help_text="The partner's privacy contact: rights requests go here by e-mail when the "
+        "partner has no rights API.",
+    )
+    rights_api = models.BooleanField(
+        default=True,
+        verbose_name="has a rights API",
+        help_text="Rights requests go to <endpoint>/opendsr/v2. Without one, they are e-mailed "
+        "to the privacy contact with a one-time link to answer.",
     )
     countries = models.JSONField(default=list, help_text='Two-letter codes, e.g. ["NO", "SE"]')
     weight = models.PositiveIntegerField(default=100)
@@ -60,6 +73,12 @@ class Partner(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if not self.rights_api and not self.privacy_email:
+            raise ValidationError(
+                {"privacy_email": "a partner without a rights API needs a privacy contact"}
+            )
 
     def embed_origin(self) -> str:
         """scheme://host[:port] of the embed, for the Content-Security-Policy ('' if none)."""

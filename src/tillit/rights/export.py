@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -23,8 +25,8 @@ from django.utils import timezone, translation
 from tillit import datamap
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery
-from tillit.rights import fanout
-from tillit.rights.models import RightsRequest, TaskState
+from tillit.rights import answers, fanout
+from tillit.rights.models import Kind, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 
 SALT = "tillit.rights.export"
@@ -38,9 +40,21 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def partner_records(client: httpx.Client, request: RightsRequest) -> list[dict[str, Any]]:
-    found = []
-    for task in request.tasks.select_related("partner").filter(state=TaskState.COMPLETED):
+def partner_records(
+    client: httpx.Client, request: RightsRequest
+) -> tuple[list[dict[str, Any]], list[tuple[str, bytes]]]:
+    """What the partners hold: records fetched from each rights API's results, and the files
+    that partners without one uploaded through their answer link."""
+    found: list[dict[str, Any]] = []
+    files: list[tuple[str, bytes]] = []
+    tasks = request.tasks.select_related("partner", "answer_file").filter(state=TaskState.COMPLETED)
+    for task in tasks:
+        if task.answer_file is not None:
+            sealed = task.answer_file.open()
+            name = f"from-partners/{task.partner.slug}-{sealed['name'].reveal()}"
+            files.append((name, base64.b64decode(sealed["data"].reveal())))
+            found.append({"holder": task.partner.name, "file": name})
+            continue
         if not task.results_url.startswith(task.partner.endpoint + "/"):
             continue  # results come only from the partner's own address
         path = task.results_url.removeprefix(task.partner.endpoint)
@@ -54,7 +68,7 @@ def partner_records(client: httpx.Client, request: RightsRequest) -> list[dict[s
         data = fanout._checked(task.partner, response, "dsr-response")
         for item in data.get("records", []):
             found.append({"holder": task.partner.name, **item})
-    return found
+    return found, files
 
 
 def own_records(request: RightsRequest) -> dict[str, Any]:
@@ -138,7 +152,11 @@ def facts(request: RightsRequest) -> dict[str, Any]:
     }
 
 
-def build_zip(request: RightsRequest, partners: list[dict[str, Any]]) -> bytes:
+def build_zip(
+    request: RightsRequest,
+    partners: list[dict[str, Any]],
+    files: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
+) -> bytes:
     data = {
         "reference": request.reference,
         "made_at": timezone.now().isoformat(),
@@ -162,38 +180,71 @@ def build_zip(request: RightsRequest, partners: list[dict[str, Any]]) -> bytes:
         )
         archive.writestr("data.csv", rows.getvalue())
         archive.writestr("index.html", page)
+        for name, content in files:
+            archive.writestr(name, content)
     return out.getvalue()
 
 
 def seal(request: RightsRequest, client: httpx.Client) -> str:
-    """Assemble, seal and attach the export (once: a retried e-mail reuses it); return the
-    one-time download path."""
+    """Assemble, seal and attach the export (once: a retried e-mail reuses it), with a copy
+    for the recipient the person named for portability; return the person's one-time
+    download path. The partners' uploads are shredded once they are inside."""
     if request.export_id is None:
-        archive = build_zip(request, partner_records(client, request))
-        envelope = Envelope.objects.seal(
-            {"zip": base64.b64encode(archive).decode()}, Purpose.EXPORT
-        )
-        RightsRequest.objects.filter(id=request.id).update(export=envelope)
-    token = signing.dumps(str(request.id), salt=SALT, compress=False)
+        partners, files = partner_records(client, request)
+        archive = {"zip": base64.b64encode(build_zip(request, partners, files)).decode()}
+        with transaction.atomic():
+            export = Envelope.objects.seal(archive, Purpose.EXPORT)
+            transfer = (
+                Envelope.objects.seal(archive, Purpose.EXPORT) if recipient(request) else None
+            )
+            RightsRequest.objects.filter(id=request.id).update(
+                export=export, transfer=transfer or None
+            )
+            uploads = request.tasks.filter(answer_file__isnull=False).values("answer_file_id")
+            Envelope.objects.filter(id__in=uploads).shred()
+        request.export, request.transfer = export, transfer or None
+    return download_path(request, "person")
+
+
+def recipient(request: RightsRequest) -> dict[str, str] | None:
+    """Portability to another company: the recipient the person named and confirmed."""
+    if request.kind != Kind.PORTABILITY or request.details is None:
+        return None
+    named = request.details.open()
+    if "recipient_email" not in named:
+        return None
+    return {k: v.reveal() for k, v in named.items()}
+
+
+def download_path(request: RightsRequest, holder: str) -> str:
+    token = signing.dumps({"r": str(request.id), "for": holder}, salt=SALT, compress=True)
     with translation.override(request.language):
         return reverse("rights:download", args=[token])
 
 
 def open_once(token: str) -> tuple[RightsRequest, bytes] | None:
-    """The export for a valid, unexpired link, shredded as it is handed out (one download)."""
+    """The export for a valid, unexpired link, shredded as it is handed out (one download per
+    holder: the person, and the recipient they named)."""
     try:
-        request_id = signing.loads(token, salt=SALT, max_age=LIFETIME)
-    except signing.BadSignature:
+        claim = signing.loads(token, salt=SALT, max_age=LIFETIME)
+        request_id, holder = claim["r"], claim["for"]
+    except (signing.BadSignature, TypeError, KeyError):
         return None
-    request = RightsRequest.objects.select_related("export").filter(id=request_id).first()
-    if request is None or request.export is None:
+    request = RightsRequest.objects.filter(id=request_id).first()
+    envelope_id = getattr(request, "transfer_id" if holder == "recipient" else "export_id", None)
+    envelope = Envelope.objects.filter(id=envelope_id).first() if envelope_id else None
+    if request is None or envelope is None:
         return None
-    archive = base64.b64decode(request.export.open()["zip"].reveal())
-    shredded = Envelope.objects.filter(id=request.export_id).shred()
-    if not shredded:
+    archive = base64.b64decode(envelope.open()["zip"].reveal())
+    if not Envelope.objects.filter(id=envelope.id).shred():
         return None  # someone else took it a moment ago
     return request, archive
 
 
 def forget_stale_exports(now: Any) -> int:
-    return Envelope.objects.filter(purpose=Purpose.EXPORT, created_at__lt=now - LIFETIME).shred()
+    """Exports not downloaded within 7 days; partners' uploads never put in an export (their
+    request went unanswered by the others for longer than any deadline)."""
+    stale = Q(purpose=Purpose.EXPORT, created_at__lt=now - LIFETIME) | Q(
+        purpose=Purpose.PARTNER_ANSWER, created_at__lt=now - answers.LIFETIME
+    )
+    return Envelope.objects.filter(stale).shred()

@@ -32,6 +32,7 @@ PREFIX = "/opendsr/v2"
 OPENDSR_TYPES = {Kind.ACCESS: "access", Kind.PORTABILITY: "portability", Kind.ERASURE: "erasure"}
 GIVE_UP_AFTER = timedelta(days=14)
 POLL_EVERY = timedelta(minutes=5)
+REMIND_EVERY = timedelta(days=5)
 
 
 class PartnerError(Exception):
@@ -156,7 +157,50 @@ def send(client: httpx.Client, task: PartnerTask) -> None:
     update(task, answer)
 
 
-def update(task: PartnerTask, status: dict[str, Any]) -> None:
+def by_email(task: PartnerTask, now: datetime) -> None:
+    """A partner without a rights API: e-mail its privacy contact a one-time link to answer,
+    remind it every 5 days, and escalate to the privacy officer at 14 days. The claim is a
+    conditional update, so two workers never send the same e-mail twice."""
+    give_up_at = task.request.received_at + GIVE_UP_AFTER
+    if now >= give_up_at:
+        _failed(task, "no answer by e-mail within 14 days", now, give_up=True)
+        return
+    first = task.state == TaskState.WAITING
+    with transaction.atomic():
+        claimed = PartnerTask.objects.filter(
+            id=task.id, state=task.state, next_attempt_at=task.next_attempt_at
+        ).update(
+            state=TaskState.PENDING,
+            sent_at=task.sent_at or now,
+            reminders=task.reminders + (0 if first else 1),
+            next_attempt_at=min(now + REMIND_EVERY, give_up_at),
+        )
+        if not claimed:
+            return  # another worker took it a moment ago
+        record(
+            "rights.partner_mailed" if first else "rights.partner_reminded",
+            actor="worker",
+            target=f"request:{task.request_id}",
+            partner=task.partner.slug,
+        )
+        tasks.send_partner_request.enqueue(str(task.id), not first)
+
+
+def answered(task: PartnerTask, answer: str, upload: Envelope | None) -> None:
+    """A partner's answer through its one-time link: done (with the export, for access and
+    portability) or holds no data about the person."""
+    with transaction.atomic():
+        won = (
+            PartnerTask.objects.filter(id=task.id)
+            .exclude(state=TaskState.COMPLETED)
+            .update(answer=answer, answer_file=upload)
+        )
+        if not won:
+            raise PartnerError("this request has been answered already")
+        update(task, {"request_status": "completed"}, actor=f"partner:{task.partner.slug}")
+
+
+def update(task: PartnerTask, status: dict[str, Any], actor: str = "") -> None:
     """Apply a partner's status (from a create answer, a poll or a callback)."""
     now = timezone.now()
     state = {
@@ -179,7 +223,7 @@ def update(task: PartnerTask, status: dict[str, Any]) -> None:
         if state == TaskState.COMPLETED:
             record(
                 "rights.partner_done",
-                actor=f"partner:{fresh.partner.slug}",
+                actor=actor or f"partner:{fresh.partner.slug}",
                 target=f"request:{fresh.request_id}",
             )
             pending = PartnerTask.objects.filter(request_id=fresh.request_id).exclude(
@@ -196,16 +240,17 @@ def finish(request: RightsRequest) -> None:
         state=State.COMPLETED, completed_at=timezone.now(), outcome=request.outcome or "done"
     )
     if won:
-        # The corrected values have reached everyone who needed them.
-        if request.details_id:
+        # The corrected values have reached everyone who needed them. (A portability request's
+        # details name the recipient: they stay until the copy has been sent.)
+        if request.details_id and request.kind != Kind.PORTABILITY:
             Envelope.objects.filter(id=request.details_id).shred()
         record("rights.completed", actor="worker", target=f"request:{request.id}")
         transaction.on_commit(lambda: tasks.send_completed.enqueue(str(request.id)))
 
 
-def _failed(task: PartnerTask, error: str, now: datetime) -> None:
+def _failed(task: PartnerTask, error: str, now: datetime, give_up: bool = False) -> None:
     attempts = task.attempts + 1
-    give_up = task.request.received_at + GIVE_UP_AFTER <= now
+    give_up = give_up or task.request.received_at + GIVE_UP_AFTER <= now
     PartnerTask.objects.filter(id=task.id).update(
         attempts=attempts,
         last_error=error[:200],
@@ -234,7 +279,9 @@ def step(client: httpx.Client, batch: int = 20) -> int:
     handled = 0
     for task in due:
         try:
-            if task.state == TaskState.WAITING:
+            if not task.partner.rights_api:
+                by_email(task, now)
+            elif task.state == TaskState.WAITING:
                 send(client, task)
             else:
                 update(task, _get(client, task.partner, f"/requests/{task.id}"))

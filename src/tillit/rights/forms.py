@@ -75,3 +75,46 @@ class RectifyForm(forms.Form):
 
     def changes(self) -> dict[str, str]:
         return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class PortabilityForm(forms.Form):
+    """Art. 20(2): optionally, a company to send the data to directly, on the person's
+    confirmed instruction."""
+
+    recipient_name = forms.CharField(
+        max_length=200, required=False, label=_("Company to send a copy to (optional)")
+    )
+    recipient_email = forms.CharField(
+        max_length=254, required=False, label=_("The company's e-mail address for this")
+    )
+    confirm_transfer = forms.BooleanField(
+        required=False, label=_("Yes, send a copy of my data to this company.")
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        name = data.get("recipient_name", "").strip()
+        address = data.get("recipient_email", "").strip()
+        if not name and not address:
+            return data
+        if not name:
+            self.add_error("recipient_name", _("Please write the company's name."))
+        if not address:
+            self.add_error("recipient_email", _("Please write the company's e-mail address."))
+        else:
+            try:
+                valid_email(address)
+            except forms.ValidationError as error:
+                self.add_error("recipient_email", error)
+        if not data.get("confirm_transfer"):
+            self.add_error(
+                "confirm_transfer", _("Please confirm that we may send your data to them.")
+            )
+        data["recipient_name"], data["recipient_email"] = name, address
+        return data
+
+    def changes(self) -> dict[str, str]:
+        data = self.cleaned_data
+        if not data.get("recipient_email"):
+            return {}
+        return {k: data[k] for k in ("recipient_name", "recipient_email")}

@@ -89,6 +89,11 @@ class RightsRequest(models.Model):
     export = models.ForeignKey(
         "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Portability to another company: the copy for the recipient the person named (their
+    # name and address wait in `details`), with its own one-time link.
+    transfer = models.ForeignKey(
+        "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -134,6 +139,13 @@ class PartnerTask(models.Model):
     expected_completion_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     results_url = models.URLField(max_length=500, blank=True)
+    # Partners without a rights API: reminders sent by e-mail, what they answered through
+    # their one-time link, and the file they uploaded (sealed until it is in the export).
+    reminders = models.PositiveSmallIntegerField(default=0)
+    answer = models.CharField(max_length=20, blank=True)
+    answer_file = models.ForeignKey(
+        "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["request", "partner"]

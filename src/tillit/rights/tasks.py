@@ -62,6 +62,7 @@ def send_completed(request_id: str) -> None:
     with translation.override(request.language):
         kind = str(request.get_kind_display())
     download = ""
+    recipient = None
     if request.wants_export and request.subject_id:
         import httpx
 
@@ -72,6 +73,7 @@ def send_completed(request_id: str) -> None:
         try:
             with httpx.Client() as client:
                 download = settings.SITE_URL + export.seal(request, client)
+            recipient = export.recipient(request)
         except (httpx.HTTPError, PartnerError, SignatureError, ValueError):
             # A partner's results could not be fetched just now: try again in five minutes
             # (the overdue alarm watches the deadline meanwhile).
@@ -81,10 +83,48 @@ def send_completed(request_id: str) -> None:
     send_templated(
         "rights-completed",
         request.contact.open()["email"],
-        {"request": request, "kind": kind, "told": told, "download": download, "days": 7},
+        {
+            "request": request,
+            "kind": kind,
+            "told": told,
+            "download": download,
+            "days": 7,
+            "recipient": recipient,
+        },
         request.language,
     )
+    if recipient:
+        send_transfer.enqueue(request_id)
     Envelope.objects.filter(id=request.contact_id).shred()
+
+
+@task()
+def send_transfer(request_id: str) -> None:
+    """Portability to another company (Art. 20(2)): the recipient the person named gets its
+    own one-time link to the same export; then the recipient's address is forgotten."""
+    from tillit.rights import export
+    from tillit.rights.models import RightsRequest
+    from tillit.vault.models import Envelope
+    from tillit.vault.pii import Pii
+
+    request = RightsRequest.objects.select_related("details").filter(id=request_id).first()
+    if request is None or request.transfer_id is None:
+        return
+    recipient = export.recipient(request)
+    if recipient is None:
+        return
+    send_templated(
+        "rights-transfer",
+        Pii(recipient["recipient_email"]),
+        {
+            "request": request,
+            "recipient": recipient,
+            "download": settings.SITE_URL + export.download_path(request, "recipient"),
+            "days": 7,
+        },
+        request.language,
+    )
+    Envelope.objects.filter(id=request.details_id).shred()
 
 
 @task()
@@ -101,6 +141,35 @@ def send_extended(request_id: str) -> None:
         request.contact.open()["email"],
         {"request": request, "until": until, "reason": request.extension_reason},
         request.language,
+    )
+
+
+@task()
+def send_partner_request(task_id: str, reminder: bool = False) -> None:
+    """To a partner without a rights API: the request, and a one-time link to answer it. No
+    personal data in the e-mail: the page behind the link shows who the person is."""
+    from tillit.rights import answers
+    from tillit.rights.models import PartnerTask, TaskState
+    from tillit.vault.pii import Pii
+
+    found = PartnerTask.objects.select_related("partner", "request").filter(id=task_id).first()
+    if found is None or found.state == TaskState.COMPLETED or not found.partner.privacy_email:
+        return
+    with translation.override("en"):
+        kind = str(found.request.get_kind_display())
+        due = formats.date_format(timezone.localtime(found.request.deadline), "DATE_FORMAT")
+    send_templated(
+        "rights-partner",
+        Pii(found.partner.privacy_email),
+        {
+            "partner": found.partner,
+            "kind": kind,
+            "due": due,
+            "link": settings.SITE_URL + answers.link(found),
+            "reminder": reminder,
+            "reminders": found.reminders,
+        },
+        "en",
     )
 
 

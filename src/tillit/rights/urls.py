@@ -9,4 +9,5 @@ urlpatterns = [
     path("privacy/confirm/<uuid:challenge_id>/", views.confirm, name="confirm"),
     path("privacy/requests/<uuid:request_id>/", views.done, name="done"),
     path("privacy/download/<str:token>/", views.download, name="download"),
+    path("privacy/partner-answer/<str:token>/", views.partner_answer, name="partner-answer"),
 ]

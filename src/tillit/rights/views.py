@@ -14,16 +14,22 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tillit import datamap
+from tillit.audit.models import record
 from tillit.partners import signing
-from tillit.partners.models import Partner
-from tillit.rights import actions, export, fanout, verification
-from tillit.rights.forms import CodeForm, RectifyForm, StartForm
-from tillit.rights.models import Kind, PartnerTask, RightsRequest
+from tillit.partners.models import Delivery, Partner
+from tillit.rights import actions, answers, export, fanout, verification
+from tillit.rights.forms import CodeForm, PortabilityForm, RectifyForm, StartForm
+from tillit.rights.models import Kind, PartnerTask, RightsRequest, TaskState
 from tillit.site.ratelimit import hit, hit_key
 
 
 def _lang() -> str:
     return (get_language() or "nb")[:2]
+
+
+def _posted(request: HttpRequest) -> object:
+    """The form data of a POST (even an empty one, which must be judged, not ignored)."""
+    return request.POST if request.method == "POST" else None
 
 
 def _authorities() -> list[dict[str, str]]:
@@ -36,7 +42,7 @@ def _authorities() -> list[dict[str, str]]:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def centre(request: HttpRequest) -> HttpResponse:
-    form = StartForm(request.POST or None, initial={"kind": request.GET.get("kind")})
+    form = StartForm(_posted(request), initial={"kind": request.GET.get("kind")})
     context = {"form": form, "authorities": _authorities(), "kinds": Kind}
     if request.method == "GET":
         return render(request, "rights/centre.html", context)
@@ -55,7 +61,7 @@ def centre(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest, challenge_id: uuid.UUID) -> HttpResponse:
-    form = CodeForm(request.POST or None)
+    form = CodeForm(_posted(request))
     context: dict[str, object] = {"form": form, "minutes": 10}
     if request.method == "GET":
         return render(request, "rights/verify.html", context)
@@ -80,12 +86,13 @@ def confirm(request: HttpRequest, challenge_id: uuid.UUID) -> HttpResponse:
     if challenge is None:
         return render(request, "rights/verify_expired.html", status=400)
     kind = Kind(challenge.kind)
-    form = RectifyForm(request.POST or None) if kind == Kind.RECTIFICATION else None
+    form_class = {Kind.RECTIFICATION: RectifyForm, Kind.PORTABILITY: PortabilityForm}.get(kind)
+    form = form_class(_posted(request)) if form_class else None
     if request.method == "GET":
         return render(request, "rights/confirm.html", {"kind": kind, "form": form})
     if form is not None and not form.is_valid():
         return render(request, "rights/confirm.html", {"kind": kind, "form": form}, status=400)
-    changes = form.changes() if form is not None else None
+    changes = (form.changes() or None) if form is not None else None
     rights_request = actions.open_request(challenge, kind, changes)
     return redirect("rights:done", rights_request.id)
 
@@ -143,3 +150,46 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
         f'attachment; filename="my-data-{rights_request.reference}.zip"'
     )
     return response
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def partner_answer(request: HttpRequest, token: str) -> HttpResponse:
+    """A partner without a rights API answers here, through the link e-mailed to its privacy
+    contact. Usable until answered; nothing happens on GET (mail scanners fetch links)."""
+    task = answers.task_for(token)
+    if task is None:
+        return render(request, "rights/partner_answer_gone.html", status=410)
+    if task.state == TaskState.COMPLETED:
+        return render(request, "rights/partner_answer_gone.html", {"answered": True}, status=410)
+    wants_file = task.request.wants_export
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if request.method == "POST" and (
+        not length.isdigit() or int(length) > answers.MAX_UPLOAD + 65_536
+    ):
+        return render(request, "rights/partner_answer_gone.html", {"too_large": True}, status=413)
+    form = answers.AnswerForm(_posted(request), request.FILES, wants_file=wants_file)
+    rr = task.request
+    context = {
+        "task": task,
+        "rr": rr,
+        "form": form,
+        "wants_file": wants_file,
+        "changes": rr.details.open() if rr.kind == Kind.RECTIFICATION and rr.details else {},
+        "their_reference": Delivery.objects.filter(subject_id=rr.subject_id, partner=task.partner)
+        .exclude(partner_reference="")
+        .values_list("partner_reference", flat=True)
+        .first(),
+    }
+    if request.method == "GET":
+        record(
+            "rights.partner_opened", actor=f"partner:{task.partner.slug}", target=f"request:{rr.id}"
+        )
+        return render(request, "rights/partner_answer.html", context)
+    if not form.is_valid():
+        return render(request, "rights/partner_answer.html", context, status=400)
+    try:
+        fanout.answered(task, form.cleaned_data["answer"], form.sealed_file())
+    except fanout.PartnerError:
+        return render(request, "rights/partner_answer_gone.html", {"answered": True}, status=410)
+    return render(request, "rights/partner_answered.html", {"task": task, "rr": rr})

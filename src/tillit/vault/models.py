@@ -26,6 +26,7 @@ class Purpose(models.TextChoices):
     CHALLENGE = "challenge", "address and one-time code, until verified or expired"
     REQUEST = "request", "address to answer a rights request, until it is closed"
     EXPORT = "export", "a person's data for download, until downloaded or 7 days old"
+    PARTNER_ANSWER = "partner-answer", "a partner's uploaded answer, until it is in the export"
 
 
 class EnvelopeQuerySet(models.QuerySet["Envelope"]):

@@ -33,6 +33,16 @@ class Command(BaseCommand):
             default="",
             help="a page of the partner's the welcome page may show (after third-party consent)",
         )
+        add.add_argument(
+            "--privacy-email", default="", help="the partner's privacy contact (an e-mail address)"
+        )
+        add.add_argument(
+            "--no-rights-api",
+            dest="rights_api",
+            action="store_false",
+            help="the partner has no OpenDSR rights API: rights requests go to --privacy-email "
+            "with a one-time link to answer",
+        )
         add.add_argument("--countries", required=True, help="comma-separated, e.g. NO,SE")
         add.add_argument("--weight", type=int, default=100)
         add.add_argument("--daily-cap", type=int, default=None)
@@ -60,6 +70,8 @@ class Command(BaseCommand):
             endpoint=o["endpoint"].rstrip("/"),
             privacy_policy_url=o["privacy_url"],
             embed_url=o["embed_url"],
+            privacy_email=o["privacy_email"],
+            rights_api=o["rights_api"],
             countries=[c.strip().upper() for c in o["countries"].split(",") if c.strip()],
             weight=o["weight"],
             daily_cap=o["daily_cap"],
@@ -68,7 +80,7 @@ class Command(BaseCommand):
             compliance_attested_on=o["compliance_attested_on"],
         )
         try:
-            partner.full_clean(exclude=["secret_envelope"])
+            partner.full_clean(exclude=["secret_envelope"])  # runs clean() as well
         except ValidationError as error:
             raise CommandError(
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
@@ -92,6 +104,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{p.slug:20} {state:9} {agreements:17} {','.join(p.countries):20}"
                 f" weight={p.weight} cap={p.daily_cap or '-'} {p.endpoint}"
+                f" rights={'api' if p.rights_api else 'e-mail'}"
             )
 
     def handle_disable(self, o: dict[str, Any]) -> None:

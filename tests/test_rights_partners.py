@@ -1,0 +1,221 @@
+"""Partners without a rights API (an e-mail to their privacy contact with a one-time link to
+answer, reminders every 5 days, escalation at 14), and portability to another company the
+person names."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import time_machine
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.rights_helpers import ask, code_for, drain_tasks, kari, prove, requested
+from tillit.audit.models import AuditEvent
+from tillit.rights import fanout
+from tillit.rights.models import PartnerTask, RightsRequest, TaskState
+from tillit.vault.models import Envelope, Purpose
+
+__all__ = ["kari"]  # a fixture, used by name
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CONTACT = "privacy@broker-a.example.com"
+ANSWER_LINK = re.compile(r"http://[^\s]+/privacy/partner-answer/[^\s/]+/")
+
+
+@pytest.fixture
+def by_email(kari):
+    """Kari's partner has no rights API: only a privacy contact."""
+    kari.partner.rights_api = False
+    kari.partner.privacy_email = CONTACT
+    kari.partner.save()
+    return kari
+
+
+def step(when: datetime | None = None) -> int:
+    with httpx.Client() as http:
+        if when is None:
+            return fanout.step(http)
+        with time_machine.travel(when):
+            return fanout.step(http)
+
+
+def partner_mails() -> list:
+    drain_tasks()
+    return [m for m in mail.outbox if m.to == [CONTACT]]
+
+
+def answer_path(message) -> str:
+    return ANSWER_LINK.search(message.body).group(0).split("://", 1)[1].split("/", 1)[1]
+
+
+@pytest.mark.promise("P29")
+@pytest.mark.promise("P24")
+def test_a_partner_without_an_api_gets_a_link_reminders_and_then_the_privacy_officer(
+    client, by_email, visitor
+):
+    request = requested(client, "erasure")
+    start = request.received_at
+    assert step() == 1
+    [first] = partner_mails()
+    assert "erasure" in first.subject.lower() or "delete" in first.subject.lower()
+    # The e-mail names nobody: who the person is waits behind the link.
+    for canary in (visitor["name"], visitor["email"], "912", str(by_email.id)):
+        assert canary not in first.body and canary not in first.subject
+    assert step() == 0  # nothing more until a reminder is due
+    assert step(start + timedelta(days=5, minutes=1)) == 1
+    assert step(start + timedelta(days=10, minutes=2)) == 1
+    reminders = partner_mails()[1:]
+    assert [m.subject.startswith("Reminder") for m in reminders] == [True, True]
+    assert PartnerTask.objects.get().reminders == 2
+    assert all(ANSWER_LINK.search(m.body) for m in reminders)
+    # Fourteen days without an answer: the privacy officer takes over.
+    assert step(start + timedelta(days=14, minutes=1)) == 1
+    assert PartnerTask.objects.get().state == TaskState.FAILED
+    drain_tasks()
+    [alarm] = [m for m in mail.outbox if m.to == ["personvern@example.com"]]
+    assert "partner unreachable" in alarm.subject and "Broker A" in alarm.body
+    assert len(partner_mails()) == 3  # no reminders after the escalation
+    # A late answer, through the first e-mail's link, still counts: the request is completed
+    # and the person is told who was told.
+    path = "/" + answer_path(first)
+    assert client.get(path).status_code == 200
+    done = client.post(path, {"answer": "done"})
+    assert done.status_code == 200
+    request.refresh_from_db()
+    assert request.state == "completed"
+    drain_tasks()
+    [told] = [m for m in mail.outbox if m.to == [visitor["email"]] and "behandlet" in m.subject]
+    assert "Broker A" in told.body
+    # Once: the link is dead after the answer.
+    assert client.post(path, {"answer": "done"}).status_code == 410
+    assert client.get(path).status_code == 410
+
+
+@pytest.mark.promise("P26")
+def test_the_answer_page_shows_the_correction_and_refuses_an_empty_answer(client, by_email):
+    challenge = ask(client, "rectification", "kari@example.com")
+    prove(client, challenge, code_for("kari@example.com"))
+    client.post(f"/privacy/confirm/{challenge}/", {"name": "Kari Rettet"})
+    step()
+    path = "/" + answer_path(partner_mails()[0])
+    page = client.get(path).content.decode()
+    assert "Kari Rettet" in page and str(by_email.id) in page
+    opened = AuditEvent.objects.filter(action="rights.partner_opened").get()
+    assert opened.actor == "partner:broker-a"
+    empty = client.post(path, {})
+    assert empty.status_code == 400 and "Please choose an answer" in empty.content.decode()
+    assert PartnerTask.objects.get().state == TaskState.PENDING
+    assert client.post(path, {"answer": "done"}).status_code == 200
+    # Applied everywhere: the corrected values are shredded with the request closed.
+    assert RightsRequest.objects.get().state == "completed"
+    assert not Envelope.objects.filter(
+        purpose=Purpose.REQUEST, id=RightsRequest.objects.get().details_id
+    ).exists()
+
+
+@pytest.mark.promise("P25")
+@pytest.mark.promise("P16")
+def test_an_uploaded_answer_is_sealed_and_reaches_the_person_in_the_zip(client, by_email):
+    request = requested(client, "access")
+    step()
+    path = "/" + answer_path(partner_mails()[0])
+    assert client.get(path).status_code == 200
+    bare = client.post(path, {"answer": "done"})
+    assert bare.status_code == 400 and "upload the person" in bare.content.decode()
+    program = SimpleUploadedFile("data.exe", b"MZ", content_type="application/octet-stream")
+    wrong = client.post(path, {"answer": "done", "file": program})
+    assert wrong.status_code == 400 and "JSON, CSV" in wrong.content.decode()
+    held = json.dumps({"records": [{"name": "Kari Nordmann", "loan": "canary-loan-4711"}]})
+    upload = SimpleUploadedFile("../../kari data.json", held.encode(), "application/json")
+    assert client.post(path, {"answer": "done", "file": upload}).status_code == 200
+    # At rest until the export is made: sealed, never readable.
+    sealed = Envelope.objects.get(purpose=Purpose.PARTNER_ANSWER)
+    assert b"canary-loan-4711" not in bytes(sealed.ciphertext)
+    mail.outbox.clear()
+    drain_tasks()
+    [done] = [m for m in mail.outbox if m.to == ["kari@example.com"]]
+    assert not Envelope.objects.filter(purpose=Purpose.PARTNER_ANSWER).exists()
+    link = re.search(r"/privacy/download/[^\s/]+/", done.body).group(0)
+    archive = zipfile.ZipFile(io.BytesIO(client.post(link).content))
+    name = "from-partners/broker-a-kari-data.json"
+    assert name in archive.namelist()
+    assert json.loads(archive.read(name)) == json.loads(held)
+    listed = json.loads(archive.read("data.json"))["held_by_partners"]
+    assert listed == [{"holder": "Broker A", "file": name}]
+    request.refresh_from_db()
+    assert request.export_id is None  # downloaded once, shredded
+
+
+@pytest.mark.promise("P25")
+def test_a_dead_or_forged_answer_link_or_a_huge_file_changes_nothing(client, by_email):
+    requested(client, "access")
+    step()
+    path = "/" + answer_path(partner_mails()[0])
+    forged = path.replace(path.split("/")[-2], path.split("/")[-2][:-3] + "abc")
+    assert client.get(forged).status_code == 410
+    assert client.post(forged, {"answer": "no_data"}).status_code == 410
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=101)):
+        assert client.get(path).status_code == 410
+    huge = client.post(path, {"answer": "no_data"}, CONTENT_LENGTH=str(11 * 1024 * 1024))
+    assert huge.status_code == 413 and "10 MB" in huge.content.decode()
+    assert PartnerTask.objects.get().state == TaskState.PENDING
+    assert client.post(path, {"answer": "no_data"}).status_code == 200
+    assert PartnerTask.objects.get().answer == "no_data"
+
+
+@pytest.mark.promise("P24")
+def test_two_workers_never_mail_a_partner_twice(client, by_email):
+    requested(client, "erasure")
+    task = PartnerTask.objects.select_related("partner", "request").get()
+    now = datetime.now(UTC)
+    fanout.by_email(task, now)
+    fanout.by_email(task, now)  # the same stale view of the task, as a second worker has
+    assert len(partner_mails()) == 1
+
+
+@pytest.mark.promise("P28")
+def test_portability_sends_a_copy_to_the_company_the_person_names(client, by_email):
+    challenge = ask(client, "portability", "kari@example.com")
+    prove(client, challenge, code_for("kari@example.com"))
+    named = {"recipient_name": "Ny Bank ASA", "recipient_email": "data@nybank.example.com"}
+    unconfirmed = client.post(f"/privacy/confirm/{challenge}/", named)
+    assert unconfirmed.status_code == 400
+    assert "Bekreft" in unconfirmed.content.decode()
+    assert not RightsRequest.objects.exists()
+    bad = client.post(
+        f"/privacy/confirm/{challenge}/",
+        {"recipient_name": "Ny Bank ASA", "recipient_email": "nybank", "confirm_transfer": "on"},
+    )
+    assert bad.status_code == 400 and not RightsRequest.objects.exists()
+    sent = client.post(f"/privacy/confirm/{challenge}/", {**named, "confirm_transfer": "on"})
+    assert sent.status_code == 302
+    step()
+    upload = SimpleUploadedFile("held.csv", b"name,loan\nKari,canary-4712\n", "text/csv")
+    client.post("/" + answer_path(partner_mails()[0]), {"answer": "done", "file": upload})
+    mail.outbox.clear()
+    drain_tasks()
+    [person] = [m for m in mail.outbox if m.to == ["kari@example.com"]]
+    [company] = [m for m in mail.outbox if m.to == ["data@nybank.example.com"]]
+    assert "Ny Bank ASA" in person.body and "data@nybank.example.com" in person.body
+    assert "artikkel 20" in company.body
+    own = re.search(r"/privacy/download/[^\s/]+/", person.body).group(0)
+    theirs = re.search(r"/privacy/download/[^\s/]+/", company.body).group(0)
+    assert own != theirs
+    for link in (theirs, own):
+        got = client.post(link)
+        assert got.status_code == 200
+        archive = zipfile.ZipFile(io.BytesIO(got.content))
+        assert archive.read("from-partners/broker-a-held.csv").endswith(b"canary-4712\n")
+        assert client.post(link).status_code == 410  # each link once
+    # The recipient's name and address were only passing through.
+    request = RightsRequest.objects.get()
+    assert request.details_id is None or not Envelope.objects.filter(id=request.details_id).exists()
+    assert not Envelope.objects.filter(purpose__in=[Purpose.EXPORT, Purpose.REQUEST]).exists()
