@@ -96,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=30)
     parser.add_argument("--partners", type=int, default=3)
+    parser.add_argument("--probes", type=int, default=200, help="enumeration timing pairs")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -105,6 +106,8 @@ def main() -> None:
     db_url = c.create_pg_database()[1] if args.postgres else ""
     env = c.make_env(work, db_url)
     env["TILLIT_RIGHTS_CODES_PER_IP_PER_HOUR"] = "1000000"
+    env["TILLIT_RIGHTS_CHECKS_PER_IP_PER_HOUR"] = "1000000"
+    env["TILLIT_RIGHTS_CODES_PER_ADDRESS_PER_HOUR"] = "1000000"
     c.run_init(env, partner_port=c.free_port(), logdir=work)
     register_partners(env, work, args.partners)
     port = c.free_port()
@@ -155,6 +158,34 @@ def main() -> None:
     )  # fmt: skip
     print(f"# requests per partner (from the exports): {dict(sorted(by_partner.items()))}")
     print("# legal limit: one calendar month (~2,600,000 s); Fides' default due date: 45 days")
+    enumeration(base, people, args.probes)
+
+
+def enumeration(base: str, people: list[str], probes: int) -> None:
+    """Can the time to answer "send me a code" tell a known address from an unknown one?
+    Alternate the two, same client, and compare the distributions."""
+    timings: dict[str, list[float]] = {"known": [], "unknown": []}
+    with httpx.Client(base_url=base, timeout=20) as http:
+        token = CSRF.search(http.get("/privacy/").text).group(1)
+        for n in range(probes):
+            for which, address in (
+                ("known", people[n % len(people)]),
+                ("unknown", f"nobody-{n}@example.com"),
+            ):
+                t0 = time.perf_counter()
+                answer = http.post(
+                    "/privacy/",
+                    data={"kind": "access", "email": address, "csrfmiddlewaretoken": token},
+                )
+                timings[which].append((time.perf_counter() - t0) * 1000)
+                assert answer.status_code == 302, answer.status_code
+    rows = []
+    for which, ms in timings.items():
+        q = statistics.quantiles(ms, n=10, method="inclusive")
+        rows.append([which, str(len(ms)), f"{statistics.median(ms):.2f}", f"{q[8]:.2f}"])
+    print(c.table(rows, ["address", "requests", "median ms", "p90 ms"]))
+    diff = statistics.median(timings["known"]) - statistics.median(timings["unknown"])
+    print(f"# median difference known - unknown: {diff:+.2f} ms (the same SQL runs for both)")
 
 
 if __name__ == "__main__":

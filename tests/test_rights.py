@@ -174,6 +174,46 @@ def test_codes_to_one_address_are_limited(client, kari, settings):
     assert Challenge.objects.count() == 2
 
 
+@pytest.mark.promise("P21")
+def test_code_checks_from_one_ip_are_limited_across_requests(client, kari, settings):
+    settings.RIGHTS_CHECKS_PER_IP_PER_HOUR = 3
+    first = ask(client, "access", "kari@example.com")
+    second = ask(client, "erasure", "kari@example.com")
+    right = code_for("kari@example.com")  # the second challenge's code
+    for challenge in (first, first, second):
+        assert prove(client, challenge, "000000").status_code == 400
+    blocked = prove(client, second, right)
+    assert blocked.status_code == 429
+    assert "Too many" in blocked.content.decode() or "For mange" in blocked.content.decode()
+    # Refused before it was compared: the right code did not count, nor did it prove anything.
+    assert Challenge.objects.get(id=second).tries == 1
+    assert Challenge.objects.get(id=second).verified_at is None
+
+
+@pytest.mark.promise("P25")
+def test_a_known_and_an_unknown_address_cost_the_same_work(client, kari):
+    """Enumeration by timing: starting a request runs the same SQL statements, in the same
+    order, and queues the same job, whether or not the address belongs to someone. (The
+    timings themselves are in bench/rights.py.)"""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django_tasks_db.models import DBTaskResult
+
+    def statements(address: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            answer = client.post("/privacy/", {"kind": "erasure", "email": address})
+        assert answer.status_code == 302
+        # Ids, hashes and times differ; the statements and their order must not.
+        return [re.sub(r"'[^']*'|\b\d+(\.\d+)?\b|%s", "?", q["sql"]) for q in queries]
+
+    client.get("/privacy/")  # sessions, CSRF and caches warmed alike for both
+    known = statements("kari@example.com")
+    unknown = statements("nobody@example.com")
+    assert known == unknown and len(known) > 3
+    jobs = DBTaskResult.objects.filter(task_path__endswith="send_code")
+    assert jobs.count() == 2
+
+
 @pytest.mark.promise("P25")
 def test_bad_input_is_named_in_the_visitors_language(client):
     answer = client.post("/privacy/", {"kind": "sell-my-data", "email": "not an address"})

@@ -228,6 +228,7 @@ RIGHTS_CODES_PER_IP_PER_HOUR = env_int("TILLIT_RIGHTS_CODES_PER_IP_PER_HOUR", 20
 RIGHTS_CODES_PER_ADDRESS_PER_HOUR = env_int(
     "TILLIT_RIGHTS_CODES_PER_ADDRESS_PER_HOUR", 5, minimum=1
 )
+RIGHTS_CHECKS_PER_IP_PER_HOUR = env_int("TILLIT_RIGHTS_CHECKS_PER_IP_PER_HOUR", 30, minimum=1)
 
 # Serving: `tillit web` starts this many processes with this many threads each.
 WEB_WORKERS = env_int("TILLIT_WEB_WORKERS", 2, minimum=1)

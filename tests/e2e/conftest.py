@@ -309,6 +309,7 @@ class Operator:
         countries: str,
         secret: str,
         embed_url: str = "",
+        options: tuple[str, ...] = (),
     ) -> None:
         secret_file = self.root / "secrets" / slug
         secret_file.parent.mkdir(mode=0o700, exist_ok=True)
@@ -333,6 +334,7 @@ class Operator:
             "--secret-file",
             str(secret_file),
             *(["--embed-url", embed_url] if embed_url else []),
+            *options,
         )
 
     def add_reference_partner(

@@ -65,6 +65,9 @@ def verify(request: HttpRequest, challenge_id: uuid.UUID) -> HttpResponse:
     context: dict[str, object] = {"form": form, "minutes": 10}
     if request.method == "GET":
         return render(request, "rights/verify.html", context)
+    # Per IP across every challenge: guessing spread over many requests is slowed down too.
+    if not hit(request, "rights-check", settings.RIGHTS_CHECKS_PER_IP_PER_HOUR):
+        return render(request, "rights/verify.html", {**context, "limited": True}, status=429)
     if not form.is_valid():
         return render(request, "rights/verify.html", context, status=400)
     try:
