@@ -60,8 +60,15 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 class ReferencePartner:
-    def __init__(self, data_dir: Path, secret: str | None = None, port: int | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        secret: str | None = None,
+        port: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ):
         self.data_dir = data_dir
+        self.extra_env = extra_env or {}
         self.secret = secret or secrets.token_urlsafe(32)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -69,7 +76,12 @@ class ReferencePartner:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-        return {**env, "PARTNER_DATA_DIR": str(self.data_dir), "PARTNER_SECRET": self.secret}
+        return {
+            **env,
+            "PARTNER_DATA_DIR": str(self.data_dir),
+            "PARTNER_SECRET": self.secret,
+            **self.extra_env,
+        }
 
     def start(self) -> ReferencePartner:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,8 +104,10 @@ class ReferencePartner:
 
 
 @contextmanager
-def reference_partner(data_dir: Path, secret: str | None = None) -> Iterator[ReferencePartner]:
-    partner = ReferencePartner(data_dir, secret).start()
+def reference_partner(
+    data_dir: Path, secret: str | None = None, **extra_env: str
+) -> Iterator[ReferencePartner]:
+    partner = ReferencePartner(data_dir, secret, extra_env=extra_env).start()
     try:
         yield partner
     finally:

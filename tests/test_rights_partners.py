@@ -219,3 +219,84 @@ def test_portability_sends_a_copy_to_the_company_the_person_names(client, by_ema
     request = RightsRequest.objects.get()
     assert request.details_id is None or not Envelope.objects.filter(id=request.details_id).exists()
     assert not Envelope.objects.filter(purpose__in=[Purpose.EXPORT, Purpose.REQUEST]).exists()
+
+
+def _listening(partner, reference) -> None:
+    """Point the test's partner at a running reference partner."""
+    partner.endpoint = reference.url
+    partner.save()
+    partner.set_secret(reference.secret)
+
+
+@pytest.mark.promise("P25")
+@pytest.mark.promise("P30")
+def test_a_refused_request_is_withdrawn_from_a_partner_that_has_not_acted(client, kari, tmp_path):
+    from tests.processes import reference_partner
+    from tillit.rights import actions
+
+    # This partner holds each request for an hour before carrying it out.
+    with reference_partner(tmp_path / "partner", PARTNER_DSR_HOLD_SECONDS="3600") as ref:
+        _listening(kari.partner, ref)
+        request = requested(client, "access")
+        assert step() == 1
+        task = PartnerTask.objects.select_related("partner").get()
+        assert task.state == TaskState.PENDING
+        with pytest.raises(actions.CannotRefuse):
+            actions.refuse(request, "   ", "staff:1")
+        actions.refuse(request, "The same request for the fourth time this week.", "staff:1")
+        with pytest.raises(actions.CannotRefuse):
+            actions.refuse(request, "again", "staff:1")
+        assert PartnerTask.objects.get().state == TaskState.CANCELLING
+        assert step() == 1
+        assert PartnerTask.objects.get().state == TaskState.CANCELLED
+        with httpx.Client() as http:
+            at_partner = fanout._get(http, task.partner, f"/requests/{task.id}")
+        assert at_partner["request_status"] == "cancelled"
+    request.refresh_from_db()
+    assert (request.state, request.outcome) == ("refused", "refused")
+    drain_tasks()
+    [told] = [
+        m
+        for m in mail.outbox
+        if m.to == ["kari@example.com"]
+        and request.reference in m.subject
+        and "kan ikke" in m.subject
+    ]
+    assert "fourth time this week" in told.body and "Datatilsynet" in told.body
+    assert not Envelope.objects.filter(purpose=Purpose.REQUEST).exists()
+
+
+@pytest.mark.promise("P25")
+def test_a_refusal_after_the_partner_acted_keeps_the_partners_answer(client, kari, tmp_path):
+    import time
+
+    from tests.processes import reference_partner
+    from tillit.rights import actions
+
+    with reference_partner(tmp_path / "partner", PARTNER_DSR_HOLD_SECONDS="1") as ref:
+        _listening(kari.partner, ref)
+        request = requested(client, "erasure")
+        step()
+        assert PartnerTask.objects.get().state == TaskState.PENDING
+        time.sleep(1.5)  # the partner carries it out before it hears of the refusal
+        actions.refuse(request, "Sent by mistake, says the person on the phone.", "staff:1")
+        assert PartnerTask.objects.get().state == TaskState.CANCELLING
+        step()
+    # The partner had already erased: that is what the record says, not "withdrawn".
+    assert PartnerTask.objects.get().state == TaskState.COMPLETED
+
+
+@pytest.mark.promise("P21")
+def test_staff_refuse_from_the_console_with_a_reason(client, kari, administrator):
+    request = requested(client, "access")
+    client.force_login(administrator)
+    url = "/console/rights/rightsrequest/"
+    chosen = {"action": "refuse_request", "_selected_action": [str(request.id)]}
+    form = client.post(url, chosen)
+    assert form.status_code == 200 and "Art. 12(5)" in form.content.decode()
+    client.post(url, {**chosen, "reason": "Manifestly unfounded: see case 12."})
+    request.refresh_from_db()
+    assert request.state == "refused" and request.refusal_reason.startswith("Manifestly")
+    assert PartnerTask.objects.get().state == TaskState.CANCELLED  # never sent: just dropped
+    refused = AuditEvent.objects.get(action="rights.refused")
+    assert refused.actor == f"staff:{administrator.pk}"

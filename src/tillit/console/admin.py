@@ -130,12 +130,13 @@ class RightsRequestAdmin(ReadOnly):
         "due_at",
         "extended_until",
         "extension_reason",
+        "refusal_reason",
         "completed_at",
         "overdue_alarm_at",
     ]
     readonly_fields = fields
     inlines = [PartnerTaskInline]
-    actions = ["extend_deadline"]
+    actions = ["extend_deadline", "refuse_request"]
 
     @admin.display(description="days left")
     def days_left(self, obj: RightsRequest) -> str:
@@ -173,4 +174,26 @@ class RightsRequestAdmin(ReadOnly):
                 self.message_user(request, f"{rights_request.reference}: {refusal}", messages.ERROR)
             else:
                 self.message_user(request, f"{rights_request.reference}: extended, person told")
+        return None
+
+    @admin.action(description="Refuse as manifestly unfounded or excessive (with a reason)")
+    def refuse_request(self, request: HttpRequest, queryset: Any) -> Any:
+        if "reason" not in request.POST:
+            return render(
+                request,
+                "console/refuse.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Refuse a request",
+                    "requests": queryset,
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        for rights_request in queryset:
+            try:
+                actions.refuse(rights_request, request.POST["reason"], f"staff:{request.user.pk}")
+            except actions.CannotRefuse as refusal:
+                self.message_user(request, f"{rights_request.reference}: {refusal}", messages.ERROR)
+            else:
+                self.message_user(request, f"{rights_request.reference}: refused, person told")
         return None

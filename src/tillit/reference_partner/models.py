@@ -58,6 +58,8 @@ class DsrRequest(models.Model):
     # For access and portability: the person's leads as they were when the request came.
     results = models.JSONField(null=True, blank=True)
     results_url = models.CharField(max_length=300, blank=True)
+    # A correction's values, kept only while the request waits (PARTNER_DSR_HOLD_SECONDS).
+    changes = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.request_type} {self.subject_request_id}"

@@ -3,7 +3,7 @@
 It plays the processor: it verifies tillit's signatures, stores the leads it receives (it is
 allowed to: it is the processor) and answers with signed receipts. Environment:
 PARTNER_DATA_DIR (default $TILLIT_DATA_DIR/demo/partner), PARTNER_SECRET (or PARTNER_SECRET_FILE,
-default <data dir>/secret), PARTNER_NAME.
+default <data dir>/secret), PARTNER_NAME, PARTNER_DSR_HOLD_SECONDS.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ PARTNER_SECRET = env_secret("PARTNER_SECRET") or (
     SECRET_FILE.read_text().strip() if SECRET_FILE.exists() else ""
 )
 PARTNER_NAME = env_str("PARTNER_NAME", "Demo Megler AS")
+# Rights requests wait this long as `pending` before they are carried out (0: at once), so that
+# polling, callbacks and cancellation can be seen working.
+PARTNER_DSR_HOLD_SECONDS = int(env_str("PARTNER_DSR_HOLD_SECONDS", "0"))
 # Its own session/CSRF key; it has no forms, so a fresh one per start is fine.
 SECRET_KEY = secrets.token_urlsafe(32)
 DEBUG = False

@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tillit.partners import signing
 from tillit.reference_partner.models import DsrRequest, Lead
@@ -106,6 +107,7 @@ def _repeat(lead: Lead, digest: str) -> HttpResponse:
 
 @require_GET
 def leads_json(request: HttpRequest) -> JsonResponse:
+    _settle()
     return JsonResponse(
         {
             "partner": settings.PARTNER_NAME,
@@ -171,7 +173,9 @@ def _dsr_refuse(status: int, reason: str) -> HttpResponse:
 
 
 def _dsr_verified(request: HttpRequest) -> bool:
-    signed = request.body if request.method == "POST" else f"GET {request.path}".encode()
+    signed = (
+        request.body if request.method == "POST" else f"{request.method} {request.path}".encode()
+    )
     try:
         signing.verify(
             settings.PARTNER_SECRET.encode(),
@@ -249,26 +253,48 @@ def dsr_requests(request: HttpRequest) -> HttpResponse:
     existing = DsrRequest.objects.filter(subject_request_id=request_id).first()
     if existing:
         return _dsr_answer(existing.status_body(), 200)
-    with transaction.atomic():
-        leads = Lead.objects.filter(subject_ref=subject_ref)
-        results = [lead.as_dict() for lead in leads] if kind in ("access", "portability") else None
-        changes = data.get("extensions", {}).get("tillit", {}).get("changes")
-        affected = _apply(kind, leads, changes)
-        dsr = DsrRequest.objects.create(
-            subject_request_id=request_id,
-            request_type=kind,
-            subject_ref=subject_ref,
-            status="completed",
-            callback_urls=callbacks,
-            completed_at=timezone.now(),
-            leads_affected=affected,
-            results=results,
-            results_url=(
-                request.build_absolute_uri(f"{DSR}/results/{request_id}") if results else ""
-            ),
-        )
-    threading.Thread(target=_call_back, args=(dsr,), daemon=True).start()
+    dsr = DsrRequest.objects.create(
+        subject_request_id=request_id,
+        request_type=kind,
+        subject_ref=subject_ref,
+        status="pending",
+        callback_urls=callbacks,
+        changes=data.get("extensions", {}).get("tillit", {}).get("changes"),
+        results_url=(
+            request.build_absolute_uri(f"{DSR}/results/{request_id}")
+            if kind in ("access", "portability")
+            else ""
+        ),
+    )
+    if settings.PARTNER_DSR_HOLD_SECONDS <= 0:
+        _carry_out(dsr)
     return _dsr_answer(dsr.status_body(), 201)
+
+
+def _carry_out(dsr: DsrRequest) -> None:
+    """Do what the request asks, mark it completed, and call the operator back."""
+    with transaction.atomic():
+        fresh = DsrRequest.objects.select_for_update().get(pk=dsr.pk)
+        if fresh.status != "pending":
+            return
+        leads = Lead.objects.filter(subject_ref=fresh.subject_ref)
+        if fresh.request_type in ("access", "portability"):
+            fresh.results = [lead.as_dict() for lead in leads]
+        fresh.leads_affected = _apply(fresh.request_type, leads, fresh.changes)
+        fresh.status, fresh.completed_at, fresh.changes = "completed", timezone.now(), None
+        fresh.save()
+    dsr.refresh_from_db()
+    threading.Thread(target=_call_back, args=(dsr,), daemon=True).start()
+
+
+def _settle() -> None:
+    """Carry out the requests whose hold has passed (looked at whenever the API is used)."""
+    hold = settings.PARTNER_DSR_HOLD_SECONDS
+    if hold <= 0:
+        return
+    due = timezone.now() - timedelta(seconds=hold)
+    for dsr in DsrRequest.objects.filter(status="pending", received_at__lte=due):
+        _carry_out(dsr)
 
 
 def _call_back(dsr: DsrRequest) -> None:
@@ -282,13 +308,25 @@ def _call_back(dsr: DsrRequest) -> None:
             pass  # the operator polls GET /requests/{id} as well
 
 
-@require_GET
+@csrf_exempt
+@require_http_methods(["GET", "DELETE"])
 def dsr_status(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+    """GET: the request's status. DELETE: cancel it, which OpenDSR allows only while it is
+    still pending (202); once carried out it cannot be undone (400)."""
     if not _dsr_verified(request):
         return _dsr_refuse(401, "signature missing or invalid")
+    _settle()
     dsr = DsrRequest.objects.filter(subject_request_id=request_id).first()
     if dsr is None:
         return _dsr_refuse(404, "no such request")
+    if request.method == "DELETE":
+        cancelled = DsrRequest.objects.filter(pk=dsr.pk, status="pending").update(
+            status="cancelled", changes=None
+        )
+        if not cancelled:
+            return _dsr_refuse(400, f"only a pending request can be cancelled; it is {dsr.status}")
+        dsr.refresh_from_db()
+        return _dsr_answer(dsr.status_body(), 202)
     return _dsr_answer(dsr.status_body())
 
 
@@ -297,6 +335,7 @@ def dsr_results(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     """An access or portability request's results, for the operator only (signed both ways)."""
     if not _dsr_verified(request):
         return _dsr_refuse(401, "signature missing or invalid")
+    _settle()
     dsr = DsrRequest.objects.filter(subject_request_id=request_id, results__isnull=False).first()
     if dsr is None:
         return _dsr_refuse(404, "no results for this request")

@@ -13,7 +13,7 @@ from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
 from tillit.partners.models import Delivery, DeliveryState
 from tillit.rights import deadlines, fanout, tasks
-from tillit.rights.models import Challenge, Kind, RightsRequest, State
+from tillit.rights.models import Challenge, Kind, PartnerTask, RightsRequest, State, TaskState
 from tillit.subjects.models import State as SubjectState
 from tillit.subjects.models import Subject
 from tillit.vault.blind import phone_index
@@ -178,6 +178,41 @@ def extend(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
         tasks.send_extended.enqueue(str(request.id))
     request.refresh_from_db()
     return request
+
+
+def refuse(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
+    """Art. 12(5): refuse a manifestly unfounded or excessive request, telling the person why
+    and how to complain (Art. 12(4)). What the partners have not yet carried out is withdrawn
+    from them; what already took effect (here or there) stays."""
+    reason = reason.strip()
+    if not reason:
+        raise CannotRefuse("a refusal needs a reason, which the person is told")
+    if request.contact_id is None:
+        raise CannotRefuse("there is no address to tell the person")
+    now = timezone.now()
+    with transaction.atomic():
+        closed = RightsRequest.objects.filter(id=request.id, completed_at__isnull=True).update(
+            state=State.REFUSED, outcome="refused", refusal_reason=reason, completed_at=now
+        )
+        if not closed:
+            raise CannotRefuse("the request is closed already")
+        tasks_left = PartnerTask.objects.filter(request_id=request.id)
+        tasks_left.filter(
+            state__in=[TaskState.PENDING, TaskState.IN_PROGRESS], partner__rights_api=True
+        ).update(state=TaskState.CANCELLING, next_attempt_at=now)
+        tasks_left.exclude(
+            state__in=[TaskState.COMPLETED, TaskState.CANCELLING, TaskState.CANCELLED]
+        ).update(state=TaskState.CANCELLED)
+        if request.details_id:
+            Envelope.objects.filter(id=request.details_id).shred()
+        record("rights.refused", actor=actor, target=f"request:{request.id}")
+        tasks.send_refused.enqueue(str(request.id))
+    request.refresh_from_db()
+    return request
+
+
+class CannotRefuse(Exception):
+    pass
 
 
 def alarm_overdue(now: Any) -> int:

@@ -192,7 +192,7 @@ def answered(task: PartnerTask, answer: str, upload: Envelope | None) -> None:
     with transaction.atomic():
         won = (
             PartnerTask.objects.filter(id=task.id)
-            .exclude(state=TaskState.COMPLETED)
+            .exclude(state__in=[TaskState.COMPLETED, TaskState.CANCELLED])
             .update(answer=answer, answer_file=upload)
         )
         if not won:
@@ -210,7 +210,7 @@ def update(task: PartnerTask, status: dict[str, Any], actor: str = "") -> None:
     }.get(str(status.get("request_status")), TaskState.PENDING)
     with transaction.atomic():
         fresh = PartnerTask.objects.select_for_update().get(id=task.id)
-        if fresh.state == TaskState.COMPLETED:
+        if fresh.state in (TaskState.COMPLETED, TaskState.CANCELLED):
             return
         fresh.state = state
         fresh.sent_at = fresh.sent_at or now
@@ -248,6 +248,31 @@ def finish(request: RightsRequest) -> None:
         transaction.on_commit(lambda: tasks.send_completed.enqueue(str(request.id)))
 
 
+def cancel(client: httpx.Client, task: PartnerTask) -> None:
+    """Withdraw a request the partner has not yet carried out (OpenDSR: DELETE, accepted only
+    while it is pending). If the partner has acted already, its status is taken as it is."""
+    partner, path = task.partner, f"{PREFIX}/requests/{task.id}"
+    response = client.delete(
+        partner.endpoint + path,
+        headers=_headers(partner, f"DELETE {path}".encode()),
+        timeout=settings.DELIVERY_TIMEOUT_SECONDS,
+    )
+    if response.status_code == 202:
+        _checked(partner, response, "dsr-response")
+        PartnerTask.objects.filter(id=task.id).update(state=TaskState.CANCELLED, last_error="")
+        record(
+            "rights.partner_cancelled",
+            actor=f"partner:{partner.slug}",
+            target=f"request:{task.request_id}",
+        )
+    elif response.status_code == 404:  # it never arrived: nothing to withdraw
+        PartnerTask.objects.filter(id=task.id).update(state=TaskState.CANCELLED)
+    elif response.status_code in (400, 409):  # carried out already, or being carried out
+        update(task, _get(client, partner, f"/requests/{task.id}"))
+    else:
+        raise PartnerError(f"DELETE /requests answered {response.status_code}")
+
+
 def _failed(task: PartnerTask, error: str, now: datetime, give_up: bool = False) -> None:
     attempts = task.attempts + 1
     give_up = give_up or task.request.received_at + GIVE_UP_AFTER <= now
@@ -273,13 +298,20 @@ def step(client: httpx.Client, batch: int = 20) -> int:
     """Send what waits, poll what has not called back; returns how many were handled."""
     now = timezone.now()
     due = PartnerTask.objects.select_related("partner", "request").filter(
-        state__in=[TaskState.WAITING, TaskState.PENDING, TaskState.IN_PROGRESS],
+        state__in=[
+            TaskState.WAITING,
+            TaskState.PENDING,
+            TaskState.IN_PROGRESS,
+            TaskState.CANCELLING,
+        ],
         next_attempt_at__lte=now,
     )[:batch]
     handled = 0
     for task in due:
         try:
-            if not task.partner.rights_api:
+            if task.state == TaskState.CANCELLING:
+                cancel(client, task)
+            elif not task.partner.rights_api:
                 by_email(task, now)
             elif task.state == TaskState.WAITING:
                 send(client, task)

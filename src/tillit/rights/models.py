@@ -74,6 +74,8 @@ class RightsRequest(models.Model):
     due_at = models.DateTimeField()
     extended_until = models.DateTimeField(null=True, blank=True)
     extension_reason = models.TextField(blank=True)
+    # Art. 12(4)-(5): a refused request, with the reason the person was told.
+    refusal_reason = models.TextField(blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     overdue_alarm_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=40, blank=True)
@@ -122,6 +124,8 @@ class TaskState(models.TextChoices):
     IN_PROGRESS = "in_progress", _("the partner is working on it")
     COMPLETED = "completed", _("done by the partner")
     FAILED = "failed", _("the partner could not be reached")
+    CANCELLING = "cancelling", _("being withdrawn from the partner")
+    CANCELLED = "cancelled", _("withdrawn before the partner acted")
 
 
 class PartnerTask(models.Model):

@@ -145,6 +145,36 @@ def send_extended(request_id: str) -> None:
 
 
 @task()
+def send_refused(request_id: str) -> None:
+    """Art. 12(4): the reason, and how to complain; then the address is forgotten."""
+    from tillit import datamap
+    from tillit.rights.models import RightsRequest
+    from tillit.vault.models import Envelope
+
+    request = RightsRequest.objects.select_related("contact", "subject").filter(id=request_id)
+    found = request.first()
+    if found is None or found.contact is None:
+        return
+    dm = datamap.load()
+    country = found.subject.country if found.subject else dm.operator["country"]
+    with translation.override(found.language):
+        kind = str(found.get_kind_display())
+    send_templated(
+        "rights-refused",
+        found.contact.open()["email"],
+        {
+            "request": found,
+            "kind": kind,
+            "reason": found.refusal_reason,
+            "authority": dm.authority(country),
+            "privacy_contact": dm.contacts["privacy"],
+        },
+        found.language,
+    )
+    Envelope.objects.filter(id=found.contact_id).shred()
+
+
+@task()
 def send_partner_request(task_id: str, reminder: bool = False) -> None:
     """To a partner without a rights API: the request, and a one-time link to answer it. No
     personal data in the e-mail: the page behind the link shows who the person is."""

@@ -163,6 +163,8 @@ def partner_answer(request: HttpRequest, token: str) -> HttpResponse:
     task = answers.task_for(token)
     if task is None:
         return render(request, "rights/partner_answer_gone.html", status=410)
+    if task.state == TaskState.CANCELLED:
+        return render(request, "rights/partner_answer_gone.html", {"cancelled": True}, status=410)
     if task.state == TaskState.COMPLETED:
         return render(request, "rights/partner_answer_gone.html", {"answered": True}, status=410)
     wants_file = task.request.wants_export
