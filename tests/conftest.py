@@ -58,11 +58,54 @@ def partner(db: None) -> Any:
     return make_partner()
 
 
-@pytest.fixture
-def administrator(db: None) -> Any:
+STAFF_PASSWORD = "correct horse battery"
+
+
+def make_staff(username: str, role: str) -> Any:
+    """A staff member in one role, with a password and an authenticator, as `tillit staff
+    add` makes them."""
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.create_superuser("admin", None, "correct horse battery")
+    from tillit.console import staff
+
+    staff.create(username, role, password=STAFF_PASSWORD)
+    return get_user_model().objects.get(username=username)
+
+
+def sign_in(client: Any, user: Any) -> Any:
+    """Sign in through the console's real form: password, then the authenticator's code."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tillit.console import staff
+
+    # An authenticator code is accepted once; a test may sign in more than once in 30 s.
+    TOTPDevice.objects.filter(user=user).update(last_t=-1)
+    answer = client.post(
+        "/console/login/",
+        {
+            "username": user.username,
+            "password": STAFF_PASSWORD,
+            "otp_token": staff.current_code(user),
+            "next": "/console/",
+        },
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    return answer
+
+
+@pytest.fixture
+def administrator(db: None) -> Any:
+    return make_staff("admin", "administrator")
+
+
+@pytest.fixture
+def privacy_officer(db: None) -> Any:
+    return make_staff("personvern", "privacy_officer")
+
+
+@pytest.fixture
+def support(db: None) -> Any:
+    return make_staff("kundeservice", "support")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 from django.core import signing
 
+from tests.conftest import sign_in
 from tillit import datamap
 from tillit.consent import cookies
 from tillit.consent.models import AppendOnly, CookieConsent
@@ -395,7 +396,7 @@ def test_the_banner_files_fit_the_budget():
 
 
 @pytest.mark.promise("P21")
-def test_staff_see_only_aggregate_rates(client, administrator):
+def test_staff_see_only_aggregate_rates(client, privacy_officer):
     from django.test import Client
 
     visitor = Client(HTTP_HOST="127.0.0.1")
@@ -406,7 +407,7 @@ def test_staff_see_only_aggregate_rates(client, administrator):
     client.cookies.clear()
     choose(client, action="custom", source="banner", granted=["analytics"])
     staff = Client(HTTP_HOST="127.0.0.1")
-    staff.force_login(administrator)
+    sign_in(staff, privacy_officer)
     page = staff.get("/console/cookie-consent/")
     assert page.status_code == 200
     html = page.content.decode()

@@ -13,6 +13,8 @@ USAGE = """usage: tillit COMMAND [options]
   worker                     deliver leads, send e-mail, apply retention rules
   reference-partner --port N the reference partner, a separate service
   partners add|list|disable|enable
+  staff add|list|role|disable|enable|reset-otp|unlock|code
+                             staff accounts: a role, a password and an authenticator
   keys rotate                new key-encryption key; re-wrap every data key
   audit verify               recompute the audit log's hash chain
   prune                      apply the retention rules now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -37,6 +38,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "tillit.core",
     "tillit.vault",
     "tillit.audit",
@@ -57,10 +61,32 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "tillit.console.security.IdleTimeout",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: it turns a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Staff sign-in: password (argon2), then a TOTP code (django-otp); django-axes locks a user out
+# from one address after repeated failures. Only what the lockout needs is kept: no access log.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("TILLIT_STAFF_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("TILLIT_STAFF_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_LOCKOUT_CALLABLE = "tillit.console.security.locked_out"
+AXES_CLIENT_IP_CALLABLE = "tillit.site.ratelimit.axes_client_ip"
+AXES_VERBOSE = False
+OTP_TOTP_ISSUER = "tillit"
+STAFF_IDLE_MINUTES = env_int("TILLIT_STAFF_IDLE_MINUTES", 30, minimum=1)
 
 ROOT_URLCONF = "tillit.urls"
 WSGI_APPLICATION = "tillit.wsgi.application"

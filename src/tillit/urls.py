@@ -23,3 +23,4 @@ urlpatterns = [
 
 handler400 = "tillit.site.views.bad_request"
 handler404 = "tillit.site.views.not_found"
+handler403 = "tillit.console.security.forbidden"

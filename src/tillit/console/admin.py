@@ -1,4 +1,6 @@
-"""The staff console (Django admin, staff only for now): partners, deliveries, the audit log.
+"""The staff console (Django admin behind a password and a TOTP code): partners, deliveries,
+rights requests, the audit log, staff accounts. Each role sees only what its permissions allow
+(see roles.py).
 
 Nothing here can show personal data: the models it lists hold none. Records that are evidence
 (consent, audit) are read-only.
@@ -9,19 +11,81 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tillit.audit.models import AuditEvent
+from tillit.audit.models import AuditEvent, record
 from tillit.consent.models import ConsentRecord
+from tillit.console import roles
 from tillit.partners.models import Delivery, Partner
 from tillit.rights import actions
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.subjects.models import Subject
 
+# Authenticators are enrolled and reset with `tillit staff`, never shown in the console; groups
+# are the fixed roles.
+for model in (TOTPDevice, Group):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class StaffAdmin(UserAdmin):
+    """Staff accounts: who, which role, active or not. No superuser flag and no loose
+    permissions: a role is the only way to grant anything, and only an administrator may."""
+
+    list_display = ["username", "email", "role_names", "is_active", "last_login"]
+    list_filter = ["is_active", "groups"]
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Person", {"fields": ("first_name", "last_name", "email")}),
+        ("Access", {"fields": ("is_active", "groups")}),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "password1", "password2")}),
+    )
+    readonly_fields = ["last_login", "date_joined"]
+    filter_horizontal = ()
+
+    @admin.display(description="role")
+    def role_names(self, obj: Any) -> str:
+        return ", ".join(roles.of(obj)) or "-"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).filter(is_superuser=False)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "groups":
+            kwargs["queryset"] = Group.objects.filter(name__in=roles.ROLES)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj.is_staff = True
+        super().save_model(request, obj, form, change)
+        record(
+            "staff.changed" if change else "staff.created",
+            actor=f"staff:{request.user.pk}",
+            target=f"staff:{obj.pk}",
+        )
+
 
 class ReadOnly(admin.ModelAdmin):
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        """An action the role may not take is refused (403, audited), not quietly ignored."""
+        action = request.POST.get("action")
+        if request.method == "POST" and action and action not in self.get_actions(request):
+            raise PermissionDenied(f"the action {action!r} is not for this role")
+        return super().changelist_view(request, extra_context)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -153,7 +217,8 @@ class RightsRequestAdmin(ReadOnly):
         return f"{done}/{len(tasks)}" + (f" ({failed} failed)" if failed else "")
 
     @admin.action(
-        description="Extend the deadline by two months (with a reason the person is told)"
+        description="Extend the deadline by two months (with a reason the person is told)",
+        permissions=["change"],
     )
     def extend_deadline(self, request: HttpRequest, queryset: Any) -> Any:
         if "reason" not in request.POST:
@@ -176,7 +241,10 @@ class RightsRequestAdmin(ReadOnly):
                 self.message_user(request, f"{rights_request.reference}: extended, person told")
         return None
 
-    @admin.action(description="Refuse as manifestly unfounded or excessive (with a reason)")
+    @admin.action(
+        description="Refuse as manifestly unfounded or excessive (with a reason)",
+        permissions=["change"],
+    )
     def refuse_request(self, request: HttpRequest, queryset: Any) -> Any:
         if "reason" not in request.POST:
             return render(

@@ -7,6 +7,13 @@ class ConsoleConfig(AppConfig):
     label = "console"
     default = True
 
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from tillit.console import roles
+
+        post_migrate.connect(roles.ensure, dispatch_uid="tillit.console.roles")
+
 
 class ConsoleAdminConfig(admin_apps.AdminConfig):
     """Django's admin, with the console's own site as the default one."""

@@ -19,6 +19,11 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def axes_client_ip(request: HttpRequest, *args: object) -> str:
+    """The same client address the rate limits use, for django-axes' lockouts."""
+    return client_ip(request)
+
+
 def hit(request: HttpRequest, scope: str, limit: int, window_seconds: int = 3600) -> bool:
     """Count one attempt from this IP; True while it is within `limit` per window."""
     return hit_key(scope, client_ip(request), limit, window_seconds)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -56,21 +56,38 @@ class Command(BaseCommand):
             )
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        self.ensure_admin()
+        self.ensure_admin(options["demo"])
         if options["demo"]:
             self.ensure_demo_partner(options["partner_port"])
 
-    def ensure_admin(self) -> None:
-        User = get_user_model()
-        if User.objects.filter(is_superuser=True).exists():
+    def ensure_admin(self, demo: bool) -> None:
+        """The first administrator (and, in demo mode, one staff member per role), each with a
+        password and an authenticator. In demo mode the sign-in details are also written to
+        demo/staff.txt, which `tillit run --demo` prints."""
+        from tillit.console import roles, staff
+
+        if Group.objects.filter(name=roles.ADMINISTRATOR, user__isnull=False).exists():
             return
-        password = secrets.token_urlsafe(12)
-        User.objects.create_superuser("admin", None, password)
-        record("staff.created", actor="cli", target="staff:admin", role="administrator")
-        self.stdout.write(
-            f"made the administrator 'admin' with password {password} "
-            "(shown once; change it with 'tillit changepassword admin')"
-        )
+        wanted = [("admin", roles.ADMINISTRATOR)]
+        if demo:
+            wanted += [("personvern", roles.PRIVACY_OFFICER), ("kundeservice", roles.SUPPORT)]
+        lines = []
+        for username, role in wanted:
+            try:
+                made = staff.create(username, role)
+            except ValueError as error:  # an older installation's user by that name
+                self.stdout.write(f"{error}: give it a role with 'tillit staff role'")
+                continue
+            lines.append(f"{username} ({role}): password {made.password}")
+            self.stdout.write(
+                f"made the {role} '{username}' with password {made.password} (shown once; "
+                f"change it with 'tillit changepassword {username}')"
+            )
+            self.stdout.write(f"  its authenticator (shown once): {made.otpauth}")
+        if demo:
+            write_private(settings.DATA_DIR / "demo" / "staff.txt", "\n".join(lines) + "\n")
+        else:
+            self.stdout.write("  (or run 'tillit staff reset-otp admin' to see it as a QR code)")
 
     def ensure_demo_partner(self, port: int) -> None:
         endpoint = f"http://127.0.0.1:{port}"

@@ -65,9 +65,18 @@ class Command(BaseCommand):
             "",
             "tillit is running.",
             f"  site:           {url}/   (English: {url}/en/)",
-            f"  staff console:  {url}/console/   user 'admin' (its password was printed when "
-            "the data directory was made)",
+            f"  staff console:  {url}/console/   user 'admin' (its password and authenticator "
+            "were printed when the data directory was made)",
         ]
+        staff_file = settings.DATA_DIR / "demo" / "staff.txt"
+        if demo and staff_file.exists():
+            lines[-1] = f"  staff console:  {url}/console/   sign in as one of:"
+            lines += [f"                    {line}" for line in staff_file.read_text().splitlines()]
+            command = f"TILLIT_DATA_DIR={settings.DATA_DIR} {sys.argv[0]} staff code USER"
+            lines += [
+                "                  and the code that prints (demo only; in real use, an "
+                f"authenticator app):\n                    {command}"
+            ]
         if demo:
             lines += [
                 f"  demo partner:   http://127.0.0.1:{port + 1}/   (its leads: /leads.json)",

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from axes.utils import reset as axes_reset
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from tillit.audit.models import record
+from tillit.console import roles, staff
+
+
+class Command(BaseCommand):
+    help = "Manage staff: add, list, role, disable, enable, reset-otp, unlock, code (demo)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="add a staff member; prints the password and QR once")
+        add.add_argument("username")
+        add.add_argument("--role", required=True, choices=sorted(roles.ROLES))
+        add.add_argument("--email", default="")
+        sub.add_parser("list", help="list staff with their roles")
+        role = sub.add_parser("role", help="set a staff member's role")
+        role.add_argument("username")
+        role.add_argument("role", choices=sorted(roles.ROLES))
+        for name, text in (
+            ("disable", "stop a staff member from signing in"),
+            ("enable", "let a disabled staff member sign in again"),
+            ("reset-otp", "a new authenticator for a lost phone (prints the QR once)"),
+            ("unlock", "lift a lockout after failed sign-ins"),
+            ("code", "print the current sign-in code (demo mode only)"),
+        ):
+            p = sub.add_parser(name, help=text)
+            p.add_argument("username")
+
+    def handle(self, *args: object, **o: Any) -> None:
+        action = o["action"].replace("-", "_")
+        getattr(self, f"handle_{action}")(o)
+
+    def user(self, username: str) -> Any:
+        found = get_user_model().objects.filter(username=username).first()
+        if found is None:
+            raise CommandError(f"no staff member {username!r}")
+        return found
+
+    def show_enrolment(self, username: str, otpauth: str, password: str = "") -> None:
+        if password:
+            self.stdout.write(f"password for {username} (shown once): {password}")
+        self.stdout.write(
+            "add this to an authenticator app (shown once; scan the QR code or paste the link):"
+        )
+        self.stdout.write(otpauth)
+        self.stdout.write(segno.make(otpauth, error="m").terminal(compact=True) or "")
+
+    def handle_add(self, o: dict[str, Any]) -> None:
+        try:
+            made = staff.create(o["username"], o["role"], o["email"])
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"added {made.username} as {o['role']}")
+        self.show_enrolment(made.username, made.otpauth, made.password)
+
+    def handle_list(self, o: dict[str, Any]) -> None:
+        for user in get_user_model().objects.filter(is_staff=True).order_by("username"):
+            state = "active" if user.is_active else "disabled"
+            self.stdout.write(f"{user.username:24} {state:9} {','.join(roles.of(user)) or '-'}")
+
+    def handle_role(self, o: dict[str, Any]) -> None:
+        user = self.user(o["username"])
+        user.groups.remove(*Group.objects.filter(name__in=roles.ROLES))
+        user.groups.add(Group.objects.get(name=o["role"]))
+        record("staff.role_changed", actor="cli", target=f"staff:{user.pk}", role=o["role"])
+        self.stdout.write(f"{user.username} is now {o['role']}")
+
+    def handle_disable(self, o: dict[str, Any]) -> None:
+        self._set_active(o["username"], False)
+
+    def handle_enable(self, o: dict[str, Any]) -> None:
+        self._set_active(o["username"], True)
+
+    def _set_active(self, username: str, active: bool) -> None:
+        user = self.user(username)
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        action = "staff.enabled" if active else "staff.disabled"
+        record(action, actor="cli", target=f"staff:{user.pk}")
+        self.stdout.write(f"{username} {'enabled' if active else 'disabled'}")
+
+    def handle_reset_otp(self, o: dict[str, Any]) -> None:
+        user = self.user(o["username"])
+        otpauth = staff.enrol_device(user)
+        record("staff.otp_reset", actor="cli", target=f"staff:{user.pk}")
+        self.show_enrolment(user.username, otpauth)
+
+    def handle_unlock(self, o: dict[str, Any]) -> None:
+        user = self.user(o["username"])
+        lifted = axes_reset(username=user.username)
+        record("staff.unlocked", actor="cli", target=f"staff:{user.pk}")
+        self.stdout.write(f"{user.username}: {lifted} failed attempt(s) forgotten")
+
+    def handle_code(self, o: dict[str, Any]) -> None:
+        if not (settings.DEMO or (settings.DATA_DIR / "demo" / "staff.txt").exists()):
+            raise CommandError("codes are shown only in demo mode: use your authenticator app")
+        self.stdout.write(staff.current_code(self.user(o["username"])))

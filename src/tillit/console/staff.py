@@ -1,0 +1,56 @@
+"""Staff accounts: a user in one role, with a password and an authenticator (TOTP) from the
+start, so that nobody can sign in with a password alone."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from tillit.audit.models import record
+from tillit.console import roles
+
+
+@dataclass
+class Enrolment:
+    """What the new staff member needs, shown once: the password and the authenticator's
+    otpauth:// link (as text and as a QR code)."""
+
+    username: str
+    password: str
+    otpauth: str
+
+
+def enrol_device(user: Any) -> str:
+    """A new authenticator for the user (replacing any old one); its otpauth:// URL."""
+    TOTPDevice.objects.filter(user=user).delete()
+    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    return str(device.config_url)
+
+
+def create(username: str, role: str, email: str = "", password: str | None = None) -> Enrolment:
+    if role not in roles.ROLES:
+        raise ValueError(f"no role {role!r}; choose one of {', '.join(roles.ROLES)}")
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise ValueError(f"there is already a user {username!r}")
+    password = password or secrets.token_urlsafe(12)
+    with transaction.atomic():
+        user = User.objects.create_user(username, email or None, password, is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        otpauth = enrol_device(user)
+        record("staff.created", actor="cli", target=f"staff:{user.pk}", role=role)
+    return Enrolment(username, password, otpauth)
+
+
+def current_code(user: Any) -> str:
+    """The code the user's authenticator shows now (demo mode and tests only)."""
+    device = TOTPDevice.objects.get(user=user)
+    value = totp(device.bin_key, device.step, device.t0, device.digits, 0)
+    return f"{value:0{device.digits}d}"
