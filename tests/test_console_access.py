@@ -126,6 +126,12 @@ def test_a_password_alone_does_not_let_anyone_in(client, privacy_officer):
     with time_machine.travel(datetime.now(UTC) + timedelta(seconds=5)):
         sign_in(client, privacy_officer)
         assert client.get("/console/").status_code == 200
+    assert (
+        AuditEvent.objects.filter(
+            action="staff.signed_in", actor=f"staff:{privacy_officer.pk}"
+        ).count()
+        == 1
+    )
 
 
 @pytest.mark.promise("P21")
@@ -144,6 +150,9 @@ def test_repeated_failures_lock_the_account_until_unlocked(client, support, sett
         },
     )
     assert locked.status_code == 429 and "locked" in locked.content.decode()
+    assert AuditEvent.objects.filter(
+        action="staff.locked_out", target=f"staff:{support.pk}"
+    ).exists()
     assert client.get("/console/").status_code == 302
     call_command("staff", "unlock", "kundeservice")
     sign_in(client, support)

@@ -62,7 +62,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "tillit.console.security.IdleTimeout",
+    "tillit.console.middleware.ConsoleLanguage",
+    "tillit.console.middleware.IdleTimeout",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -87,6 +88,7 @@ AXES_CLIENT_IP_CALLABLE = "tillit.site.ratelimit.axes_client_ip"
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = "tillit"
 STAFF_IDLE_MINUTES = env_int("TILLIT_STAFF_IDLE_MINUTES", 30, minimum=1)
+CONSOLE_LANGUAGE = env_str("TILLIT_CONSOLE_LANGUAGE", "en")
 
 ROOT_URLCONF = "tillit.urls"
 WSGI_APPLICATION = "tillit.wsgi.application"
@@ -270,6 +272,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "django_tasks_db": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        # Each sign-in would log a line; lockouts are in the audit log and the console.
+        "axes": {"level": "WARNING"},
     },
 }
 CSRF_FAILURE_VIEW = "tillit.site.views.csrf_failure"

@@ -202,6 +202,11 @@ class RightsRequestAdmin(ReadOnly):
     inlines = [PartnerTaskInline]
     actions = ["extend_deadline", "refuse_request"]
 
+    def has_act_permission(self, request: HttpRequest) -> bool:
+        """Extending and refusing: for roles that may change requests (the page stays
+        read-only for everyone)."""
+        return request.user.has_perm("rights.change_rightsrequest")
+
     @admin.display(description="days left")
     def days_left(self, obj: RightsRequest) -> str:
         if obj.completed_at:
@@ -218,7 +223,7 @@ class RightsRequestAdmin(ReadOnly):
 
     @admin.action(
         description="Extend the deadline by two months (with a reason the person is told)",
-        permissions=["change"],
+        permissions=["act"],
     )
     def extend_deadline(self, request: HttpRequest, queryset: Any) -> Any:
         if "reason" not in request.POST:
@@ -243,7 +248,7 @@ class RightsRequestAdmin(ReadOnly):
 
     @admin.action(
         description="Refuse as manifestly unfounded or excessive (with a reason)",
-        permissions=["change"],
+        permissions=["act"],
     )
     def refuse_request(self, request: HttpRequest, queryset: Any) -> Any:
         if "reason" not in request.POST:

@@ -1,15 +1,12 @@
-"""The console's guards beyond Django's admin: refusals are audited, idle sessions end, and
-lockouts get a page that says what happened."""
+"""The console's refusals: a 403 is audited, and a lockout gets a page that says what
+happened."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 
 from tillit.audit.models import record
 
@@ -31,26 +28,22 @@ def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "console/forbidden.html", status=403)
 
 
-def locked_out(request: HttpRequest, credentials: object = None, *args: object) -> HttpResponse:
+def locked_out(
+    request: HttpRequest, original_response: object = None, credentials: object = None
+) -> HttpResponse:
     """django-axes' lockout: too many failed sign-ins for this user from this address."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    given = credentials if isinstance(credentials, dict) else {}
+    username = str(given.get("username") or request.POST.get("username", ""))
+    user = get_user_model().objects.filter(username=username).first() if username else None
+    record("staff.locked_out", actor="anonymous", target=f"staff:{user.pk}" if user else "")
     return render(request, "console/locked.html", {"minutes": minutes}, status=429)
 
 
-class IdleTimeout:
-    """A staff session ends after TILLIT_STAFF_IDLE_MINUTES without a request (and after
-    SESSION_COOKIE_AGE in any case)."""
+def signed_in(sender: object, request: HttpRequest, user: object, **kwargs: object) -> None:
+    record("staff.signed_in", actor=f"staff:{getattr(user, 'pk', '')}")
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(CONSOLE) and request.user.is_authenticated:
-            now = int(time.time())
-            seen = request.session.get("console_seen", now)
-            if now - int(seen) > settings.STAFF_IDLE_MINUTES * 60:
-                record("staff.session_expired", actor=f"staff:{request.user.pk}")
-                logout(request)
-                return redirect(f"{CONSOLE}login/?next={request.path}")
-            request.session["console_seen"] = now
-        return self.get_response(request)
+def signed_out(sender: object, request: HttpRequest, user: object, **kwargs: object) -> None:
+    if user is not None:
+        record("staff.signed_out", actor=f"staff:{getattr(user, 'pk', '')}")

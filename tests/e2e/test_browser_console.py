@@ -1,0 +1,157 @@
+"""The staff console in a real browser, one workflow per role, each signing in with a password
+and the code an authenticator app would show (computed from the otpauth:// link that
+`tillit staff add` printed). Support sees the rights queue but cannot act on it; the privacy
+officer extends a request and the person is told why; the administrator pauses a partner."""
+
+from __future__ import annotations
+
+import re
+from base64 import b32decode
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django_otp.oath import totp
+
+from tests.e2e.conftest import CHROMIUM, CONFIRM_LINK, Console, csrf_token, until
+from tests.processes import reference_partner
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.browser,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+
+PERSON = "konsoll@example.com"
+
+
+class StaffMember:
+    def __init__(self, site, username: str, role: str) -> None:
+        out = site.command("staff", "add", username, "--role", role)
+        self.username = username
+        self.password = re.search(r"\(shown once\): (\S+)", out).group(1)
+        otpauth = re.search(r"otpauth://\S+", out).group(0)
+        self.key = b32decode(parse_qs(urlsplit(otpauth).query)["secret"][0])
+
+    def code(self) -> str:
+        return f"{totp(self.key):06d}"
+
+    def sign_in(self, browser, site_url: str):
+        context = browser.new_context(locale="en-GB")
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        page.goto(site_url + "/console/")
+        page.get_by_label("Username").fill(self.username)
+        page.get_by_label("Password").fill(self.password)
+        page.get_by_label("Code from your authenticator app").fill(self.code())
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Site administration").wait_for()
+        return context, page
+
+
+@pytest.fixture
+def console_site(make_operator, smtp, visitors, tmp_path):
+    """An operator whose partner holds rights requests for an hour (so they stay open), with
+    one person who has asked for their data."""
+    with reference_partner(tmp_path / "partner", PARTNER_DSR_HOLD_SECONDS="3600") as partner:
+        site = make_operator(smtp_port=smtp.port)
+        site.add_reference_partner(partner)
+        site.start_web()
+        site.start_worker()
+        person = visitors(site.url)
+        person.sign_up(
+            {
+                "name": "Kari Konsoll",
+                "email": PERSON,
+                "country": "NO",
+                "phone": "",
+                "consent_partner": "on",
+            }
+        )
+        person.confirm(smtp.wait_for(PERSON).link(CONFIRM_LINK))
+        until(lambda: len(partner.leads()) == 1, 30, "the partner has the lead")
+        http = person.http
+        form = http.get("/en/privacy/")
+        started = http.post(
+            "/en/privacy/",
+            data={"kind": "access", "email": PERSON, "csrfmiddlewaretoken": csrf_token(form.text)},
+        )
+        code_mail = until(lambda: [m for m in smtp.to(PERSON) if "code" in m.subject], 30, "code")
+        code = re.search(r"\b(\d{6})\b", code_mail[-1].text).group(1)
+        verify = started.headers["location"]
+        page = http.get(verify)
+        confirm = http.post(
+            verify, data={"code": code, "csrfmiddlewaretoken": csrf_token(page.text)}
+        ).headers["location"]
+        page = http.get(confirm)
+        http.post(confirm, data={"csrfmiddlewaretoken": csrf_token(page.text)})
+        until(
+            lambda: site.db.scalar("SELECT state FROM rights_partnertask") == "pending",
+            30,
+            "the partner has the request, pending",
+        )
+        yield site
+
+
+@pytest.mark.promise("P21")
+@pytest.mark.promise("P25")
+def test_one_workflow_per_role(console_site, smtp, browser):
+    site = console_site
+    reference = site.db.scalar("SELECT id FROM rights_rightsrequest")
+    support = StaffMember(site, "kundeservice", "support")
+    officer = StaffMember(site, "personvern", "privacy_officer")
+    admin = StaffMember(site, "driftsansvarlig", "administrator")
+
+    # Support: the queue with its countdown, and nothing to act with.
+    context, page = support.sign_in(browser, site.url)
+    console = Console(page)
+    try:
+        page.get_by_role("link", name="Rights requests").click()
+        row = page.locator("#result_list tbody tr").first
+        assert re.fullmatch(r"\d+", row.locator("td.field-days_left").inner_text())
+        assert page.locator("select[name=action] option[value=extend_deadline]").count() == 0
+        assert page.get_by_role("link", name="Partners").count() == 0
+        assert console.errors == []
+    finally:
+        context.close()
+
+    # The privacy officer: extends the deadline with a reason the person reads.
+    context, page = officer.sign_in(browser, site.url)
+    console = Console(page)
+    try:
+        page.get_by_role("link", name="Rights requests").click()
+        page.locator("#result_list tbody input[type=checkbox]").first.check()
+        page.locator("select[name=action]").select_option("extend_deadline")
+        page.get_by_role("button", name="Run").click()
+        page.get_by_label("Reason (the person reads this)").fill(
+            "The partner needs time to gather records from its archive."
+        )
+        page.get_by_role("button", name="Extend and tell the person").click()
+        page.get_by_text("extended, person told").wait_for()
+        assert console.errors == []
+    finally:
+        context.close()
+    told = until(
+        lambda: [m for m in smtp.to(PERSON) if "more time" in m.subject], 30, "the person is told"
+    )
+    assert "gather records from its archive" in told[-1].text
+    assert site.db.scalar("SELECT extended_until FROM rights_rightsrequest") is not None
+
+    # The administrator: pauses the partner, and sees it in the audit log.
+    context, page = admin.sign_in(browser, site.url)
+    console = Console(page)
+    try:
+        assert page.get_by_role("link", name="Rights requests").count() == 0
+        page.locator("#partners-partner").get_by_role("link", name="Partners").click()
+        page.get_by_role("link", name="Megler Eksempel AS").click()
+        page.get_by_label("Active").uncheck()
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text("was changed successfully").wait_for()
+        page.goto(site.url + f"/console/rights/rightsrequest/{reference}/change/")
+        assert "Not for your role" in page.content()
+        assert console.errors == [] or all("403" in e for e in console.errors)
+    finally:
+        context.close()
+    assert site.db.scalar("SELECT active FROM partners_partner") in (False, 0)
+    denied = site.db.scalar("SELECT count(*) FROM audit_auditevent WHERE action = 'console.denied'")
+    assert denied == 1
