@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "tillit.consent",
     "tillit.partners",
     "tillit.rights",
+    "tillit.contact",
     "tillit.site",
     "tillit.console",
     "tillit.worker",
@@ -256,6 +257,8 @@ RIGHTS_CODES_PER_IP_PER_HOUR = env_int("TILLIT_RIGHTS_CODES_PER_IP_PER_HOUR", 20
 RIGHTS_CODES_PER_ADDRESS_PER_HOUR = env_int(
     "TILLIT_RIGHTS_CODES_PER_ADDRESS_PER_HOUR", 5, minimum=1
 )
+CONTACT_MESSAGES_PER_IP_PER_HOUR = env_int("TILLIT_CONTACT_MESSAGES_PER_IP_PER_HOUR", 10, minimum=1)
+CONTACT_RETENTION_DAYS = env_int("TILLIT_CONTACT_RETENTION_DAYS", 30, minimum=1)
 RIGHTS_CHECKS_PER_IP_PER_HOUR = env_int("TILLIT_RIGHTS_CHECKS_PER_IP_PER_HOUR", 30, minimum=1)
 
 # Serving: `tillit web` starts this many processes with this many threads each.

@@ -17,6 +17,7 @@ urlpatterns = [
         path("", include("tillit.site.urls")),
         path("", include("tillit.consent.urls")),
         path("", include("tillit.rights.urls")),
+        path("", include("tillit.contact.urls")),
         prefix_default_language=False,
     ),
 ]

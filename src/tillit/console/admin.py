@@ -17,13 +17,16 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tillit.audit.models import AuditEvent, record
 from tillit.consent.models import ConsentRecord
 from tillit.console import roles
+from tillit.contact import cases
+from tillit.contact.forms import ReplyForm
+from tillit.contact.models import ContactMessage
 from tillit.partners.models import Delivery, Partner
 from tillit.rights import actions
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
@@ -270,3 +273,50 @@ class RightsRequestAdmin(ReadOnly):
             else:
                 self.message_user(request, f"{rights_request.reference}: refused, person told")
         return None
+
+
+@admin.register(ContactMessage)
+class ContactMessageAdmin(ReadOnly):
+    """The support queue. The list shows no one's name, address or words; opening a case
+    decrypts it, and that is an audit event. Support answers by e-mail from here, or calls."""
+
+    list_display = ["reference", "state", "created_at", "language", "by_email", "by_phone"]
+    list_filter = ["state", "by_email", "by_phone"]
+    ordering = ["closed_at", "-created_at"]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        message = self.get_object(request, object_id)
+        if message is None or not self.has_view_permission(request, message):
+            raise PermissionDenied("not for this role")
+        form = ReplyForm(request.POST or None, initial={"version": message.version})
+        if request.method == "POST":
+            if not request.user.has_perm("contact.change_contactmessage"):
+                raise PermissionDenied("not for this role")
+            try:
+                version = int(request.POST.get("version", "-1"))
+                if "close" in request.POST:
+                    cases.close(message, version, request.user.pk)
+                    self.message_user(request, f"{message.reference}: closed")
+                elif form.is_valid():
+                    cases.reply(message, form.cleaned_data["reply"], version, request.user.pk)
+                    self.message_user(request, f"{message.reference}: answer sent by e-mail")
+                else:
+                    raise ValueError("write an answer first")
+            except (cases.StaleCase, ValueError) as problem:
+                self.message_user(request, f"{message.reference}: {problem}", messages.ERROR)
+            return redirect(request.path)
+        return render(
+            request,
+            "console/contact_message.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Message {message.reference}",
+                "m": message,
+                "case": cases.read(message, request.user.pk),
+                "form": form,
+                "can_answer": request.user.has_perm("contact.change_contactmessage"),
+                "opts": self.model._meta,
+            },
+        )

@@ -1,7 +1,8 @@
 """Staff roles: Django groups with the least privilege each job needs. A role sees only the
 menus of its own permissions; every other console URL refuses it (403, audited).
 
-- support answers people: the rights queue (to tell a caller where their request stands).
+- support answers people: the contact form's messages (the only role that can read them),
+  and the rights queue (to tell a caller where their request stands).
 - privacy_officer runs the privacy work: rights requests (extend, refuse), the partners' tasks,
   consent evidence, cookie consent rates, the audit log.
 - administrator runs the installation: partners, staff accounts and their roles, deliveries,
@@ -26,6 +27,8 @@ ROLES: dict[str, list[str]] = {
     SUPPORT: [
         "rights.view_rightsrequest",
         "rights.view_partnertask",
+        "contact.view_contactmessage",
+        "contact.change_contactmessage",
     ],
     PRIVACY_OFFICER: [
         "rights.view_rightsrequest",

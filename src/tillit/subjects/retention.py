@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from tillit.audit.models import record
+from tillit.contact.cases import forget_closed_contacts
 from tillit.partners.delivery import fail
 from tillit.partners.models import Delivery, DeliveryState
 from tillit.rights.actions import alarm_overdue
@@ -90,6 +91,7 @@ RULES: list[Callable[[datetime], int]] = [
     shred_unconfirmed,
     fail_undeliverable,
     shred_stale_notices,
+    forget_closed_contacts,
 ]
 
 

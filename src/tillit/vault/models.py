@@ -27,6 +27,7 @@ class Purpose(models.TextChoices):
     REQUEST = "request", "address to answer a rights request, until it is closed"
     EXPORT = "export", "a person's data for download, until downloaded or 7 days old"
     PARTNER_ANSWER = "partner-answer", "a partner's uploaded answer, until it is in the export"
+    CONTACT = "contact", "a contact-form message and its replies, until 30 days after closing"
 
 
 class EnvelopeQuerySet(models.QuerySet["Envelope"]):

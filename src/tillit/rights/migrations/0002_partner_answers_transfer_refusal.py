@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('rights', '0001_initial'),
-        ('vault', '0003_partner_answer_purpose'),
+        ('vault', '0003_more_purposes'),
     ]
 
     operations = [
