@@ -40,19 +40,28 @@ class ConsoleSite(OTPAdminSite):
                 self.admin_view(views.cookie_consent_rates),
                 name="cookie-consent-rates",
             ),
+            path("audit-verify/", self.admin_view(views.audit_verify), name="audit-verify"),
             *super().get_urls(),
         ]
 
+    EXTRA_PAGES = [
+        ("consent", "consent.view_cookieconsent", "Cookie consent rates", "cookie-consent-rates"),
+        ("audit", "audit.view_auditevent", "Verify the audit chain", "audit-verify"),
+    ]
+
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
+        """Django's menus, plus the console's own pages for those allowed to see them."""
         apps = super().get_app_list(request, app_label)
-        if app_label in (None, "consent") and request.user.has_perm("consent.view_cookieconsent"):
+        for label, permission, name, url_name in self.EXTRA_PAGES:
+            if app_label not in (None, label) or not request.user.has_perm(permission):
+                continue
             for app in apps:
-                if app["app_label"] == "consent":
+                if app["app_label"] == label:
                     app["models"].append(
                         {
-                            "name": "Cookie consent rates",
-                            "object_name": "CookieConsentRates",
-                            "admin_url": reverse("admin:cookie-consent-rates"),
+                            "name": name,
+                            "object_name": name.title().replace(" ", ""),
+                            "admin_url": reverse(f"admin:{url_name}"),
                             "view_only": True,
                             "perms": {"view": True},
                         }

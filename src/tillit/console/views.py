@@ -1,4 +1,5 @@
-"""Console pages that show aggregates only: no consent id, no single choice."""
+"""Console pages of the console's own: aggregates only (no consent id, no single choice), and
+verifying the audit log's chain."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from tillit import datamap
+from tillit.audit.models import record, verify
 from tillit.consent.models import CookieAction, CookieConsent, CookieSource
 
 PERIODS = (7, 30, 90, 365)
@@ -70,4 +72,22 @@ def cookie_consent_rates(request: HttpRequest) -> HttpResponse:
                 for day, counts in sorted(daily.items(), reverse=True)
             ],
         },
+    )
+
+
+@permission_required("audit.view_auditevent", raise_exception=True)
+def audit_verify(request: HttpRequest) -> HttpResponse:
+    """`tillit audit verify` from the console: recompute the hash chain, say where it breaks."""
+    verdict = None
+    if request.method == "POST":
+        verdict = verify()
+        record(
+            "audit.verified",
+            actor=f"staff:{request.user.pk}",
+            result="intact" if verdict.ok else "broken",
+        )
+    return render(
+        request,
+        "console/audit_verify.html",
+        {**admin.site.each_context(request), "title": "Verify the audit chain", "v": verdict},
     )

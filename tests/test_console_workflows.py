@@ -1,0 +1,110 @@
+"""The administrator's and privacy officer's tools in the console: pausing and resuming a
+partner, checking it (health, signed discovery, agreements), rotating its secret, and
+verifying the audit chain from the console."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import make_partner, sign_in
+from tillit.audit.models import AuditEvent
+from tillit.partners.models import Partner
+
+pytestmark = pytest.mark.django_db
+
+PARTNERS = "/console/partners/partner/"
+
+
+def act(client, action: str, partner: Partner, **extra: str):
+    return client.post(
+        PARTNERS, {"action": action, "_selected_action": [str(partner.pk)], **extra}, follow=True
+    )
+
+
+@pytest.mark.promise("P18")
+def test_an_administrator_pauses_and_resumes_a_partner(client, administrator, partner):
+    sign_in(client, administrator)
+    act(client, "pause", partner)
+    partner.refresh_from_db()
+    assert not partner.active
+    assert not Partner.objects.compliant().exists()  # a paused partner receives nothing
+    act(client, "resume", partner)
+    partner.refresh_from_db()
+    assert partner.active
+    actions = list(
+        AuditEvent.objects.filter(target="partner:broker-a")
+        .order_by("seq")
+        .values_list("action", "actor")
+    )
+    assert actions[-2:] == [
+        ("partner.disabled", f"staff:{administrator.pk}"),
+        ("partner.enabled", f"staff:{administrator.pk}"),
+    ]
+
+
+@pytest.mark.promise("P21")
+def test_a_privacy_officer_may_check_a_partner_but_not_pause_it(client, privacy_officer, partner):
+    sign_in(client, privacy_officer)
+    checked = act(client, "check", partner).content.decode()
+    assert "not reachable" in checked  # nothing listens at this partner's endpoint
+    assert "DPA signed 2026-01-01" in checked
+    refused = client.post(PARTNERS, {"action": "pause", "_selected_action": [str(partner.pk)]})
+    assert refused.status_code == 403
+    partner.refresh_from_db()
+    assert partner.active
+
+
+@pytest.mark.promise("P18")
+def test_the_check_reads_the_reference_partners_signed_discovery(client, administrator, tmp_path):
+    from tests.processes import reference_partner
+
+    with reference_partner(tmp_path / "partner") as ref:
+        partner = make_partner(endpoint=ref.url, secret=ref.secret)
+        sign_in(client, administrator)
+        page = act(client, "check", partner).content.decode()
+        assert "/healthz answered 200" in page and "signed discovery OK" in page
+        # A wrong secret on our side: the partner's signature no longer checks out.
+        partner.set_secret("not-the-shared-secret")
+        page = act(client, "check", partner).content.decode()
+        assert "discovery failed" in page
+
+
+@pytest.mark.promise("P18")
+def test_rotating_a_secret_shows_it_once_and_the_old_one_stops_working(
+    client, administrator, partner
+):
+    old = partner.secret()
+    sign_in(client, administrator)
+    confirm = act(client, "rotate_secret", partner).content.decode()
+    assert "replaces the old one" in confirm
+    assert partner.secret() == old  # nothing happens before the confirmation
+    page = act(client, "rotate_secret", partner, confirm="1")
+    shown = re.search(r"<code>([A-Za-z0-9_-]{40,})</code>", page.content.decode()).group(1)
+    assert "no-store" in page["Cache-Control"]
+    partner.refresh_from_db()
+    assert partner.secret() == shown.encode() and shown.encode() != old
+    assert AuditEvent.objects.filter(action="partner.secret_rotated").count() == 1
+
+
+@pytest.mark.promise("P21")
+def test_the_audit_chain_is_verified_from_the_console(client, privacy_officer):
+    sign_in(client, privacy_officer)
+    index = client.get("/console/").content.decode()
+    assert "/console/audit-verify/" in index
+    intact = client.post("/console/audit-verify/").content.decode()
+    assert "Intact:" in intact
+    victim = AuditEvent.objects.order_by("seq").first()
+    AuditEvent.objects.filter(seq=victim.seq).update(action="nothing.happened")
+    broken = client.post("/console/audit-verify/").content.decode()
+    assert "Broken" in broken and f"event #{victim.seq} was changed" in broken
+    verdicts = AuditEvent.objects.filter(action="audit.verified").values_list("actor", flat=True)
+    assert list(verdicts) == [f"staff:{privacy_officer.pk}"] * 2
+
+
+@pytest.mark.promise("P21")
+def test_support_cannot_verify_or_see_the_audit_log(client, support):
+    sign_in(client, support)
+    assert client.get("/console/audit-verify/").status_code == 403
+    assert "/console/audit-verify/" not in client.get("/console/").content.decode()
