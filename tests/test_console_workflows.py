@@ -47,7 +47,7 @@ def test_an_administrator_pauses_and_resumes_a_partner(client, administrator, pa
 @pytest.mark.promise("P21")
 def test_a_privacy_officer_may_check_a_partner_but_not_pause_it(client, privacy_officer, partner):
     sign_in(client, privacy_officer)
-    checked = act(client, "check", partner).content.decode()
+    checked = act(client, "check_partner", partner).content.decode()
     assert "not reachable" in checked  # nothing listens at this partner's endpoint
     assert "DPA signed 2026-01-01" in checked
     refused = client.post(PARTNERS, {"action": "pause", "_selected_action": [str(partner.pk)]})
@@ -63,11 +63,11 @@ def test_the_check_reads_the_reference_partners_signed_discovery(client, adminis
     with reference_partner(tmp_path / "partner") as ref:
         partner = make_partner(endpoint=ref.url, secret=ref.secret)
         sign_in(client, administrator)
-        page = act(client, "check", partner).content.decode()
+        page = act(client, "check_partner", partner).content.decode()
         assert "/healthz answered 200" in page and "signed discovery OK" in page
         # A wrong secret on our side: the partner's signature no longer checks out.
         partner.set_secret("not-the-shared-secret")
-        page = act(client, "check", partner).content.decode()
+        page = act(client, "check_partner", partner).content.decode()
         assert "discovery failed" in page
 
 

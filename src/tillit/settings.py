@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "tillit.partners",
     "tillit.rights",
     "tillit.contact",
+    "tillit.offers",
     "tillit.site",
     "tillit.console",
     "tillit.worker",

@@ -18,6 +18,7 @@ urlpatterns = [
         path("", include("tillit.consent.urls")),
         path("", include("tillit.rights.urls")),
         path("", include("tillit.contact.urls")),
+        path("", include("tillit.offers.urls")),
         prefix_default_language=False,
     ),
 ]

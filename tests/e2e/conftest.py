@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from base64 import b32decode
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,10 +29,11 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from django_otp.oath import totp
 
 from tests.processes import ReferencePartner, free_port, stop, tillit, wait_for
 from tillit.consent import scan
@@ -492,6 +494,52 @@ def visitors() -> Iterator[Callable[[str], Visitor]]:
 
 
 CONFIRM_LINK = r"http://127\.0\.0\.1:\d+/(?:en/)?confirm/[^\s/]+/"
+
+
+# --- Staff ----------------------------------------------------------------------------------
+
+
+class StaffMember:
+    """A staff member made with `tillit staff add`, whose authenticator app is this object: it
+    computes the codes from the otpauth:// link the command printed."""
+
+    def __init__(self, site: Operator, username: str, role: str) -> None:
+        out = site.command("staff", "add", username, "--role", role)
+        self.username = username
+        self.password = re.search(r"\(shown once\): (\S+)", out).group(1)
+        otpauth = re.search(r"otpauth://\S+", out).group(0)
+        self.key = b32decode(parse_qs(urlsplit(otpauth).query)["secret"][0])
+
+    def code(self) -> str:
+        return f"{totp(self.key):06d}"
+
+    def http(self, site_url: str) -> httpx.Client:
+        """A signed-in HTTP client (the console's real form: password, then the code)."""
+        client = httpx.Client(base_url=site_url, timeout=20)
+        form = client.get("/console/login/")
+        answer = client.post(
+            "/console/login/?next=/console/",
+            data={
+                "username": self.username,
+                "password": self.password,
+                "otp_token": self.code(),
+                "csrfmiddlewaretoken": csrf_token(form.text),
+            },
+        )
+        assert answer.status_code == 302, answer.text[:2000]
+        return client
+
+    def sign_in(self, browser: Any, site_url: str) -> Any:
+        context = browser.new_context(locale="en-GB")
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        page.goto(site_url + "/console/")
+        page.get_by_label("Username").fill(self.username)
+        page.get_by_label("Password").fill(self.password)
+        page.get_by_label("Code from your authenticator app").fill(self.code())
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Site administration").wait_for()
+        return context, page
 
 
 # Real browser tests: Debian's Chromium, driven by Playwright, never a downloaded build.

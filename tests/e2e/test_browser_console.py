@@ -6,13 +6,10 @@ officer extends a request and the person is told why; the administrator pauses a
 from __future__ import annotations
 
 import re
-from base64 import b32decode
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django_otp.oath import totp
 
-from tests.e2e.conftest import CHROMIUM, CONFIRM_LINK, Console, csrf_token, until
+from tests.e2e.conftest import CHROMIUM, CONFIRM_LINK, Console, StaffMember, csrf_token, until
 from tests.processes import reference_partner
 
 pytestmark = [
@@ -23,30 +20,6 @@ pytestmark = [
 ]
 
 PERSON = "konsoll@example.com"
-
-
-class StaffMember:
-    def __init__(self, site, username: str, role: str) -> None:
-        out = site.command("staff", "add", username, "--role", role)
-        self.username = username
-        self.password = re.search(r"\(shown once\): (\S+)", out).group(1)
-        otpauth = re.search(r"otpauth://\S+", out).group(0)
-        self.key = b32decode(parse_qs(urlsplit(otpauth).query)["secret"][0])
-
-    def code(self) -> str:
-        return f"{totp(self.key):06d}"
-
-    def sign_in(self, browser, site_url: str):
-        context = browser.new_context(locale="en-GB")
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        page.goto(site_url + "/console/")
-        page.get_by_label("Username").fill(self.username)
-        page.get_by_label("Password").fill(self.password)
-        page.get_by_label("Code from your authenticator app").fill(self.code())
-        page.get_by_role("button", name="Log in").click()
-        page.get_by_role("heading", name="Site administration").wait_for()
-        return context, page
 
 
 @pytest.fixture

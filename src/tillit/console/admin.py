@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -27,6 +27,8 @@ from tillit.console import checks, roles
 from tillit.contact import cases
 from tillit.contact.forms import ReplyForm
 from tillit.contact.models import ContactMessage
+from tillit.offers import sending
+from tillit.offers.models import Offer
 from tillit.partners.models import Delivery, Partner
 from tillit.rights import actions
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
@@ -117,7 +119,7 @@ class PartnerAdmin(ConsoleAdmin):
     list_filter = ["active", "rights_api"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    actions = ["pause", "resume", "check", "rotate_secret"]
+    actions = ["pause", "resume", "check_partner", "rotate_secret"]
 
     def save_model(self, request: HttpRequest, obj: Partner, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -147,7 +149,7 @@ class PartnerAdmin(ConsoleAdmin):
             self.message_user(request, f"{partner.name}: {'resumed' if on else 'paused'}")
 
     @admin.action(description="Check: health, signed discovery, agreements", permissions=["view"])
-    def check(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+    def check_partner(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
         for partner in queryset:
             for ok, text in checks.run(partner):
                 self.message_user(
@@ -394,3 +396,52 @@ class ContactMessageAdmin(ReadOnly):
                 "opts": self.model._meta,
             },
         )
+
+
+@admin.register(Offer)
+class OfferAdmin(ConsoleAdmin):
+    """A privacy officer writes a time-limited offer in both languages and sends it to the
+    people whose consent to offers is active, through their partners. Once sent it is fixed."""
+
+    list_display = ["title_en", "valid_until", "sent_at", "recipients", "progress"]
+    fields = ["title_nb", "body_nb", "title_en", "body_en", "valid_until"]
+    actions = ["send_offer"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.sent_at:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="messages")
+    def progress(self, obj: Offer) -> str:
+        counts = dict(
+            obj.messages.values("state").annotate(n=Count("id")).values_list("state", "n")
+        )
+        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "-"
+
+    def save_model(self, request: HttpRequest, obj: Offer, form: Any, change: bool) -> None:
+        obj.created_by = obj.created_by or f"staff:{request.user.pk}"
+        super().save_model(request, obj, form, change)
+        record(
+            "offer.changed" if change else "offer.written",
+            actor=f"staff:{request.user.pk}",
+            target=f"offer:{obj.pk}",
+        )
+
+    @admin.action(
+        description="Send to everyone whose consent to offers is active", permissions=["send"]
+    )
+    def send_offer(self, request: HttpRequest, queryset: QuerySet[Offer]) -> None:
+        for offer in queryset:
+            try:
+                count = sending.launch(offer, f"staff:{request.user.pk}")
+            except sending.CannotSend as refusal:
+                self.message_user(request, f"{offer}: {refusal}", messages.ERROR)
+            else:
+                self.message_user(request, f"{offer}: on its way to {count} people")
+
+    def has_send_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("offers.change_offer")

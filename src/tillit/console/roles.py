@@ -40,6 +40,9 @@ ROLES: dict[str, list[str]] = {
         "partners.view_partner",
         "partners.view_delivery",
         "audit.view_auditevent",
+        "offers.view_offer",
+        "offers.add_offer",
+        "offers.change_offer",
     ],
     ADMINISTRATOR: [
         "partners.view_partner",

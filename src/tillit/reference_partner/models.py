@@ -73,3 +73,36 @@ class DsrRequest(models.Model):
             "api_version": "2.0",
             **({"results_url": self.results_url} if self.results_url else {}),
         }
+
+
+class Message(models.Model):
+    """A message the operator asked the partner to deliver to a person it holds (an offer):
+    the partner's own mailbox, standing in for its e-mail to the person."""
+
+    message_id = models.UUIDField(primary_key=True, help_text="tillit's id; the idempotency key")
+    lead = models.ForeignKey(Lead, null=True, on_delete=models.SET_NULL, related_name="messages")
+    to = models.CharField(max_length=254)
+    language = models.CharField(max_length=5)
+    title = models.CharField(max_length=200)
+    text = models.TextField()
+    valid_until = models.CharField(max_length=10)
+    opt_out_url = models.CharField(max_length=500)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} to {self.to}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "message_id": str(self.message_id),
+            "to": self.to,
+            "language": self.language,
+            "title": self.title,
+            "text": self.text,
+            "valid_until": self.valid_until,
+            "opt_out_url": self.opt_out_url,
+            "received_at": self.received_at.isoformat(),
+        }

@@ -6,6 +6,8 @@ urlpatterns = [
     path("", views.index),
     path("leads", views.leads),
     path("leads.json", views.leads_json),
+    path("messages", views.messages),
+    path("messages.json", views.messages_json),
     path("privacy", views.privacy),
     path("embed", views.embed),
     path("opendsr/v2/discovery", views.dsr_discovery),

@@ -25,7 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tillit.partners import signing
-from tillit.reference_partner.models import DsrRequest, Lead
+from tillit.reference_partner.models import DsrRequest, Lead, Message
 
 REQUIRED = ("lead_id", "subject_ref", "name", "email", "country", "consents")
 
@@ -340,3 +340,57 @@ def dsr_results(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
     if dsr is None:
         return _dsr_refuse(404, "no results for this request")
     return _dsr_answer({"subject_request_id": str(request_id), "records": dsr.results})
+
+
+def _message_receipt(message: Message, status: int) -> HttpResponse:
+    body = {"message_id": str(message.message_id), "status": "delivered"}
+    return _signed(body, status, purpose="message-receipt")
+
+
+@csrf_exempt
+@require_POST
+def messages(request: HttpRequest) -> HttpResponse:
+    """Deliver the operator's message (an offer) to the person, here into the partner's own
+    mailbox. 404 when the partner holds nobody by that reference; 410 when the person may not
+    get offers (consent withdrawn, use restricted or objected to)."""
+    try:
+        signing.verify(
+            settings.PARTNER_SECRET.encode(),
+            request.body,
+            request.headers.get(signing.HEADER),
+            purpose="message",
+        )
+    except signing.SignatureError as error:
+        return _signed({"status": "refused", "reason": str(error)}, 401, "message-receipt")
+    try:
+        data = json.loads(request.body)
+        message_id = uuid.UUID(str(data["message_id"]))
+        fields = {k: str(data[k]) for k in ("title", "text", "valid_until", "opt_out_url")}
+        subject_ref = str(data["subject_ref"])
+    except (ValueError, KeyError, TypeError):
+        return _signed({"status": "refused", "reason": "not a message"}, 400, "message-receipt")
+    existing = Message.objects.filter(message_id=message_id).first()
+    if existing:
+        return _message_receipt(existing, 200)
+    lead = Lead.objects.filter(subject_ref=subject_ref).first()
+    if lead is None:
+        return _signed({"status": "refused", "reason": "no such person"}, 404, "message-receipt")
+    offers = [c for c in lead.consents if c.get("purpose") == "offers"]
+    if lead.restricted or lead.objected or not offers or offers[-1].get("action") != "given":
+        return _signed(
+            {"status": "refused", "reason": "this person gets no offers"}, 410, "message-receipt"
+        )
+    message = Message.objects.create(
+        message_id=message_id,
+        lead=lead,
+        to=lead.email,
+        language=str(data.get("language", lead.language))[:5],
+        **{k: v[:500] if k != "text" else v for k, v in fields.items()},
+    )
+    return _message_receipt(message, 201)
+
+
+@require_GET
+def messages_json(request: HttpRequest) -> JsonResponse:
+    """The partner's mailbox (tests and the demo read it)."""
+    return JsonResponse({"messages": [m.as_dict() for m in Message.objects.all()[:1000]]})

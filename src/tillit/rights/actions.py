@@ -67,6 +67,33 @@ def open_request(
     return request
 
 
+def opt_out_of_offers(subject: Subject) -> RightsRequest | None:
+    """The opt-out link in an offer: the consent to offers is withdrawn here at once, and the
+    partner is told as for a stop-offers request (Art. 7(3), 21(2)). None if there was no
+    consent left to withdraw."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not _withdraw(subject, ["offers"], method="offer-opt-out-link"):
+            return None
+        request = RightsRequest.objects.create(
+            kind=Kind.STOP_OFFERS,
+            subject=subject,
+            language=subject.language,
+            received_at=now,
+            due_at=deadlines.due(now),
+            state=State.IN_PROGRESS,
+        )
+        fanout.plan(request)
+        record(
+            "rights.requested",
+            actor="visitor",
+            target=f"request:{request.id}",
+            kind=Kind.STOP_OFFERS,
+            via="offer-link",
+        )
+    return request
+
+
 def _complete(request: RightsRequest, outcome: str) -> None:
     request.state, request.outcome, request.completed_at = State.COMPLETED, outcome, timezone.now()
     request.save(update_fields=["state", "outcome", "completed_at"])
@@ -78,7 +105,7 @@ def _in_progress(request: RightsRequest, subject: Subject) -> None:
     request.save(update_fields=["state"])
 
 
-def _withdraw(subject: Subject, purposes: list[str]) -> list[str]:
+def _withdraw(subject: Subject, purposes: list[str], method: str = "privacy-centre") -> list[str]:
     """Append a withdrawal for each purpose whose latest record is a consent given."""
     dm = datamap.load()
     withdrawn = []
@@ -100,7 +127,7 @@ def _withdraw(subject: Subject, purposes: list[str]) -> list[str]:
             policy_version=dm.policy_version,
             text_hash=latest.text_hash,
             language=subject.language,
-            method="privacy-centre",
+            method=method,
         )
         withdrawn.append(purpose_id)
     return withdrawn

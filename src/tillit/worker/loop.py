@@ -12,6 +12,7 @@ import httpx
 from django.db import close_old_connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
+from tillit.offers import sending as offers
 from tillit.partners.delivery import deliver_batch
 from tillit.rights import fanout
 from tillit.subjects.retention import run_all
@@ -34,6 +35,7 @@ class Loop:
         close_old_connections()
         done = deliver_batch(self.client, self.batch)
         done += fanout.step(self.client)
+        done += offers.step(self.client)
         done += self.run_tasks()
         if time.monotonic() - self.last_retention >= RETENTION_EVERY_SECONDS:
             self.last_retention = time.monotonic()
