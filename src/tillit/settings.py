@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "tillit.rights",
     "tillit.contact",
     "tillit.offers",
+    "tillit.disclosure",
     "tillit.site",
     "tillit.console",
     "tillit.worker",

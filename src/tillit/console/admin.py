@@ -8,8 +8,10 @@ Nothing here can show personal data: the models it lists hold none. Records that
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
@@ -27,12 +29,16 @@ from tillit.console import checks, roles
 from tillit.contact import cases
 from tillit.contact.forms import ReplyForm
 from tillit.contact.models import ContactMessage
+from tillit.disclosure import steps as disclosure
+from tillit.disclosure.models import DisclosureCase
 from tillit.offers import sending
 from tillit.offers.models import Offer
 from tillit.partners.models import Delivery, Partner
 from tillit.rights import actions
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.subjects.models import Subject
+from tillit.vault.blind import email_index
+from tillit.vault.pii import Pii
 
 # Authenticators are enrolled and reset with `tillit staff`, never shown in the console; groups
 # are the fixed roles.
@@ -445,3 +451,100 @@ class OfferAdmin(ConsoleAdmin):
 
     def has_send_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("offers.change_offer")
+
+
+class DisclosureCaseForm(forms.ModelForm):
+    """Registering a request: who asks, on what basis, for what, by when, and about whom (by
+    tillit's pseudonymous id, or by an e-mail address looked up by its blind index and not
+    kept)."""
+
+    subject_ref = forms.UUIDField(required=False, label="The person's pseudonymous id")
+    email = forms.EmailField(required=False, label="Or the person's e-mail address (not kept)")
+
+    class Meta:
+        model = DisclosureCase
+        fields = ["requester_kind", "requester", "legal_basis", "scope", "deadline"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        ref, email = data.get("subject_ref"), data.get("email")
+        subject = None
+        if ref:
+            subject = Subject.objects.filter(id=ref).first()
+        elif email:
+            subject = Subject.objects.filter(email_index=email_index(Pii(email))).first()
+        if (ref or email) and subject is None:
+            raise forms.ValidationError("Nobody with that id or address is in tillit's records.")
+        self.instance.subject = subject
+        data.pop("email", None)
+        return data
+
+
+@admin.register(DisclosureCase)
+class DisclosureCaseAdmin(ConsoleAdmin):
+    """Requests from authorities and third parties, handled step by step (see the case
+    page); support may register them, the privacy officer weighs, decides and discloses."""
+
+    form = DisclosureCaseForm
+    list_display = ["reference", "requester_kind", "requester", "step", "deadline"]
+    list_filter = ["step", "requester_kind"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        record(
+            "disclosure.registered", actor=f"staff:{request.user.pk}", target=f"disclosure:{obj.pk}"
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        case = self.get_object(request, object_id)
+        if case is None or not self.has_view_permission(request, case):
+            raise PermissionDenied("not for this role")
+        may_act = request.user.has_perm("disclosure.change_disclosurecase")
+        if request.method == "POST":
+            if not may_act:
+                raise PermissionDenied("not for this role")
+            post, actor = request.POST, f"staff:{request.user.pk}"
+            try:
+                version = int(post.get("version", "-1"))
+                step = post.get("step")
+                if step == "weigh":
+                    disclosure.weigh(case, version, post.get("balancing", ""), actor)
+                elif step == "decide":
+                    disclosure.decide(
+                        case, version, post.get("decision", ""), post.get("reason", ""), actor
+                    )
+                elif step == "notify":
+                    disclosure.notify(case, version, actor)
+                elif step == "withhold":
+                    disclosure.withhold(case, version, post.get("prohibition", ""), actor)
+                elif step == "disclose":
+                    disclosure.disclose(case, version, actor)
+                elif step == "close":
+                    disclosure.close(case, version, actor)
+                else:
+                    raise disclosure.StepRefused("no such step")
+                self.message_user(request, f"{case.reference}: {case.get_step_display()}")
+            except (disclosure.StepRefused, ValueError) as refusal:
+                self.message_user(request, f"{case.reference}: {refusal}", messages.ERROR)
+            return redirect(request.path)
+        record(
+            "disclosure.opened", actor=f"staff:{request.user.pk}", target=f"disclosure:{case.pk}"
+        )
+        return render(
+            request,
+            "console/disclosure_case.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Disclosure case {case.reference}",
+                "case": case,
+                "may_act": may_act,
+                "disclosed": json.dumps(case.disclosed, indent=2) if case.disclosed else "",
+                "events": AuditEvent.objects.filter(target=f"disclosure:{case.pk}").order_by("seq"),
+                "opts": self.model._meta,
+            },
+        )

@@ -29,6 +29,8 @@ ROLES: dict[str, list[str]] = {
         "rights.view_partnertask",
         "contact.view_contactmessage",
         "contact.change_contactmessage",
+        "disclosure.view_disclosurecase",
+        "disclosure.add_disclosurecase",
     ],
     PRIVACY_OFFICER: [
         "rights.view_rightsrequest",
@@ -43,6 +45,9 @@ ROLES: dict[str, list[str]] = {
         "offers.view_offer",
         "offers.add_offer",
         "offers.change_offer",
+        "disclosure.view_disclosurecase",
+        "disclosure.add_disclosurecase",
+        "disclosure.change_disclosurecase",
     ],
     ADMINISTRATOR: [
         "partners.view_partner",

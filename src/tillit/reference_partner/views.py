@@ -350,9 +350,10 @@ def _message_receipt(message: Message, status: int) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def messages(request: HttpRequest) -> HttpResponse:
-    """Deliver the operator's message (an offer) to the person, here into the partner's own
-    mailbox. 404 when the partner holds nobody by that reference; 410 when the person may not
-    get offers (consent withdrawn, use restricted or objected to)."""
+    """Deliver the operator's message (an offer, or a notice the law requires) to the person,
+    here into the partner's own mailbox. 404 when the partner holds nobody by that reference;
+    410 when the person may not get offers (consent withdrawn, use restricted or objected
+    to)."""
     try:
         signing.verify(
             settings.PARTNER_SECRET.encode(),
@@ -376,7 +377,9 @@ def messages(request: HttpRequest) -> HttpResponse:
     if lead is None:
         return _signed({"status": "refused", "reason": "no such person"}, 404, "message-receipt")
     offers = [c for c in lead.consents if c.get("purpose") == "offers"]
-    if lead.restricted or lead.objected or not offers or offers[-1].get("action") != "given":
+    marketing = str(data.get("kind", "offer")) == "offer"  # a legal notice is not an offer
+    consented = bool(offers) and offers[-1].get("action") == "given"
+    if marketing and (lead.restricted or lead.objected or not consented):
         return _signed(
             {"status": "refused", "reason": "this person gets no offers"}, 410, "message-receipt"
         )

@@ -72,9 +72,11 @@ def partner_records(
 
 
 def own_records(request: RightsRequest) -> dict[str, Any]:
-    subject = request.subject
-    if subject is None:
-        return {}
+    return subject_records(request.subject) if request.subject else {}
+
+
+def subject_records(subject: Any) -> dict[str, Any]:
+    """What tillit itself keeps about a person: pseudonymous, with no name or address."""
     return {
         "account": {
             "pseudonymous_id": str(subject.id),

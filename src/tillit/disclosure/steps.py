@@ -1,0 +1,197 @@
+"""The steps of a disclosure case, each allowed only after the one before it, each audited,
+and each refused if someone else moved the case meanwhile."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.tasks import task
+from django.utils import timezone
+
+from tillit.audit.models import record
+from tillit.disclosure.models import Decision, DisclosureCase, Step
+from tillit.partners import signing
+from tillit.partners.models import Delivery, DeliveryState
+
+
+class StepRefused(Exception):
+    pass
+
+
+def _advance(
+    case: DisclosureCase, version: int, after: list[str], actor: str, event: str, **changes: Any
+) -> DisclosureCase:
+    with transaction.atomic():
+        moved = DisclosureCase.objects.filter(id=case.id, version=version, step__in=after).update(
+            version=version + 1, **changes
+        )
+        if not moved:
+            raise StepRefused("the case was changed meanwhile, or this step does not come next")
+        record(f"disclosure.{event}", actor=actor, target=f"disclosure:{case.id}")
+    case.refresh_from_db()
+    return case
+
+
+def _required(text: str, what: str) -> str:
+    if not text.strip():
+        raise StepRefused(f"{what} must be written down")
+    return text.strip()
+
+
+def weigh(case: DisclosureCase, version: int, balancing: str, actor: str) -> DisclosureCase:
+    """The privacy officer's written balancing: the requester's legal basis and need against
+    the person's interests and rights."""
+    text = _required(balancing, "the balancing")
+    return _advance(case, version, [Step.REGISTERED], actor, "weighed", step=Step.UNDER_REVIEW,
+                    balancing=text)  # fmt: skip
+
+
+def decide(
+    case: DisclosureCase, version: int, decision: str, reason: str, actor: str
+) -> DisclosureCase:
+    if decision not in Decision.values:
+        raise StepRefused("decide to disclose or to refuse")
+    return _advance(case, version, [Step.UNDER_REVIEW], actor, f"decided_{decision}",
+                    step=Step.DECIDED, decision=decision,
+                    decision_reason=_required(reason, "the reason"))  # fmt: skip
+
+
+def _disclosing(case: DisclosureCase) -> None:
+    if case.decision == Decision.REFUSE:
+        raise StepRefused("the decision was to refuse: close the case")
+    if case.decision != Decision.DISCLOSE:
+        raise StepRefused("this step does not come next: weigh and decide first")
+
+
+def notify(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
+    """Tell the person before anything is disclosed, through the partner holding their
+    contact data (tillit has none)."""
+    _disclosing(case)
+    if case.subject_id is None or partner_of(case) is None:
+        raise StepRefused("nobody to tell: the case concerns no one whose data a partner holds")
+    with transaction.atomic():
+        case = _advance(case, version, [Step.DECIDED], actor, "person_notified",
+                        step=Step.NOTIFIED)  # fmt: skip
+        send_notice.enqueue(str(case.id))
+    return case
+
+
+def withhold(case: DisclosureCase, version: int, prohibition: str, actor: str) -> DisclosureCase:
+    """The law forbids telling the person (e.g. an investigation): the provision is recorded."""
+    _disclosing(case)
+    return _advance(case, version, [Step.DECIDED], actor, "notice_withheld", step=Step.WITHHELD,
+                    prohibition=_required(prohibition, "the legal prohibition"))  # fmt: skip
+
+
+def disclose(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
+    """Record what goes to the requester: tillit's own records about the person only."""
+    from tillit.rights.export import subject_records
+
+    _disclosing(case)
+    records = subject_records(case.subject) if case.subject else {}
+    records.pop("requests", None)  # the person's own rights requests are not the asker's
+    return _advance(case, version, [Step.NOTIFIED, Step.WITHHELD], actor, "disclosed",
+                    step=Step.DISCLOSED, disclosed=records)  # fmt: skip
+
+
+def close(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
+    after = [Step.DISCLOSED] if case.decision == Decision.DISCLOSE else [Step.DECIDED]
+    return _advance(case, version, after, actor, "closed", step=Step.CLOSED,
+                    closed_at=timezone.now())  # fmt: skip
+
+
+def partner_of(case: DisclosureCase) -> Any:
+    delivery = (
+        Delivery.objects.select_related("partner")
+        .filter(subject_id=case.subject_id, state=DeliveryState.DELIVERED)
+        .first()
+    )
+    return delivery.partner if delivery else None
+
+
+NOTICE = {
+    "nb": (
+        "Vi har fått en henvendelse om deg",
+        "{requester} har bedt {operator} om opplysninger om deg, med henvisning til "
+        "{basis}. Vi har vurdert henvendelsen og vil utlevere dette: {scope}. Vi har ikke navnet "
+        "ditt eller kontaktopplysningene dine, bare opplysninger om henvisningen, samtykkene "
+        "dine og datoer. Har du spørsmål, skriv til {contact}.",
+    ),
+    "en": (
+        "We have received a request about you",
+        "{requester} has asked {operator} for information about you, citing {basis}. We have "
+        "weighed the request and will disclose this: {scope}. We do not hold your name or "
+        "contact details, only records of your referral, your consents and dates. If you have "
+        "questions, write to {contact}.",
+    ),
+}
+
+
+@task()
+def send_notice(case_id: str) -> None:
+    """The notice, as a message the partner delivers (`POST /messages`, kind "notice"); tried
+    again in ten minutes if the partner cannot take it now."""
+    from tillit import datamap
+
+    case = DisclosureCase.objects.select_related("subject").filter(id=case_id).first()
+    partner = partner_of(case) if case else None
+    if case is None or partner is None or case.subject is None:
+        return
+    dm = datamap.load()
+    language = case.subject.language if case.subject.language in NOTICE else "nb"
+    title, text = NOTICE[language]
+    raw = json.dumps(
+        {
+            "message_id": str(case.id),
+            "subject_ref": str(case.subject_id),
+            "language": language,
+            "kind": "notice",
+            "title": title,
+            "text": text.format(
+                requester=case.requester,
+                operator=dm.operator["name"],
+                basis=case.legal_basis,
+                scope=case.scope,
+                contact=dm.contacts["privacy"],
+            ),
+            "valid_until": "",
+            "opt_out_url": "",
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
+    try:
+        response = httpx.post(
+            partner.endpoint + "/messages",
+            content=raw,
+            headers={
+                "Content-Type": "application/json",
+                signing.HEADER: signing.sign(partner.secret(), raw, purpose="message"),
+                signing.IDEMPOTENCY_HEADER: str(case.id),
+            },
+            timeout=settings.DELIVERY_TIMEOUT_SECONDS,
+        )
+        if response.status_code in (404, 410):
+            record("disclosure.notice_undeliverable", actor=f"partner:{partner.slug}",
+                   target=f"disclosure:{case.id}")  # fmt: skip
+            return
+        ok = response.status_code in (200, 201)
+        if ok:
+            signing.verify(
+                partner.secret(),
+                response.content,
+                response.headers.get(signing.HEADER),
+                purpose="message-receipt",
+            )
+    except (httpx.HTTPError, signing.SignatureError):
+        ok = False
+    if ok:
+        record("disclosure.notice_delivered", actor=f"partner:{partner.slug}",
+               target=f"disclosure:{case.id}")  # fmt: skip
+    else:
+        send_notice.using(run_after=timezone.now() + timedelta(minutes=10)).enqueue(case_id)
