@@ -108,3 +108,33 @@ def test_support_cannot_verify_or_see_the_audit_log(client, support):
     sign_in(client, support)
     assert client.get("/console/audit-verify/").status_code == 403
     assert "/console/audit-verify/" not in client.get("/console/").content.decode()
+
+
+@pytest.mark.promise("P21")
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_charts_the_flow_with_counts_only(client, privacy_officer, support):
+    from tests.rights_helpers import drain_tasks
+    from tillit.subjects.models import Subject
+
+    make_partner()
+    visitor = {
+        "name": "Dash Board",
+        "email": "dash@example.com",
+        "phone": "",
+        "country": "NO",
+        "consent_partner": "on",
+    }
+    client.post("/", visitor)
+    client.post("/", {**visitor, "email": "board@example.com", "consent_offers": "on"})
+    drain_tasks()
+    assert Subject.objects.count() == 2
+    sign_in(client, support)
+    assert client.get("/console/dashboard/").status_code == 403
+    client.logout()
+    sign_in(client, privacy_officer)
+    assert "/console/dashboard/" in client.get("/console/").content.decode()
+    page = client.get("/console/dashboard/?days=7").content.decode()
+    assert "<strong>Sign-ups</strong>: 2 in 7 days" in page
+    assert page.count("<rect ") == 5 * 7  # five charts, a bar per day
+    assert "<td>Notifications of time-limited offers</td><td>1</td><td>50%</td>" in page
+    assert "dash@example.com" not in page and "Dash Board" not in page

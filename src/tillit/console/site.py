@@ -32,7 +32,7 @@ class ConsoleSite(OTPAdminSite):
         super().__init__(name)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        from tillit.console import views
+        from tillit.console import dashboard, views
 
         return [
             path(
@@ -41,12 +41,14 @@ class ConsoleSite(OTPAdminSite):
                 name="cookie-consent-rates",
             ),
             path("audit-verify/", self.admin_view(views.audit_verify), name="audit-verify"),
+            path("dashboard/", self.admin_view(dashboard.dashboard), name="dashboard"),
             *super().get_urls(),
         ]
 
     EXTRA_PAGES = [
         ("consent", "consent.view_cookieconsent", "Cookie consent rates", "cookie-consent-rates"),
         ("audit", "audit.view_auditevent", "Verify the audit chain", "audit-verify"),
+        ("partners", "partners.view_delivery", "Dashboard", "dashboard"),
     ]
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
