@@ -301,3 +301,20 @@ def test_staff_refuse_from_the_console_with_a_reason(client, kari, privacy_offic
     assert PartnerTask.objects.get().state == TaskState.CANCELLED  # never sent: just dropped
     refused = AuditEvent.objects.get(action="rights.refused")
     assert refused.actor == f"staff:{privacy_officer.pk}"
+
+
+@pytest.mark.promise("P25")
+def test_staff_complete_an_e_mail_partners_part_by_hand(client, by_email, privacy_officer):
+    request = requested(client, "erasure")
+    step()
+    sign_in(client, privacy_officer)
+    client.post(
+        "/console/rights/rightsrequest/",
+        {"action": "complete_by_hand", "_selected_action": [str(request.id)]},
+    )
+    task = PartnerTask.objects.get()
+    assert task.state == TaskState.COMPLETED and task.answer == "done"
+    request.refresh_from_db()
+    assert request.state == "completed"
+    done = AuditEvent.objects.get(action="rights.partner_done")
+    assert done.actor == f"staff:{privacy_officer.pk}"

@@ -34,7 +34,7 @@ from tillit.disclosure.models import DisclosureCase
 from tillit.offers import sending
 from tillit.offers.models import Offer
 from tillit.partners.models import Delivery, Partner
-from tillit.rights import actions
+from tillit.rights import actions, fanout
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.subjects.models import Subject
 from tillit.vault.blind import email_index
@@ -285,7 +285,29 @@ class RightsRequestAdmin(ReadOnly):
     ]
     readonly_fields = fields
     inlines = [PartnerTaskInline]
-    actions = ["extend_deadline", "refuse_request"]
+    actions = ["extend_deadline", "refuse_request", "complete_by_hand"]
+
+    @admin.action(
+        description="Mark the e-mail partners' parts done (they answered outside their link)",
+        permissions=["act"],
+    )
+    def complete_by_hand(self, request: HttpRequest, queryset: Any) -> None:
+        for rights_request in queryset:
+            waiting = rights_request.tasks.select_related("partner", "request").filter(
+                partner__rights_api=False,
+                state__in=[TaskState.WAITING, TaskState.PENDING, TaskState.FAILED],
+            )
+            if not waiting:
+                self.message_user(
+                    request,
+                    f"{rights_request.reference}: no e-mail partner's part is open",
+                    messages.WARNING,
+                )
+            for task in waiting:
+                fanout.answered(task, "done", None, actor=f"staff:{request.user.pk}")
+                self.message_user(
+                    request, f"{rights_request.reference}: {task.partner.name} marked done"
+                )
 
     def has_act_permission(self, request: HttpRequest) -> bool:
         """Extending and refusing: for roles that may change requests (the page stays

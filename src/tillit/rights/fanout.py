@@ -186,7 +186,7 @@ def by_email(task: PartnerTask, now: datetime) -> None:
         tasks.send_partner_request.enqueue(str(task.id), not first)
 
 
-def answered(task: PartnerTask, answer: str, upload: Envelope | None) -> None:
+def answered(task: PartnerTask, answer: str, upload: Envelope | None, actor: str = "") -> None:
     """A partner's answer through its one-time link: done (with the export, for access and
     portability) or holds no data about the person."""
     with transaction.atomic():
@@ -197,7 +197,7 @@ def answered(task: PartnerTask, answer: str, upload: Envelope | None) -> None:
         )
         if not won:
             raise PartnerError("this request has been answered already")
-        update(task, {"request_status": "completed"}, actor=f"partner:{task.partner.slug}")
+        update(task, {"request_status": "completed"}, actor=actor or f"partner:{task.partner.slug}")
 
 
 def update(task: PartnerTask, status: dict[str, Any], actor: str = "") -> None:
