@@ -240,3 +240,19 @@ def test_support_may_see_the_rights_queue_but_not_refuse_or_extend(client, every
         ).count()
         == 2
     )
+
+
+@pytest.mark.promise("P21")
+def test_an_older_installations_superuser_becomes_an_administrator_with_an_authenticator(
+    capsys,
+):
+    from django.contrib.auth import get_user_model
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    old = get_user_model().objects.create_superuser("admin", None, STAFF_PASSWORD)
+    call_command("init")
+    out = capsys.readouterr().out
+    old.refresh_from_db()
+    assert not old.is_superuser and roles.of(old) == [roles.ADMINISTRATOR]
+    assert TOTPDevice.objects.filter(user=old).count() == 1 and "otpauth://" in out
+    assert old.check_password(STAFF_PASSWORD)

@@ -49,6 +49,22 @@ def create(username: str, role: str, email: str = "", password: str | None = Non
     return Enrolment(username, password, otpauth)
 
 
+def adopt(username: str, role: str) -> str | None:
+    """An installation made before roles: its user keeps its password, loses the superuser
+    flag, gets the role and (if it has none) an authenticator, whose otpauth:// URL is
+    returned; "" if it had one; None if there is no such user."""
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        return None
+    with transaction.atomic():
+        user.is_superuser, user.is_staff = False, True
+        user.save(update_fields=["is_superuser", "is_staff"])
+        user.groups.add(Group.objects.get(name=role))
+        otpauth = "" if TOTPDevice.objects.filter(user=user).exists() else enrol_device(user)
+        record("staff.role_changed", actor="cli", target=f"staff:{user.pk}", role=role)
+    return otpauth
+
+
 def current_code(user: Any) -> str:
     """The code the user's authenticator shows now (demo mode and tests only)."""
     device = TOTPDevice.objects.get(user=user)

@@ -73,11 +73,16 @@ class Command(BaseCommand):
             wanted += [("personvern", roles.PRIVACY_OFFICER), ("kundeservice", roles.SUPPORT)]
         lines = []
         for username, role in wanted:
-            try:
-                made = staff.create(username, role)
-            except ValueError as error:  # an older installation's user by that name
-                self.stdout.write(f"{error}: give it a role with 'tillit staff role'")
+            older = staff.adopt(username, role)
+            if older is not None:  # a user from before roles and authenticators
+                lines.append(f"{username} ({role}): the password it had")
+                self.stdout.write(
+                    f"gave the existing user '{username}' the role {role} (no longer a superuser)"
+                )
+                if older:
+                    self.stdout.write(f"  its new authenticator (shown once): {older}")
                 continue
+            made = staff.create(username, role)
             lines.append(f"{username} ({role}): password {made.password}")
             self.stdout.write(
                 f"made the {role} '{username}' with password {made.password} (shown once; "
