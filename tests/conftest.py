@@ -131,12 +131,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Rate-limit counters live in the cache, partners' embeds in a short memo; each test
-    starts with neither."""
+    """Rate-limit counters live in the cache, partners' embeds and the policy's version in
+    short memos; each test starts with none of them."""
     from django.core.cache import cache
 
     from tillit.consent.cookies import forget_embeds
+    from tillit.policy.versions import forget_label
 
     cache.clear()
     forget_embeds()
+    forget_label()
     yield

@@ -18,7 +18,13 @@ pytestmark = pytest.mark.django_db
 
 ROLE_NAMES = [roles.SUPPORT, roles.PRIVACY_OFFICER, roles.ADMINISTRATOR]
 # Models whose console lets anyone add rows at all (the rest are evidence or system records).
-ADDABLE = {"partners.partner", "auth.user", "offers.offer", "disclosure.disclosurecase"}
+ADDABLE = {
+    "partners.partner",
+    "auth.user",
+    "offers.offer",
+    "disclosure.disclosurecase",
+    "policy.policyversion",
+}
 
 
 def console_models() -> list[tuple[str, str]]:

@@ -107,3 +107,39 @@ def test_a_lead_past_the_maximum_age_is_shredded_instead_of_retried(
         deliver_batch(http)
     assert Delivery.objects.get().state == DeliveryState.FAILED
     assert not Envelope.objects.filter(purpose=Purpose.LEAD).exists()
+
+
+@pytest.mark.promise("P7")
+@pytest.mark.promise("P5")
+def test_the_partner_gets_only_what_the_referral_needs(client, visitor):
+    """Necessity: the lead carries the declared sign-up fields, the consent evidence and the
+    ids that tie receipts and rights requests to it; nothing about the visit (no IP, no user
+    agent, no cookie choice, no referrer)."""
+    import json
+
+    from tillit.partners.delivery import payload
+
+    make_partner()
+    sign_up_and_confirm(
+        client,
+        {**visitor, "website": "", "utm_source": "campaign-canary"},
+    )
+    delivery = Delivery.objects.select_related("envelope", "subject").get()
+    body = json.loads(payload(delivery))
+    assert set(body) == {
+        "lead_id",
+        "subject_ref",
+        "name",
+        "email",
+        "phone",
+        "country",
+        "language",
+        "confirmed_at",
+        "consents",
+    }
+    assert all(
+        set(c) == {"purpose", "action", "lawful_basis", "policy_version", "text_hash",
+                   "receipt_id", "at"}
+        for c in body["consents"]
+    )  # fmt: skip
+    assert "campaign-canary" not in json.dumps(body) and "127.0.0.1" not in json.dumps(body)

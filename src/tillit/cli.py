@@ -15,12 +15,14 @@ USAGE = """usage: tillit COMMAND [options]
   partners add|list|disable|enable
   staff add|list|role|disable|enable|reset-otp|unlock|code
                              staff accounts: a role, a password and an authenticator
+  policy publish|list        publish the privacy policy as it is now (a new version)
   keys rotate                new key-encryption key; re-wrap every data key
   audit verify               recompute the audit log's hash chain
   prune                      apply the retention rules now
   scan [URL]                 check cookies, storage and third-party requests against the
                              data map, with no choice, after reject and after accept
-  check, migrate, changepassword, ...   Django's own commands
+  check [--url URL]          system checks, then prove the privacy policy true of the site
+  migrate, changepassword, ...   Django's own commands
 
 Configuration comes from the environment: see docs/configuration.md.
 """

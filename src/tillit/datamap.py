@@ -117,13 +117,13 @@ class DataMap:
     @cached_property
     def _banner_version(self) -> str:
         """A hash of everything the cookie banner shows or governs: its texts, the categories,
-        every cookie and every third party. Any change asks every visitor again."""
+        every cookie and every third party. Any change asks every visitor again. (Other policy
+        changes do not: returning visitors are told of them instead, see tillit.policy.notice.)"""
         shown = {
             "banner": self.raw.get("banner"),
             "categories": self.raw.get("cookie_categories"),
             "cookies": self.raw.get("cookies"),
             "third_parties": self.raw.get("third_parties"),
-            "policy": self.policy_version,
         }
         canonical = json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -58,6 +58,7 @@ def two_partners(make_operator, reference, smtp, tmp_path):
 @pytest.mark.promise("P24")
 @pytest.mark.promise("P29")
 @pytest.mark.promise("P25")
+@pytest.mark.promise("P33")
 def test_each_request_reaches_only_the_partner_that_holds_the_data(
     two_partners, reference, smtp, visitors
 ):

@@ -4,6 +4,7 @@ clear table on an undeclared cookie, a cookie set before consent and an undeclar
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +97,19 @@ def test_the_demo_site_passes(tmp_path):
                 text=True,
                 timeout=120,
             )
+            proven = subprocess.run(
+                [sys.executable, "-m", "tillit", "check", "--url", f"http://127.0.0.1:{port}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
         finally:
             stop(demo)
+    # `tillit check` proves the whole policy of the demo as shipped (the cookie scan, purposes,
+    # partners' agreements, a test for every promise).
+    assert proven.returncode == 0, proven.stdout + proven.stderr
+    assert "the policy is proven true of this system" in proven.stdout
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "OK:" in output
@@ -107,14 +119,26 @@ def test_the_demo_site_passes(tmp_path):
 
 
 @pytest.mark.promise("P13")
-def test_an_undeclared_cookie_fails_the_scan(site):
+@pytest.mark.promise("P34")
+def test_an_undeclared_cookie_fails_the_scan_and_the_check(site):
     text = SHIPPED.read_text()
     start = text.index('[[cookies]]\nname = "csrftoken"')
     end = text.index("[[cookies]]", start + 1)
-    code, output = scan(site(text[:start] + text[end:]))
+    running = site(text[:start] + text[end:])
+    code, output = scan(running)
     assert code == 1
     assert row(output, "no choice", "csrftoken").endswith("UNDECLARED")
     assert "FAIL:" in output
+    checked = subprocess.run(
+        [sys.executable, "-m", "tillit", "check", "--url", running.url],
+        env=running.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert checked.returncode == 1
+    assert "the policy is not proven" in checked.stdout
+    assert re.search(r"scan \(no choice\): cookie csrftoken .*UNDECLARED", checked.stdout)
 
 
 @pytest.mark.promise("P13")

@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 
 from tillit import datamap
 from tillit.consent.models import CookieAction, CookieConsent, CookieSource
+from tillit.policy import versions
 
 COOKIE_NAME = datamap.CONSENT_COOKIE
 SALT = "tillit.consent.cookie"
@@ -195,7 +196,7 @@ def record(
     proof = CookieConsent(
         consent_id=known.consent_id if known else uuid.uuid4(),
         banner_version=version(dm),
-        policy_version=dm.policy_version,
+        policy_version=versions.current_label(),
         language=language,
         **checked,
     )

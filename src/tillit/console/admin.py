@@ -34,6 +34,8 @@ from tillit.disclosure.models import DisclosureCase
 from tillit.offers import sending
 from tillit.offers.models import Offer
 from tillit.partners.models import Delivery, Partner
+from tillit.policy import versions
+from tillit.policy.models import PolicyVersion
 from tillit.rights import actions, fanout
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.subjects.models import Subject
@@ -570,3 +572,42 @@ class DisclosureCaseAdmin(ConsoleAdmin):
                 "opts": self.model._meta,
             },
         )
+
+
+class PublishForm(forms.ModelForm):
+    """Publishing: the data map and partners as they are now become the next version."""
+
+    class Meta:
+        model = PolicyVersion
+        fields = ["summary_nb", "summary_en", "material"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        latest = versions.current()
+        if latest is not None and latest.text_hash == versions.digest(versions.snapshot()):
+            raise forms.ValidationError(
+                f"Nothing in the policy has changed since version {latest.number}: change the "
+                "data map or the partners first."
+            )
+        return data
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(ReadOnly):
+    """Published versions, never changed. "Add" publishes the next one, in force at once."""
+
+    list_display = ["number", "published_at", "material", "published_by", "summary_en"]
+    form = PublishForm
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("policy.add_policyversion")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        try:
+            published = versions.publish(
+                obj.summary_nb, obj.summary_en, f"staff:{request.user.pk}", obj.material
+            )
+        except versions.NothingChanged as refusal:
+            raise PermissionDenied(str(refusal)) from None
+        obj.pk, obj.number = published.pk, published.number
+        obj._state.adding = False

@@ -48,6 +48,8 @@ ROLES: dict[str, list[str]] = {
         "disclosure.view_disclosurecase",
         "disclosure.add_disclosurecase",
         "disclosure.change_disclosurecase",
+        "policy.view_policyversion",
+        "policy.add_policyversion",
     ],
     ADMINISTRATOR: [
         "partners.view_partner",
@@ -59,6 +61,7 @@ ROLES: dict[str, list[str]] = {
         "auth.change_user",
         "auth.view_group",
         "audit.view_auditevent",
+        "policy.view_policyversion",
     ],
 }
 

@@ -12,6 +12,7 @@ from tillit import datamap
 from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
 from tillit.partners.models import Delivery, DeliveryState
+from tillit.policy import versions
 from tillit.rights import deadlines, fanout, tasks
 from tillit.rights.models import Challenge, Kind, PartnerTask, RightsRequest, State, TaskState
 from tillit.subjects.models import State as SubjectState
@@ -124,7 +125,7 @@ def _withdraw(subject: Subject, purposes: list[str], method: str = "privacy-cent
             purpose=purpose_id,
             lawful_basis=purpose.lawful_basis,
             action=Action.WITHDRAWN,
-            policy_version=dm.policy_version,
+            policy_version=versions.current_label(),
             text_hash=latest.text_hash,
             language=subject.language,
             method=method,

@@ -7,6 +7,7 @@ from django.urls import translate_url
 from django.utils.translation import get_language
 
 from tillit import datamap
+from tillit.policy import versions
 
 
 def operator(request: HttpRequest) -> dict[str, Any]:
@@ -16,7 +17,7 @@ def operator(request: HttpRequest) -> dict[str, Any]:
     return {
         "operator": dm.operator,
         "contacts": dm.contacts,
-        "policy_version": dm.policy_version,
+        "policy_version": versions.current_label,  # called only where a page shows it
         "lang": lang,
         "other_lang": other,
         "other_lang_name": "English" if other == "en" else "Norsk",

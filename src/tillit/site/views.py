@@ -13,10 +13,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from tillit import datamap
 from tillit.consent import receipts
 from tillit.consent.models import ConsentRecord
-from tillit.partners.models import Partner
 from tillit.site.forms import SignupForm
 from tillit.site.ratelimit import hit
 from tillit.subjects import signup as flow
@@ -106,20 +104,6 @@ def receipt(request: HttpRequest, receipt_id: uuid.UUID, fmt: str = "html") -> H
             "receipt": data,
             "receipt_id": receipt_id,
             "receipt_json": json.dumps(data, indent=2, ensure_ascii=False),
-        },
-    )
-
-
-def policy(request: HttpRequest) -> HttpResponse:
-    dm = datamap.load()
-    return render(
-        request,
-        "site/policy.html",
-        {
-            "dm": dm,
-            "purposes": list(dm.purposes.values()),
-            "partners": Partner.objects.compliant(),
-            "authority": dm.authority(dm.operator["country"]),
         },
     )
 

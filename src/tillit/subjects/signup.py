@@ -16,6 +16,7 @@ from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
 from tillit.partners import routing
 from tillit.partners.models import Delivery, DeliveryState
+from tillit.policy import versions
 from tillit.subjects import tasks
 from tillit.subjects.models import State, Subject
 from tillit.vault.blind import email_index, phone_index
@@ -60,6 +61,7 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
     if partner is None:
         raise NoPartner(signup.country)
     dm = datamap.load()
+    policy_label = versions.current_label()
     try:
         with transaction.atomic():
             subject = Subject.objects.create(
@@ -69,9 +71,9 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
                 country=signup.country,
                 language=signup.language,
                 partner=partner,
-                policy_version=dm.policy_version,
+                policy_version=policy_label,
             )
-            receipt_id = _record_consents(subject, signup, dm, method)
+            receipt_id = _record_consents(subject, signup, dm, method, policy_label)
             lead = Envelope.objects.seal(
                 {
                     "name": signup.name,
@@ -95,7 +97,7 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
                 target=subject.ref,
                 partner=partner.slug,
                 receipt_id=str(receipt_id),
-                policy_version=dm.policy_version,
+                policy_version=policy_label,
             )
     except IntegrityError:
         # Someone else registered this address a moment ago.
@@ -105,7 +107,7 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
 
 
 def _record_consents(
-    subject: Subject, signup: Signup, dm: datamap.DataMap, method: str
+    subject: Subject, signup: Signup, dm: datamap.DataMap, method: str, policy_label: str
 ) -> uuid.UUID:
     receipt_id = uuid.uuid4()
     ConsentRecord.objects.bulk_create(
@@ -115,8 +117,8 @@ def _record_consents(
             purpose=purpose.id,
             lawful_basis=purpose.lawful_basis,
             action=Action.GIVEN if signup.consents.get(purpose.id) else Action.REFUSED,
-            policy_version=dm.policy_version,
-            text_hash=purpose.text_hash(signup.language, dm.policy_version),
+            policy_version=policy_label,
+            text_hash=purpose.text_hash(signup.language, policy_label),
             language=signup.language,
             method=method,
             at=subject.created_at,

@@ -59,6 +59,7 @@ class Command(BaseCommand):
         self.ensure_admin(options["demo"])
         if options["demo"]:
             self.ensure_demo_partner(options["partner_port"])
+        self.ensure_policy()
 
     def ensure_admin(self, demo: bool) -> None:
         """The first administrator (and, in demo mode, one staff member per role), each with a
@@ -93,6 +94,16 @@ class Command(BaseCommand):
             write_private(settings.DATA_DIR / "demo" / "staff.txt", "\n".join(lines) + "\n")
         else:
             self.stdout.write("  (or run 'tillit staff reset-otp admin' to see it as a QR code)")
+
+    def ensure_policy(self) -> None:
+        """The first published version of the privacy policy, from the data map."""
+        from tillit.policy import versions
+
+        if versions.current() is None:
+            first = versions.publish(
+                "Første versjon.", "First version.", actor="cli", material=False
+            )
+            self.stdout.write(f"published version {first.number} of the privacy policy")
 
     def ensure_demo_partner(self, port: int) -> None:
         endpoint = f"http://127.0.0.1:{port}"

@@ -19,7 +19,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        call_command("check", fail_level="ERROR")
+        call_command("check", fail_level="ERROR", system_only=True)
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
         exec_server(
