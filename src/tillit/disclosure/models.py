@@ -37,7 +37,12 @@ class DisclosureCase(models.Model):
     requester_kind = models.CharField(max_length=12, choices=Requester.choices)
     requester = models.CharField("who asks", max_length=200)
     legal_basis = models.CharField("legal basis they cite", max_length=300)
-    scope = models.TextField("what they ask for", max_length=2000)
+    scope = models.TextField(
+        "what they ask for",
+        max_length=2000,
+        help_text="Describe the records asked for, not the person: no name, address or number "
+        "here (the case is linked to the person by tillit's pseudonymous id).",
+    )
     deadline = models.DateField("their deadline", null=True, blank=True)
     subject = models.ForeignKey(
         "subjects.Subject", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -12,8 +12,9 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from tillit.consent.cookies import held
+from tillit.consent.cookies import COOKIE_NAME, held
 from tillit.consent.models import CookieConsent
+from tillit.policy import versions
 from tillit.policy.models import PolicyVersion
 
 SEEN_COOKIE = "tillit_policy_seen"
@@ -27,15 +28,14 @@ def _number(label: object) -> int:
 
 
 def pending(request: HttpRequest) -> dict[str, Any] | None:
-    """The material changes published since this browser last consented or was told."""
-    latest = (
-        PolicyVersion.objects.filter(material=True).order_by("-number").values_list(
-            "number", flat=True
-        ).first()
-    )  # fmt: skip
+    """The material changes published since this browser last consented or was told. A
+    browser with neither cookie is on its first visit and costs nothing here."""
+    seen_text = request.COOKIES.get(SEEN_COOKIE, "")
+    if not seen_text and COOKIE_NAME not in request.COOKIES:
+        return None
+    latest = versions.latest_material()
     if latest is None:
         return None
-    seen_text = request.COOKIES.get(SEEN_COOKIE, "")
     if seen_text.isdigit():
         seen = int(seen_text)
     else:

@@ -74,19 +74,32 @@ def current() -> PolicyVersion | None:
     return PolicyVersion.objects.order_by("-number").first()
 
 
-_memo: dict[str, Any] = {"until": 0.0, "label": ""}
+_memo: dict[str, Any] = {"until": 0.0, "label": "", "material": None}
 MEMO_SECONDS = 2.0
+
+
+def _read() -> dict[str, Any]:
+    """The latest version's label and the latest material version's number, read at most every
+    2 seconds per process: a version published elsewhere is in force everywhere within 2 s."""
+    if time.monotonic() >= _memo["until"]:
+        latest = PolicyVersion.objects.order_by("-number").values_list("number", flat=True)
+        number = latest.first()
+        _memo["label"] = str(number) if number is not None else datamap.load().policy_version
+        _memo["material"] = latest.filter(material=True).first()
+        _memo["until"] = time.monotonic() + MEMO_SECONDS
+    return _memo
 
 
 def current_label() -> str:
     """The version consent is given under now: the latest published one (the data map's own
-    label only before anything has been published). Read at most every 2 seconds per
-    process, so a version published elsewhere is in force everywhere within 2 seconds."""
-    if time.monotonic() >= _memo["until"]:
-        number = PolicyVersion.objects.order_by("-number").values_list("number", flat=True).first()
-        _memo["label"] = str(number) if number is not None else datamap.load().policy_version
-        _memo["until"] = time.monotonic() + MEMO_SECONDS
-    return str(_memo["label"])
+    label only before anything has been published)."""
+    return str(_read()["label"])
+
+
+def latest_material() -> int | None:
+    """The number of the latest version returning visitors must be told of."""
+    found = _read()["material"]
+    return int(found) if found is not None else None
 
 
 def forget_label() -> None:
@@ -116,9 +129,9 @@ def publish(summary_nb: str, summary_en: str, actor: str, material: bool = True)
             )
             record("policy.published", actor=actor, target=f"policy:{version.number}",
                    text_hash=text_hash)  # fmt: skip
-            transaction.on_commit(forget_label)
     except IntegrityError:
         raise NothingChanged("someone else published a version just now; look again") from None
+    forget_label()  # in force at once here; other processes read it within 2 seconds
     return version
 
 
