@@ -56,6 +56,9 @@ def test_publishing_changes_the_page_at_once_and_keeps_the_old_one(
     versions.publish("Ny partner, lengre lagring.", "A new partner, longer retention.", "test")
     now = client.get("/en/personvern/").content.decode()
     assert "Version 2, in force from" in now and NEW_RETENTION in now and "Broker B" in now
+    # Every right, with the way into the privacy centre for it.
+    for kind in ("access", "rectification", "restriction", "portability", "erasure", "objection"):
+        assert f'href="/en/privacy/?kind={kind}"' in now
     old = client.get("/en/personvern/v/1/").content.decode()
     assert OLD_RETENTION in old and "Broker B" not in old and "This is an older version" in old
     assert client.get("/en/personvern/v/9/").status_code == 404

@@ -13,6 +13,7 @@ from django.utils.translation import get_language
 from tillit import datamap
 from tillit.policy import versions
 from tillit.policy.models import PolicyVersion
+from tillit.rights.models import Kind
 
 
 def _lang() -> str:
@@ -32,6 +33,7 @@ def _context(version: PolicyVersion | None) -> dict[str, Any]:
         "p": content,
         "authority": authority,
         "history": PolicyVersion.objects.only("number", "published_at", "material"),
+        "rights": Kind.choices,
     }
 
 
