@@ -335,49 +335,51 @@ class RightsRequestAdmin(ReadOnly):
         permissions=["act"],
     )
     def extend_deadline(self, request: HttpRequest, queryset: Any) -> Any:
-        if "reason" not in request.POST:
-            return render(
-                request,
-                "console/extend.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Extend the deadline",
-                    "requests": queryset,
-                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                },
-            )
-        for rights_request in queryset:
-            try:
-                actions.extend(rights_request, request.POST["reason"], f"staff:{request.user.pk}")
-            except actions.CannotExtend as refusal:
-                self.message_user(request, f"{rights_request.reference}: {refusal}", messages.ERROR)
-            else:
-                self.message_user(request, f"{rights_request.reference}: extended, person told")
-        return None
+        return self._with_reason(
+            request, queryset, "console/extend.html", "Extend the deadline", actions.extend,
+            actions.CannotExtend, "extended, person told",
+        )  # fmt: skip
 
     @admin.action(
         description="Refuse as manifestly unfounded or excessive (with a reason)",
         permissions=["act"],
     )
     def refuse_request(self, request: HttpRequest, queryset: Any) -> Any:
+        return self._with_reason(
+            request, queryset, "console/refuse.html", "Refuse a request", actions.refuse,
+            actions.CannotRefuse, "refused, person told",
+        )  # fmt: skip
+
+    def _with_reason(
+        self,
+        request: HttpRequest,
+        queryset: Any,
+        template: str,
+        title: str,
+        act: Any,
+        refused: type[Exception],
+        done: str,
+    ) -> Any:
+        """An action that needs a reason the person is told: first the form asking for it,
+        then the action on each request, with a message for each."""
         if "reason" not in request.POST:
             return render(
                 request,
-                "console/refuse.html",
+                template,
                 {
                     **self.admin_site.each_context(request),
-                    "title": "Refuse a request",
+                    "title": title,
                     "requests": queryset,
                     "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 },
             )
         for rights_request in queryset:
             try:
-                actions.refuse(rights_request, request.POST["reason"], f"staff:{request.user.pk}")
-            except actions.CannotRefuse as refusal:
+                act(rights_request, request.POST["reason"], f"staff:{request.user.pk}")
+            except refused as refusal:
                 self.message_user(request, f"{rights_request.reference}: {refusal}", messages.ERROR)
             else:
-                self.message_user(request, f"{rights_request.reference}: refused, person told")
+                self.message_user(request, f"{rights_request.reference}: {done}")
         return None
 
 

@@ -3,19 +3,17 @@ and each refused if someone else moved the case meanwhile."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from django.conf import settings
 from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
 
 from tillit.audit.models import record
 from tillit.disclosure.models import Decision, DisclosureCase, Step
-from tillit.partners import signing
+from tillit.partners import messages
 from tillit.partners.models import Delivery, DeliveryState
 
 
@@ -145,53 +143,27 @@ def send_notice(case_id: str) -> None:
     dm = datamap.load()
     language = case.subject.language if case.subject.language in NOTICE else "nb"
     title, text = NOTICE[language]
-    raw = json.dumps(
-        {
-            "message_id": str(case.id),
-            "subject_ref": str(case.subject_id),
-            "language": language,
-            "kind": "notice",
-            "title": title,
-            "text": text.format(
-                requester=case.requester,
-                operator=dm.operator["name"],
-                basis=case.legal_basis,
-                scope=case.scope,
-                contact=dm.contacts["privacy"],
-            ),
-            "valid_until": "",
-            "opt_out_url": "",
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
+    notice = {
+        "message_id": str(case.id),
+        "subject_ref": str(case.subject_id),
+        "language": language,
+        "kind": "notice",
+        "title": title,
+        "text": text.format(
+            requester=case.requester,
+            operator=dm.operator["name"],
+            basis=case.legal_basis,
+            scope=case.scope,
+            contact=dm.contacts["privacy"],
+        ),
+        "valid_until": "",
+        "opt_out_url": "",
+    }
     try:
-        response = httpx.post(
-            partner.endpoint + "/messages",
-            content=raw,
-            headers={
-                "Content-Type": "application/json",
-                signing.HEADER: signing.sign(partner.secret(), raw, purpose="message"),
-                signing.IDEMPOTENCY_HEADER: str(case.id),
-            },
-            timeout=settings.DELIVERY_TIMEOUT_SECONDS,
-        )
-        if response.status_code in (404, 410):
-            record("disclosure.notice_undeliverable", actor=f"partner:{partner.slug}",
-                   target=f"disclosure:{case.id}")  # fmt: skip
-            return
-        ok = response.status_code in (200, 201)
-        if ok:
-            signing.verify(
-                partner.secret(),
-                response.content,
-                response.headers.get(signing.HEADER),
-                purpose="message-receipt",
-            )
-    except (httpx.HTTPError, signing.SignatureError):
-        ok = False
-    if ok:
-        record("disclosure.notice_delivered", actor=f"partner:{partner.slug}",
-               target=f"disclosure:{case.id}")  # fmt: skip
-    else:
+        with httpx.Client() as client:
+            status = messages.post(client, partner, notice)
+    except (httpx.HTTPError, messages.Refused):
         send_notice.using(run_after=timezone.now() + timedelta(minutes=10)).enqueue(case_id)
+        return
+    outcome = "notice_undeliverable" if status in messages.GONE else "notice_delivered"
+    record(f"disclosure.{outcome}", actor=f"partner:{partner.slug}", target=f"disclosure:{case.id}")

@@ -3,7 +3,6 @@ before their message goes), the messages to the partners, and the opt-out link i
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from django.utils import timezone, translation
 from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
 from tillit.offers.models import MessageState, Offer, OfferMessage
-from tillit.partners import signing
+from tillit.partners import messages
 from tillit.partners.models import Delivery, DeliveryState
 from tillit.rights.models import Kind, RightsRequest, State
 from tillit.subjects.models import State as SubjectState
@@ -89,12 +88,12 @@ def subject_for(token: str) -> Subject | None:
     return Subject.objects.filter(id=subject_id).first()
 
 
-def body(message: OfferMessage) -> bytes:
+def body(message: OfferMessage) -> dict[str, Any]:
     offer, subject = message.offer, message.subject
     english = subject.language == "en"
     with translation.override(subject.language):
         opt_out = settings.SITE_URL + reverse("offers:opt-out", args=[opt_out_token(subject.id)])
-    data = {
+    return {
         "message_id": str(message.id),
         "subject_ref": str(subject.id),
         "language": subject.language,
@@ -104,43 +103,18 @@ def body(message: OfferMessage) -> bytes:
         "valid_until": offer.valid_until.isoformat(),
         "opt_out_url": opt_out,
     }
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _send(client: httpx.Client, message: OfferMessage) -> tuple[str, str]:
-    """(new state, error). The partner answers 201 (or 200 for a repeat) with a signed
-    receipt, or 404 when it no longer holds the person."""
-    partner = message.partner
-    raw = body(message)
+    """(new state, error)."""
     try:
-        response = client.post(
-            partner.endpoint + "/messages",
-            content=raw,
-            headers={
-                "Content-Type": "application/json",
-                signing.HEADER: signing.sign(partner.secret(), raw, purpose="message"),
-                signing.IDEMPOTENCY_HEADER: str(message.id),
-            },
-            timeout=settings.DELIVERY_TIMEOUT_SECONDS,
-        )
+        status = messages.post(client, message.partner, body(message))
     except httpx.HTTPError as error:
         return MessageState.PENDING, f"network: {type(error).__name__}"
-    if response.status_code in (404, 410):
+    except messages.Refused as error:
+        return MessageState.PENDING, str(error)
+    if status in messages.GONE:
         return MessageState.SKIPPED, "the partner no longer holds this person, or may not send"
-    if response.status_code not in (200, 201):
-        return MessageState.PENDING, f"partner answered HTTP {response.status_code}"
-    try:
-        signing.verify(
-            partner.secret(),
-            response.content,
-            response.headers.get(signing.HEADER),
-            purpose="message-receipt",
-        )
-        receipt: dict[str, Any] = json.loads(response.content)
-    except (signing.SignatureError, ValueError) as error:
-        return MessageState.PENDING, f"receipt refused: {error}"
-    if receipt.get("message_id") != str(message.id):
-        return MessageState.PENDING, "receipt refused: it is for another message"
     return MessageState.SENT, ""
 
 
