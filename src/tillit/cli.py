@@ -19,6 +19,8 @@ USAGE = """usage: tillit COMMAND [options]
   keys rotate                new key-encryption key; re-wrap every data key
   audit verify               recompute the audit log's hash chain
   prune                      apply the retention rules now
+  backup [FILE] / restore FILE --yes
+                             copy the SQLite database while it runs / put a copy back
   scan [URL]                 check cookies, storage and third-party requests against the
                              data map, with no choice, after reject and after accept
   check [--url URL]          system checks, then prove the privacy policy true of the site

@@ -2,11 +2,14 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from tillit.core import health
 from tillit.rights import views as rights_views
 from tillit.site import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/ready", health.ready, name="ready"),
+    path("metrics", health.metrics, name="metrics"),
     path("console/", admin.site.urls),
     path(
         "partners/<slug:slug>/opendsr/callback",

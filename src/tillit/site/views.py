@@ -109,7 +109,7 @@ def receipt(request: HttpRequest, receipt_id: uuid.UUID, fmt: str = "html") -> H
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness: the process answers. (Readiness checks come with the operations work.)"""
+    """Liveness: the process answers (readiness is /healthz/ready, see core/health.py)."""
     return HttpResponse("ok", content_type="text/plain")
 
 
