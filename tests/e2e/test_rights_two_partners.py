@@ -46,6 +46,19 @@ def unzip(person, mail) -> dict[str, bytes]:
         return {name: archive.read(name) for name in archive.namelist()}
 
 
+def add_swedish(site, swedish, *options: str) -> None:
+    """The Swedish reference partner, serving Sweden (with extra `partners add` options)."""
+    site.add_partner(
+        "maklare",
+        name="Mäklare Exempel AB",
+        endpoint=swedish.url,
+        privacy_url=swedish.url + "/privacy",
+        countries="SE",
+        secret=swedish.secret,
+        options=options,
+    )
+
+
 @pytest.fixture
 def two_partners(make_operator, reference, smtp, tmp_path):
     """The Norwegian partner (`reference`) and a Swedish one, each its own process."""
@@ -63,14 +76,7 @@ def test_each_request_reaches_only_the_partner_that_holds_the_data(
     two_partners, reference, smtp, visitors
 ):
     site, swedish = two_partners
-    site.add_partner(
-        "maklare",
-        name="Mäklare Exempel AB",
-        endpoint=swedish.url,
-        privacy_url=swedish.url + "/privacy",
-        countries="SE",
-        secret=swedish.secret,
-    )
+    add_swedish(site, swedish)
     site.start_web()
     site.start_worker()
     kari = sign_up(site, smtp, visitors, KARI)
@@ -101,15 +107,7 @@ def test_each_request_reaches_only_the_partner_that_holds_the_data(
 @pytest.mark.promise("P16")
 def test_a_partner_without_an_api_uploads_the_answer_through_its_link(two_partners, smtp, visitors):
     site, swedish = two_partners
-    site.add_partner(
-        "maklare",
-        name="Mäklare Exempel AB",
-        endpoint=swedish.url,
-        privacy_url=swedish.url + "/privacy",
-        countries="SE",
-        secret=swedish.secret,
-        options=("--no-rights-api", "--privacy-email", SWEDISH_CONTACT),
-    )
+    add_swedish(site, swedish, "--no-rights-api", "--privacy-email", SWEDISH_CONTACT)
     site.start_web()
     site.start_worker()
     sven = sign_up(site, smtp, visitors, SVEN)

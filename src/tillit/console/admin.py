@@ -336,8 +336,11 @@ class RightsRequestAdmin(ReadOnly):
     )
     def extend_deadline(self, request: HttpRequest, queryset: Any) -> Any:
         return self._with_reason(
-            request, queryset, "console/extend.html", "Extend the deadline", actions.extend,
-            actions.CannotExtend, "extended, person told",
+            request, queryset, "extend_deadline", actions.extend, actions.CannotExtend,
+            title="Extend the deadline", button="Extend and tell the person",
+            intro="Extend by up to two more months (Art. 12(3)). The person is told the new "
+            "date and this reason by e-mail; it is possible only within the first month.",
+            done="extended, person told",
         )  # fmt: skip
 
     @admin.action(
@@ -346,18 +349,27 @@ class RightsRequestAdmin(ReadOnly):
     )
     def refuse_request(self, request: HttpRequest, queryset: Any) -> Any:
         return self._with_reason(
-            request, queryset, "console/refuse.html", "Refuse a request", actions.refuse,
-            actions.CannotRefuse, "refused, person told",
+            request, queryset, "refuse_request", actions.refuse, actions.CannotRefuse,
+            title="Refuse a request", button="Refuse and tell the person",
+            intro="Refuse a manifestly unfounded or excessive request (Art. 12(5)); the burden "
+            "of showing that is the operator's. The person is told this reason and how to "
+            "complain (Art. 12(4)). Partners that have not yet acted are told to withdraw it; "
+            "what already took effect (withdrawn consents, an erasure here or at a partner) "
+            "stays.",
+            done="refused, person told",
         )  # fmt: skip
 
     def _with_reason(
         self,
         request: HttpRequest,
         queryset: Any,
-        template: str,
-        title: str,
+        action: str,
         act: Any,
         refused: type[Exception],
+        *,
+        title: str,
+        button: str,
+        intro: str,
         done: str,
     ) -> Any:
         """An action that needs a reason the person is told: first the form asking for it,
@@ -365,10 +377,13 @@ class RightsRequestAdmin(ReadOnly):
         if "reason" not in request.POST:
             return render(
                 request,
-                template,
+                "console/with_reason.html",
                 {
                     **self.admin_site.each_context(request),
                     "title": title,
+                    "intro": intro,
+                    "action": action,
+                    "button": button,
                     "requests": queryset,
                     "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 },

@@ -9,6 +9,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from tillit.core import refs
+
 
 class CaseState(models.TextChoices):
     OPEN = "open", "open"
@@ -42,5 +44,4 @@ class ContactMessage(models.Model):
 
     @property
     def reference(self) -> str:
-        text = self.id.hex.upper()
-        return f"K-{text[:4]}-{text[4:8]}"
+        return refs.short("K", self.id)

@@ -11,6 +11,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from tillit.core import refs
+
 
 class Requester(models.TextChoices):
     AUTHORITY = "authority", "an authority (e.g. the police)"
@@ -68,5 +70,4 @@ class DisclosureCase(models.Model):
 
     @property
     def reference(self) -> str:
-        text = self.id.hex.upper()
-        return f"D-{text[:4]}-{text[4:8]}"
+        return refs.short("D", self.id)

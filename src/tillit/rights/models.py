@@ -13,6 +13,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tillit.core import refs
+
 
 class Kind(models.TextChoices):
     ACCESS = "access", _("See my data")
@@ -106,8 +108,7 @@ class RightsRequest(models.Model):
     @property
     def reference(self) -> str:
         """What the person quotes: short, and not their data."""
-        text = self.id.hex.upper()
-        return f"R-{text[:4]}-{text[4:8]}"
+        return refs.short("R", self.id)
 
     @property
     def wants_export(self) -> bool:

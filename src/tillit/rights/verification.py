@@ -50,9 +50,7 @@ def matchable(address: str) -> bool:
     """True when lower-casing the address changes only ASCII letters. A look-alike such as
     'K' (the Kelvin sign) lower-cases to 'k': its blind index would equal someone else's while
     mail to it goes elsewhere, so it must match nobody."""
-    ascii_lower = address.strip().translate(
-        str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-    )
+    ascii_lower = address.strip().translate(ASCII_LOWER)
     return normalise_email(address) == ascii_lower
 
 
