@@ -28,4 +28,5 @@ urlpatterns = [
 
 handler400 = "tillit.site.views.bad_request"
 handler404 = "tillit.site.views.not_found"
+handler500 = "tillit.site.views.server_error"
 handler403 = "tillit.console.security.forbidden"

@@ -364,12 +364,15 @@ class Operator:
             secret="a-secret-nobody-uses",
         )
 
-    def start_web(self) -> subprocess.Popen[bytes]:
+    def start_web(self, name: str = "web", port: int | None = None) -> subprocess.Popen[bytes]:
+        """`tillit web` on this operator's port, or (for a second web process, as if on another
+        machine) on `port`."""
+        port = port or self.port
         proc = tillit(
-            "web", "--port", str(self.port), "--no-migrate", env=self.env, log=self.logs / "web.log"
+            "web", "--port", str(port), "--no-migrate", env=self.env, log=self.logs / f"{name}.log"
         )
-        self.procs["web"] = proc
-        wait_for(self.url + "/healthz", proc, timeout=60)
+        self.procs[name] = proc
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
         return proc
 
     def start_worker(
@@ -393,6 +396,39 @@ class Operator:
             f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}\n"
             for p in sorted(self.logs.glob("*.log"))
         )
+
+
+# Registers and confirms people through the product's own functions, in a process of its own
+# with the operator's environment (much faster than the sign-up form; the form is covered by
+# test_signup_flow).
+SEED = """
+import sys
+import django
+django.setup()
+from tillit.subjects.signup import Signup, confirm, confirmation_token, register
+from tillit.vault.pii import Pii
+start, count = int(sys.argv[1]), int(sys.argv[2])
+for i in range(start, start + count):
+    person = Signup(name=Pii(f"Lead Person {i}"), email=Pii(f"lead-{i}@example.com"),
+                    phone=Pii("+47 912 34 567") if i % 2 else None, country=sys.argv[3],
+                    consents={"referral": True, "offers": bool(i % 3)}, language="nb")
+    confirm(confirmation_token(register(person).subject))
+"""
+
+
+def seed_leads(site: Operator, count: int, *, start: int = 0, country: str = "NO") -> None:
+    """`count` confirmed people from `country`, each with a lead waiting for delivery."""
+    env = {**site.env, "DJANGO_SETTINGS_MODULE": "tillit.settings"}
+    before = site.db.states().get("pending", 0)
+    result = subprocess.run(
+        [sys.executable, "-c", SEED, str(start), str(count), country],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert site.db.states().get("pending", 0) == before + count
 
 
 @pytest.fixture

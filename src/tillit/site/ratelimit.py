@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
+from redis.exceptions import RedisError
+
+log = logging.getLogger("tillit.site")
+# What the cache backends raise when their server is away (Redis; LocMem never is).
+CACHE_DOWN = (RedisError, ConnectionError, TimeoutError)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -34,10 +40,19 @@ def hit_key(scope: str, value: str, limit: int, window_seconds: int = 3600) -> b
     window = int(time.time() // window_seconds)
     digest = hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
     key = f"rl:{scope}:{window}:{digest}"
-    cache.add(key, 0, timeout=window_seconds + 60)
     try:
-        count = cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=window_seconds + 60)
-        count = 1
+        cache.add(key, 0, timeout=window_seconds + 60)
+        try:
+            count = cache.incr(key)
+        except ValueError:
+            cache.set(key, 1, timeout=window_seconds + 60)
+            count = 1
+    except CACHE_DOWN as error:
+        # A shared cache (Redis) that cannot be reached must not take the site down with it:
+        # the limit is lifted until it is back, and the operator is told. The limits that guard
+        # secrets (a code's own attempts, staff lockouts) are kept in the database.
+        log.warning(
+            "rate limit %s not applied: the cache is unavailable (%s)", scope, type(error).__name__
+        )
+        return True
     return count <= limit

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import uuid
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from tillit import datamap
 from tillit.consent import receipts
 from tillit.consent.models import ConsentRecord
 from tillit.site.forms import SignupForm
@@ -20,6 +25,8 @@ from tillit.site.ratelimit import hit
 from tillit.subjects import signup as flow
 
 log = logging.getLogger("tillit.site")
+# What a 503 tells the browser (and a proxy or load balancer) about when to ask again.
+RETRY_AFTER_SECONDS = 10
 
 
 def _lang() -> str:
@@ -119,6 +126,35 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return render(request, "site/not_found.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """A failure nobody could have avoided by asking differently. When the database cannot be
+    reached or written (PostgreSQL restarting, a full disk, a read-only file), the visitor gets a
+    503 saying that nothing was saved and when to try again, not a bare 500; the transaction
+    around the request rolled back, so there is no half-write. The page is drawn without the
+    context processors, which may need the database themselves."""
+    error = sys.exc_info()[1]
+    unavailable = isinstance(error, DatabaseError)
+    if unavailable:
+        log.warning("database unavailable: %s", type(error).__name__)
+    dm = datamap.load()
+    language = translation.get_language_from_request(request, check_path=True)
+    with translation.override(language):
+        html = render_to_string(
+            "site/unavailable.html",
+            {
+                "unavailable": unavailable,
+                "operator": dm.operator,
+                "contacts": dm.contacts,
+                "lang": (language or "nb")[:2],
+                "retry_after": RETRY_AFTER_SECONDS,
+            },
+        )
+    response = HttpResponse(html, status=503 if unavailable else 500)
+    if unavailable:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -9,7 +9,7 @@ import socket
 import time
 
 import httpx
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tillit.offers import sending as offers
@@ -19,6 +19,7 @@ from tillit.subjects.retention import run_all
 
 log = logging.getLogger("tillit.worker")
 RETENTION_EVERY_SECONDS = 60
+MAX_PAUSE_SECONDS = 10.0
 
 
 class Loop:
@@ -66,8 +67,28 @@ class Loop:
 
     def forever(self) -> None:
         log.info("worker %s started", self.worker_id)
+        failures = 0
         while self.running:
-            if not self.process_one():
-                time.sleep(self.interval)
+            try:
+                done = self.process_one()
+                failures = 0
+            except DatabaseError as error:
+                # PostgreSQL restarting, a full disk: whatever was claimed stays leased and is
+                # taken over when the lease runs out, so waiting loses nothing.
+                failures += 1
+                pause = min(self.interval * 2**failures, MAX_PAUSE_SECONDS)
+                log.warning(
+                    "database unavailable (%s); trying again in %.1f s", type(error).__name__, pause
+                )
+                connections.close_all()
+                self._sleep(pause)
+                continue
+            if not done:
+                self._sleep(self.interval)
         log.info("worker %s stopped", self.worker_id)
         self.client.close()
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.running and time.monotonic() < deadline:
+            time.sleep(min(0.2, seconds))
