@@ -193,9 +193,11 @@ CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_HSTS_SECONDS = env_int("TILLIT_HSTS_SECONDS", 0, minimum=0)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TILLIT_BEHIND_PROXY", False) else None
-)
+# Behind one reverse proxy (docs/deploy.md): the scheme comes from X-Forwarded-Proto and the
+# visitor's address, for the per-IP limits, from the last entry of X-Forwarded-For (the one
+# the proxy wrote; anything before it was sent by the client and is not trusted).
+BEHIND_PROXY = env_bool("TILLIT_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 X_FRAME_OPTIONS = "DENY"
 
 # Cookie consent: how long a choice holds before the visitor is asked again (at most 12

@@ -22,6 +22,12 @@ CACHE_DOWN = (RedisError, ConnectionError, TimeoutError)
 
 
 def client_ip(request: HttpRequest) -> str:
+    """The visitor's address: the peer's, or behind a reverse proxy (TILLIT_BEHIND_PROXY) the
+    address the proxy saw, which it put last in X-Forwarded-For."""
+    if settings.BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if forwarded:
+            return forwarded
     return request.META.get("REMOTE_ADDR", "")
 
 
