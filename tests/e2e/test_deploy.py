@@ -17,7 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import CONFIRM_LINK, csrf_token, partner_leads, throwaway_database, until
+from tests.e2e.conftest import (
+    CONFIRM_LINK,
+    ON_POSTGRES,
+    csrf_token,
+    partner_leads,
+    throwaway_database,
+    until,
+)
 from tests.processes import ReferencePartner, free_port, stop, tillit, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -250,6 +257,7 @@ def sign_up(http: httpx.Client, url: str, email: str, **headers: str) -> httpx.R
     )
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="the reference deployment is on PostgreSQL")
 @pytest.mark.skipif(not shutil.which("nginx"), reason="needs nginx (.ci/run installs it)")
 @pytest.mark.promise("P3")
 @pytest.mark.promise("P17")

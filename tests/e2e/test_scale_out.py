@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from tests.e2e.conftest import CONFIRM_LINK, csrf_token, partner_leads, until
+from tests.e2e.conftest import CONFIRM_LINK, ON_POSTGRES, csrf_token, partner_leads, until
 from tests.processes import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -27,6 +27,10 @@ def person(i: int) -> dict[str, str]:
     }
 
 
+@pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="several machines share PostgreSQL (SQLite: tests/test_sqlite_writers.py)",
+)
 @pytest.mark.promise("P17")
 @pytest.mark.promise("P3")
 def test_two_web_and_two_worker_processes_share_the_work_without_doing_it_twice(
@@ -70,6 +74,7 @@ def test_two_web_and_two_worker_processes_share_the_work_without_doing_it_twice(
         assert site.procs[name].poll() is None, f"{name} died"
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="the limits live in Redis whatever the database: run once")
 @pytest.mark.promise("P3")
 def test_with_redis_the_per_ip_limit_is_counted_once_across_web_processes(
     make_operator, reference, visitors
