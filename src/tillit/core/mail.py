@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from email.errors import HeaderParseError
+from email.headerregistry import HeaderRegistry
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
+from django.template import Context, Engine
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -17,12 +20,32 @@ from tillit import datamap
 from tillit.vault.pii import Pii
 
 
+def header_safe(address: str) -> bool:
+    """True for one bare address that an e-mail's To header carries exactly as it is.
+
+    False for a line break, a display name or a second address, and for an RFC 2047
+    encoded-word: Python's e-mail package decodes those while it writes the header, so the
+    valid-looking "=?utf-8?q?x=2C_evil=40example.invalid?=@example.com" would put two
+    recipients in the To header."""
+    if "\r" in address or "\n" in address:
+        return False
+    try:
+        parsed = HeaderRegistry()("To", address).addresses
+    except (HeaderParseError, ValueError, IndexError, TypeError):
+        return False
+    return [one.addr_spec for one in parsed] == [address]
+
+
 def send_templated(name: str, to: Pii, context: dict[str, Any], language: str) -> None:
-    """Send emails/<name>-{subject,body}.txt and -body.html in the person's language."""
+    """Send emails/<name>-{subject,body}.txt and -body.html in the person's language, to an
+    address that cannot carry a header of its own (see header_safe)."""
+    if not header_safe(to.reveal()):
+        # The forms refuse such addresses; this is the last line, for one that got past them.
+        raise MailNotSent(f"{name} e-mail not sent: the address is not one plain address")
     with translation.override(language):
         ctx = {"operator": datamap.load().operator, "site_url": settings.SITE_URL, **context}
-        subject = render_to_string(f"emails/{name}-subject.txt", ctx).strip()
-        text = render_to_string(f"emails/{name}-body.txt", ctx)
+        subject = plain(f"emails/{name}-subject.txt", ctx).strip()
+        text = plain(f"emails/{name}-body.txt", ctx)
         html = render_to_string(f"emails/{name}-body.html", ctx)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to.reveal()])
     message.attach_alternative(html, "text/html")
@@ -32,6 +55,13 @@ def send_templated(name: str, to: Pii, context: dict[str, Any], language: str) -
         # SMTP errors quote the refused address, and a failed job's error is stored: raise a
         # new one that names only the kind of failure, with the original's text left behind.
         raise MailNotSent(f"{name} e-mail not sent: {type(error).__name__}") from None
+
+
+def plain(template: str, context: dict[str, Any]) -> str:
+    """A subject or a text body: plain text, which HTML escaping would only garble ("2 &lt; 3",
+    "O&#x27;Brien"). The HTML body is escaped as every page is."""
+    found = Engine.get_default().get_template(template)
+    return found.render(Context(context, autoescape=False))
 
 
 class MailNotSent(Exception):

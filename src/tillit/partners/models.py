@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from tillit.core.mail import header_safe
 from tillit.vault.models import Envelope, Purpose
 
 
@@ -79,6 +80,13 @@ class Partner(models.Model):
             raise ValidationError(
                 {"privacy_email": "a partner without a rights API needs a privacy contact"}
             )
+        if self.privacy_email and not header_safe(self.privacy_email):
+            # Django's address check lets an encoded-word ("=?utf-8?q?...?=") through, which an
+            # e-mail's To header would carry decoded: another recipient, in the worst case.
+            raise ValidationError(
+                {"privacy_email": "Enter one plain e-mail address: rights requests are sent "
+                 "to it as it is."}
+            )  # fmt: skip
 
     def embed_origin(self) -> str:
         """scheme://host[:port] of the embed, for the Content-Security-Policy ('' if none)."""
