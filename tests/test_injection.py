@@ -28,14 +28,6 @@ __all__ = ["kari"]  # a fixture, used by name
 # The task worker manages its own connections: outside a test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FORMS_FIX = (
-    "valid_email() in tillit/site/forms.py accepts an RFC 2047 encoded-word as the local part; "
-    "it should refuse any address for which tillit.core.mail.header_safe() is false"
-)
-RECIPIENT_NAME_FIX = (
-    "PortabilityForm.clean() in tillit/rights/forms.py does not check recipient_name for "
-    "control characters as every other name field does"
-)
 
 # Addresses that try to carry a header of their own, or a second recipient.
 INJECTED_ADDRESSES = [
@@ -55,9 +47,7 @@ ENCODED_WORDS = [
 EVERY_BAD_ADDRESS = INJECTED_ADDRESSES + ENCODED_WORDS
 ADDRESS_SETS = [
     pytest.param(INJECTED_ADDRESSES, id="line breaks, names, lists"),
-    pytest.param(
-        ENCODED_WORDS, id="encoded-words", marks=pytest.mark.xfail(strict=True, reason=FORMS_FIX)
-    ),
+    pytest.param(ENCODED_WORDS, id="encoded-words"),
 ]
 BAD_ADDRESS = {
     "": "Dette ser ikke ut som en e-postadresse",
@@ -183,7 +173,6 @@ def test_a_name_with_a_line_break_is_refused_in_both_languages(client, kari, vis
         assert row_counts() == before
 
 
-@pytest.mark.xfail(strict=True, reason=RECIPIENT_NAME_FIX)
 @pytest.mark.promise("P28")
 def test_a_portability_recipient_name_with_a_line_break_is_refused(client, kari):
     for lang, words in CONTROL_CHARACTERS.items():

@@ -40,15 +40,19 @@ def verify(
     if not header:
         raise SignatureError("missing signature")
     parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    current = time.time() if now is None else now
     try:
         t = int(parts["t"])
         given = parts["v1"]
-    except (KeyError, ValueError):
+        # A timestamp too large for a float is malformed, not a crash.
+        skew = abs(current - t)
+    except (KeyError, ValueError, OverflowError):
         raise SignatureError("malformed signature header") from None
-    current = time.time() if now is None else now
-    if abs(current - t) > tolerance:
+    if skew > tolerance:
         raise SignatureError("signature timestamp outside the tolerance")
-    if not hmac.compare_digest(given, _mac(secret, body, purpose, t)):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+    expected = _mac(secret, body, purpose, t).encode()
+    if not hmac.compare_digest(given.encode(errors="replace"), expected):
         raise SignatureError("signature does not match")
     return t
 

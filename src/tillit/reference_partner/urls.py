@@ -12,7 +12,8 @@ urlpatterns = [
     path("embed", views.embed),
     path("opendsr/v2/discovery", views.dsr_discovery),
     path("opendsr/v2/requests", views.dsr_requests),
-    path("opendsr/v2/requests/<uuid:request_id>", views.dsr_status),
-    path("opendsr/v2/results/<uuid:request_id>", views.dsr_results),
+    path("opendsr/v2/requests/<str:request_id>", views.dsr_status),
+    path("opendsr/v2/results/<str:request_id>", views.dsr_results),
     path("healthz", views.healthz),
+    path("openapi.json", views.openapi),
 ]

@@ -12,6 +12,7 @@ import json
 import threading
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +29,8 @@ from tillit.partners import signing
 from tillit.reference_partner.models import DsrRequest, Lead, Message
 
 REQUIRED = ("lead_id", "subject_ref", "name", "email", "country", "consents")
+TEXT = ("subject_ref", "name", "email", "country")
+OPENAPI = Path(__file__).with_name("openapi.json")
 
 
 def _signed(data: dict[str, object], status: int, purpose: str = "receipt") -> HttpResponse:
@@ -73,9 +76,9 @@ def leads(request: HttpRequest) -> HttpResponse:
         return _refuse(400, "body is not a lead")
     if request.headers.get(signing.IDEMPOTENCY_HEADER) != str(lead_id):
         return _refuse(400, "Idempotency-Key must equal lead_id")
-    missing = [k for k in REQUIRED if not data.get(k)]
-    if missing:
-        return _refuse(422, f"missing: {', '.join(missing)}")
+    problem = _not_a_lead(data)
+    if problem:
+        return _refuse(422, problem)
     digest = hashlib.sha256(body).hexdigest()
     existing = Lead.objects.filter(lead_id=lead_id).first()
     if existing:
@@ -97,6 +100,26 @@ def leads(request: HttpRequest) -> HttpResponse:
         # Two attempts raced; the other one stored it.
         return _repeat(Lead.objects.get(lead_id=lead_id), digest)
     return _receipt(lead, 201)
+
+
+def _not_a_lead(data: dict[str, Any]) -> str:
+    """What is wrong with a lead's fields (openapi.json's Lead), or "". What is stored must
+    have the type it is read back as: a consent that is not an object would break every
+    message and rights request for the person later."""
+    missing = [k for k in REQUIRED if not data.get(k)]
+    if missing:
+        return f"missing: {', '.join(missing)}"
+    wrong = [k for k in TEXT if not isinstance(data[k], str)]
+    wrong += [k for k in ("phone", "language") if not isinstance(data.get(k), str | None)]
+    consents = data["consents"]
+    if not isinstance(consents, list) or not all(
+        isinstance(c, dict)
+        and isinstance(c.get("purpose"), str)
+        and isinstance(c.get("action"), str)
+        for c in consents
+    ):
+        wrong.append("consents")
+    return f"wrong type: {', '.join(wrong)}" if wrong else ""
 
 
 def _repeat(lead: Lead, digest: str) -> HttpResponse:
@@ -156,6 +179,12 @@ def embed(request: HttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+def openapi(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI description of the partner API this service implements."""
+    return HttpResponse(OPENAPI.read_bytes(), content_type="application/json")
 
 
 # --- Rights requests from the operator (OpenDSR 2.0 shape, tillit's signature) -------------
@@ -246,8 +275,11 @@ def dsr_requests(request: HttpRequest) -> HttpResponse:
         ]
         subject_ref = str(identity["identity_value"])
         callbacks = [str(u) for u in data.get("status_callback_urls", [])]
-    except (ValueError, KeyError, TypeError):
+        changes = (data.get("extensions") or {}).get("tillit", {}).get("changes")
+    except (ValueError, KeyError, TypeError, AttributeError):
         return _dsr_refuse(400, "not an OpenDSR request this partner understands")
+    if changes is not None and not isinstance(changes, dict):
+        return _dsr_refuse(400, "extensions.tillit.changes must be an object")
     if kind not in ("access", "portability", "erasure", *TILLIT_TYPES):
         return _dsr_refuse(400, f"unsupported request type {kind!r}")
     existing = DsrRequest.objects.filter(subject_request_id=request_id).first()
@@ -259,7 +291,7 @@ def dsr_requests(request: HttpRequest) -> HttpResponse:
         subject_ref=subject_ref,
         status="pending",
         callback_urls=callbacks,
-        changes=data.get("extensions", {}).get("tillit", {}).get("changes"),
+        changes=changes,
         results_url=(
             request.build_absolute_uri(f"{DSR}/results/{request_id}")
             if kind in ("access", "portability")
@@ -304,19 +336,19 @@ def _call_back(dsr: DsrRequest) -> None:
         header = signing.sign(settings.PARTNER_SECRET.encode(), body, purpose="dsr-callback")
         try:
             httpx.post(url, content=body, headers={signing.HEADER: header}, timeout=10)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.InvalidURL):
             pass  # the operator polls GET /requests/{id} as well
 
 
 @csrf_exempt
 @require_http_methods(["GET", "DELETE"])
-def dsr_status(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+def dsr_status(request: HttpRequest, request_id: str) -> HttpResponse:
     """GET: the request's status. DELETE: cancel it, which OpenDSR allows only while it is
     still pending (202); once carried out it cannot be undone (400)."""
     if not _dsr_verified(request):
         return _dsr_refuse(401, "signature missing or invalid")
     _settle()
-    dsr = DsrRequest.objects.filter(subject_request_id=request_id).first()
+    dsr = DsrRequest.objects.filter(subject_request_id=_uuid(request_id)).first()
     if dsr is None:
         return _dsr_refuse(404, "no such request")
     if request.method == "DELETE":
@@ -331,15 +363,24 @@ def dsr_status(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
 
 
 @require_GET
-def dsr_results(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
+def dsr_results(request: HttpRequest, request_id: str) -> HttpResponse:
     """An access or portability request's results, for the operator only (signed both ways)."""
     if not _dsr_verified(request):
         return _dsr_refuse(401, "signature missing or invalid")
     _settle()
-    dsr = DsrRequest.objects.filter(subject_request_id=request_id, results__isnull=False).first()
+    found = _uuid(request_id)
+    dsr = DsrRequest.objects.filter(subject_request_id=found, results__isnull=False).first()
     if dsr is None:
         return _dsr_refuse(404, "no results for this request")
-    return _dsr_answer({"subject_request_id": str(request_id), "records": dsr.results})
+    return _dsr_answer({"subject_request_id": str(found), "records": dsr.results})
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    """A request id from a path; None (which finds nothing) for anything else."""
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def _message_receipt(message: Message, status: int) -> HttpResponse:

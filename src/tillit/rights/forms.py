@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -95,12 +96,16 @@ class PortabilityForm(forms.Form):
         data = super().clean()
         name = data.get("recipient_name", "").strip()
         address = data.get("recipient_email", "").strip()
-        if not name and not address:
+        if not name and not address and not self.errors:
             return data
-        if not name:
+        # A field refused already (too long, a NUL) was written: say only what is wrong with it.
+        if not name and "recipient_name" not in self.errors:
             self.add_error("recipient_name", _("Please write the company's name."))
+        elif any(unicodedata.category(ch).startswith("C") for ch in name):
+            self.add_error("recipient_name", _("A name cannot contain control characters."))
         if not address:
-            self.add_error("recipient_email", _("Please write the company's e-mail address."))
+            if "recipient_email" not in self.errors:
+                self.add_error("recipient_email", _("Please write the company's e-mail address."))
         else:
             try:
                 valid_email(address)

@@ -49,7 +49,8 @@ def _hash(challenge_id: uuid.UUID, code: str) -> str:
 def matchable(address: str) -> bool:
     """True when lower-casing the address changes only ASCII letters. A look-alike such as
     'K' (the Kelvin sign) lower-cases to 'k': its blind index would equal someone else's while
-    mail to it goes elsewhere, so it must match nobody."""
+    mail to it goes elsewhere, so it must match nobody. (No NFC before the comparison: NFC
+    itself turns the Kelvin sign into 'K'. An address typed decomposed matches nobody.)"""
     ascii_lower = address.strip().translate(ASCII_LOWER)
     return normalise_email(address) == ascii_lower
 

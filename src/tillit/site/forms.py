@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from email_validator import EmailNotValidError, validate_email
 
 from tillit import datamap
+from tillit.core.mail import header_safe
 from tillit.subjects.signup import Signup
 from tillit.vault.pii import Pii
 
@@ -48,13 +49,18 @@ def valid_phone(typed: str, country: str) -> str:
 
 
 def valid_email(typed: str) -> str:
-    """The address, normalised, or a ValidationError in the visitor's language."""
+    """The address, normalised, or a ValidationError in the visitor's language. An address
+    that an e-mail's To header would not carry as it is (an RFC 2047 encoded-word, which is
+    decoded on the way into the header) is refused too."""
     try:
-        return validate_email(typed.strip(), check_deliverability=False).normalized
+        address = validate_email(typed.strip(), check_deliverability=False).normalized
     except EmailNotValidError:
+        address = ""
+    if not header_safe(address):
         raise forms.ValidationError(
             _("That does not look like an e-mail address. Check it and try again.")
-        ) from None
+        )
+    return address
 
 
 class SignupForm(forms.Form):

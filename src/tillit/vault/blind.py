@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import unicodedata
 
 import phonenumbers
 
@@ -16,7 +17,9 @@ from tillit.vault.pii import Pii
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """Trimmed, composed (NFC, as the sign-up form's e-mail validation leaves an address) and
+    lower-cased: the two Unicode spellings of 'å' are one address, and so one index."""
+    return unicodedata.normalize("NFC", email.strip()).lower()
 
 
 def normalise_phone(phone: str, country: str = "") -> str:
