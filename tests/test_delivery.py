@@ -143,3 +143,28 @@ def test_the_partner_gets_only_what_the_referral_needs(client, visitor):
         for c in body["consents"]
     )  # fmt: skip
     assert "campaign-canary" not in json.dumps(body) and "127.0.0.1" not in json.dumps(body)
+
+
+@pytest.mark.promise("P17")
+def test_the_sending_threads_open_no_database_connections(client, visitor, running_partner):
+    """A batch is sent by several threads at once; were they to query the database, each would
+    open a connection of its own and keep it (on PostgreSQL, until the server ran out of
+    them). Everything they need is read before they start."""
+    from django.db.backends.signals import connection_created
+
+    make_partner(endpoint=running_partner.url, secret=running_partner.secret)
+    for i in range(4):
+        sign_up_and_confirm(client, {**visitor, "email": f"traad-{i}@example.com"})
+    opened = []
+
+    def count(sender, connection, **kwargs):
+        opened.append(connection.alias)
+
+    connection_created.connect(count)
+    try:
+        with httpx.Client() as http:
+            assert deliver_batch(http) == 4
+    finally:
+        connection_created.disconnect(count)
+    assert set(Delivery.objects.values_list("state", flat=True)) == {DeliveryState.DELIVERED}
+    assert opened == [], f"{len(opened)} database connections were opened while sending"
