@@ -112,11 +112,29 @@ def test_bad_input_gets_a_clear_message_in_both_languages(
 
 
 @pytest.mark.parametrize(
-    "name", ["Ørjan Åsmund Ødegård", "李小龍", "محمد عبدالله", "Zoë O'Brien-Łukasz"]
+    "name",
+    [
+        "Ørjan Åsmund Ødegård",
+        "李小龍",
+        "محمد عبدالله",
+        "Zoë O'Brien-Łukasz",
+        "مینا محمدی\u200cنژاد",
+    ],
 )
 def test_names_in_any_script_are_accepted(client, partner, visitor, name):
     assert post(client, {**visitor, "name": name}).status_code == 302
     assert Envelope.objects.get(purpose=Purpose.LEAD).open()["name"].reveal() == name
+
+
+@pytest.mark.promise("P3")
+@pytest.mark.parametrize("name", ["Kari\u202eNordmann", "Kari\u2066Nordmann", "Kari\u200bNordmann"])
+def test_names_with_bidi_overrides_or_control_characters_are_refused(
+    client, partner, visitor, name
+):
+    response = post(client, {**visitor, "name": name})
+    assert response.status_code == 400
+    assert "kontrolltegn" in response.content.decode()
+    assert nothing_kept()
 
 
 def test_the_honeypot_keeps_bots_out_quietly(client, partner, visitor):

@@ -26,9 +26,15 @@ def country_choices(codes: list[str]) -> list[tuple[str, str]]:
     return [("", _("Choose a country"))] + [(c, names.get(c, c)) for c in codes]
 
 
+# Zero-width non-joiner and joiner: format characters that belong in Persian and Indic names
+# ("محمدی‌نژاد"). Every other control or format character (line breaks, bidi overrides)
+# is refused.
+JOINERS = "\u200c\u200d"
+
+
 def valid_name(typed: str) -> str:
     name = unicodedata.normalize("NFC", typed).strip()
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
+    if any(unicodedata.category(ch).startswith("C") and ch not in JOINERS for ch in name):
         raise forms.ValidationError(_("A name cannot contain control characters."))
     if not any(ch.isalpha() for ch in name):
         raise forms.ValidationError(_("Please write your name with letters."))
