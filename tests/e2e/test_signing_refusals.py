@@ -279,11 +279,12 @@ def test_tillit_refuses_receipts_that_are_not_authentic_fresh_or_for_this_lead(
     from tillit.partners.delivery import send
 
     body = b'{"lead_id":"%s"}' % str(delivery.id).encode()
+    secret = delivery.partner.secret()
     with httpx.Client() as client:
         fake_partner.mode = "good"
-        control = send(client, delivery, body)
+        control = send(client, delivery, body, secret)
         fake_partner.mode = mode
-        outcome = send(client, delivery, body)
+        outcome = send(client, delivery, body, secret)
     # The control: a proper receipt from the same server is taken.
     assert control.ok and control.partner_reference == "p-1", control.error
     assert not outcome.ok
