@@ -26,8 +26,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 
+# Test processes (pytest-xdist); each file runs in one of them. TEST_JOBS=0 runs in this one.
+TEST_JOBS ?= 2
+
 test: $(STAMP) lint
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 messages: $(STAMP)
 	cd src/tillit && ../../$(VENV)/bin/python -m tillit makemessages -l nb --no-location \

@@ -114,19 +114,48 @@ def partner_data_dir() -> Iterator[Path]:
     yield path
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings_xdist_suffix(request: pytest.FixtureRequest) -> None:
+    """Under pytest-xdist, each worker's PostgreSQL test database gets the worker's suffix
+    (`test_test_gw0`). SQLite needs none: each worker process has its own data directory, and
+    pytest-django would otherwise turn our SQLite file name into an impossible path."""
+    from django.conf import settings
+
+    worker = getattr(request.config, "workerinput", {}).get("workerid")
+    for db_settings in settings.DATABASES.values():
+        if worker and db_settings["ENGINE"] == "django.db.backends.postgresql":
+            test = db_settings.setdefault("TEST", {})
+            test["NAME"] = f"{test.get('NAME') or 'test_' + db_settings['NAME']}_{worker}"
+
+
+_PROMISES: dict[str, list[str]] = {}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep a report of which test proves which promise (see tests/promises.py)."""
-    config._tillit_promises = {  # type: ignore[attr-defined]
-        item.nodeid: [m.args[0] for m in item.iter_markers("promise")] for item in items
-    }
+    """Keep a report of which test proves which promise (see tests/promises.py). The promises
+    ride on each test's reports, so the report is whole under pytest-xdist too."""
+    for item in items:
+        # schemathesis names each API operation's test `test_x[POST /leads]`, but pytest 9
+        # builds the node id from the bare name, so all of them share one; pytest-xdist, which
+        # schedules by node id, would then run only one.
+        if item.name.startswith(item.nodeid.rpartition("::")[2] + "[") and "[" not in item.nodeid:
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(f"{item.nodeid}{item.name[len(item.originalname) :]}")
+        item.user_properties.append(("promises", [m.args[0] for m in item.iter_markers("promise")]))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name == "promises":
+            _PROMISES[report.nodeid] = list(value)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     from tests.promises import summary
 
-    mapping = getattr(config, "_tillit_promises", {})
-    if mapping:
-        terminalreporter.write_line(summary(mapping))
+    if _PROMISES:
+        terminalreporter.write_line(summary(_PROMISES))
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ but present before its category was accepted, or not declared at all.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,30 +132,45 @@ def observe(
     site_url: str, paths: list[str], chromium: str, timeout_ms: int = 15_000
 ) -> list[Observation]:
     """Visit `paths` once per state, each in a fresh browser profile, after answering the
-    banner as the state says."""
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
+    banner as the state says. The three profiles browse side by side in one browser."""
+    return asyncio.run(_observe(site_url.rstrip("/"), paths, chromium, timeout_ms))
 
-    observations = []
-    base = site_url.rstrip("/")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+
+async def _observe(
+    base: str, paths: list[str], chromium: str, timeout_ms: int
+) -> list[Observation]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+        )
         try:
-            for state in STATES:
-                seen = Observation(state)
-                context = browser.new_context(locale="nb-NO")
-                context.set_default_timeout(timeout_ms)
-                context.on("request", lambda request, seen=seen: seen.requests.append(request.url))
-                try:
-                    _visit(context.new_page(), base, paths, state, seen)
-                except PlaywrightError as error:
-                    seen.trouble.append(f"{state}: {str(error).splitlines()[0]}")
-                seen.cookies = context.cookies()
-                context.close()
-                observations.append(seen)
+            return list(
+                await asyncio.gather(
+                    *(_observe_state(browser, base, paths, state, timeout_ms) for state in STATES)
+                )
+            )
         finally:
-            browser.close()
-    return observations
+            await browser.close()
+
+
+async def _observe_state(
+    browser: Any, base: str, paths: list[str], state: str, timeout_ms: int
+) -> Observation:
+    from playwright.async_api import Error as PlaywrightError
+
+    seen = Observation(state)
+    context = await browser.new_context(locale="nb-NO")
+    context.set_default_timeout(timeout_ms)
+    context.on("request", lambda request: seen.requests.append(request.url))
+    try:
+        await _visit(await context.new_page(), base, paths, state, seen)
+    except PlaywrightError as error:
+        seen.trouble.append(f"{state}: {str(error).splitlines()[0]}")
+    seen.cookies = await context.cookies()
+    await context.close()
+    return seen
 
 
 STORAGE_KEYS = """() => [
@@ -163,18 +179,18 @@ STORAGE_KEYS = """() => [
 ]"""
 
 
-def _visit(page: Any, base: str, paths: list[str], state: str, seen: Observation) -> None:
-    page.goto(base + paths[0], wait_until="networkidle")
+async def _visit(page: Any, base: str, paths: list[str], state: str, seen: Observation) -> None:
+    await page.goto(base + paths[0], wait_until="networkidle")
     if state != "no choice":
         button = page.locator(f'#cc [data-cc="{"accept" if state == "accept all" else "reject"}"]')
-        if not button.is_visible():
+        if not await button.is_visible():
             seen.trouble.append(f"{state}: the cookie banner was not shown on {paths[0]}")
         else:
-            with page.expect_response(lambda r: r.request.method == "POST"):
-                button.click()
-            page.wait_for_load_state("networkidle")
+            async with page.expect_response(lambda r: r.request.method == "POST"):
+                await button.click()
+            await page.wait_for_load_state("networkidle")
     for path in paths:
-        page.goto(base + path, wait_until="networkidle")
-        for area, key in page.evaluate(STORAGE_KEYS):
+        await page.goto(base + path, wait_until="networkidle")
+        for area, key in await page.evaluate(STORAGE_KEYS):
             if (area, key) not in seen.storage:
                 seen.storage.append((area, key))
