@@ -79,6 +79,57 @@ def test_a_partner_that_is_down_is_retried_later(client, visitor, running_partne
     assert Delivery.objects.get().state == DeliveryState.DELIVERED
 
 
+@pytest.mark.promise("P17")
+def test_when_a_partner_takes_a_lead_again_its_waiting_leads_are_due_at_once(
+    client, visitor, running_partner
+):
+    """After an outage each lead waits out its own retry step (up to an hour). The first lead
+    the partner takes again brings the rest forward, so they do not wait after it is back."""
+    partner = make_partner(endpoint="http://127.0.0.1:9", secret=running_partner.secret)
+    first = sign_up_and_confirm(client, visitor)
+    second = sign_up_and_confirm(client, {**visitor, "email": "ola@example.com"})
+    with httpx.Client() as http:
+        assert deliver_batch(http) == 2
+        assert deliver_batch(http) == 0  # both wait out a retry step
+        partner.endpoint = running_partner.url
+        partner.save()
+        # The partner is back; the first lead's step runs out, the second's has long to go.
+        Delivery.objects.filter(subject=first).update(next_attempt_at=timezone.now())
+        Delivery.objects.filter(subject=second).update(
+            next_attempt_at=timezone.now() + dt.timedelta(minutes=50)
+        )
+        assert deliver_batch(http) == 1
+        assert deliver_batch(http) == 1
+    assert {d.state for d in Delivery.objects.all()} == {DeliveryState.DELIVERED}
+    refs = {lead["subject_ref"] for lead in running_partner.leads()}
+    assert {str(first.id), str(second.id)} <= refs
+
+
+def test_the_queue_is_read_in_the_order_it_falls_due_along_an_index():
+    """A backlog of any size is never sorted to claim a batch (SQLite's query plan)."""
+    from django.db import connection
+
+    from tillit.partners.delivery import claim
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the plan is read with SQLite's EXPLAIN QUERY PLAN")
+    plans = []
+
+    def explain(execute, sql, params, many, context):
+        if sql.startswith("SELECT") and "partners_delivery" in sql and "LIMIT" in sql:
+            cursor = context["connection"].connection.cursor()
+            cursor.execute("EXPLAIN QUERY PLAN " + sql.replace("%s", "?"), params)
+            plans.append(" / ".join(row[-1] for row in cursor.fetchall()))
+            cursor.close()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain):
+        claim(64)
+    assert len(plans) == 2, plans
+    assert all("USING INDEX delivery_" in plan for plan in plans), plans
+    assert not any("TEMP B-TREE" in plan for plan in plans), plans
+
+
 def test_a_receipt_signed_with_the_wrong_secret_is_refused(client, visitor, running_partner):
     make_partner(endpoint=running_partner.url, secret="not-the-partners-secret")
     sign_up_and_confirm(client, visitor)

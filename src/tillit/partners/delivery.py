@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import secrets
 from concurrent.futures import ThreadPoolExecutor
@@ -13,14 +14,16 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from tillit.audit.models import record
 from tillit.consent.models import ConsentRecord
 from tillit.partners import signing
-from tillit.partners.models import Delivery, DeliveryState
+from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.vault.models import Envelope
+
+log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 BACKOFF_BASE_SECONDS = 10
@@ -39,16 +42,24 @@ class Outcome:
 def claim(batch: int, now: datetime | None = None) -> list[Delivery]:
     """Lease up to `batch` due jobs to this caller. A job is leased to one worker at a time.
 
+    Leases whose worker went away are taken first, then queued jobs in the order they fell
+    due; each is read along an index in that order, so a backlog of any size is never sorted.
     The UPDATE repeats the "due" condition, so of two workers that picked the same row only
     one changes it; on PostgreSQL, SKIP LOCKED lets them pick different rows to begin with.
     """
     now = now or timezone.now()
     token = secrets.token_hex(16)
     with transaction.atomic():
-        due = Delivery.objects.due(now).order_by("next_attempt_at")
-        if connection.vendor == "postgresql":
-            due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("id", flat=True)[:batch])
+        ids = _pick(
+            Delivery.objects.filter(state=DeliveryState.LEASED, lease_expires_at__lt=now),
+            "lease_expires_at",
+            batch,
+        )
+        ids += _pick(
+            Delivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now),
+            "next_attempt_at",
+            batch - len(ids),
+        )
         if not ids:
             return []
         Delivery.objects.filter(id__in=ids).due(now).update(
@@ -62,6 +73,15 @@ def claim(batch: int, now: datetime | None = None) -> list[Delivery]:
             "partner", "envelope", "subject"
         )
     )
+
+
+def _pick(jobs: QuerySet[Delivery], order: str, limit: int) -> list[object]:
+    if limit <= 0:
+        return []
+    jobs = jobs.order_by(order)
+    if connection.vendor == "postgresql":
+        jobs = jobs.select_for_update(skip_locked=True)
+    return list(jobs.values_list("id", flat=True)[:limit])
 
 
 def payload(delivery: Delivery) -> bytes:
@@ -149,7 +169,23 @@ def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
                 _record_success(outcome)
             else:
                 _record_failure(outcome)
+    _bring_forward({o.delivery.partner for o in outcomes if o.ok})
     return len(deliveries)
+
+
+def _bring_forward(answering: set[Partner]) -> None:
+    """A partner that takes a lead is up: its leads still waiting out a retry step are due now.
+    Without this, leads held back by a long outage would wait up to BACKOFF_CAP_SECONDS more
+    after the partner is back."""
+    now = timezone.now()
+    for partner in answering:
+        count = Delivery.objects.filter(
+            partner=partner, state=DeliveryState.PENDING, next_attempt_at__gt=now
+        ).update(next_attempt_at=now)
+        if count:
+            log.info(
+                "partner %s answers again: %d waiting lead(s) are due now", partner.slug, count
+            )
 
 
 def _record_success(outcome: Outcome) -> None:

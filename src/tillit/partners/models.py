@@ -171,6 +171,11 @@ class Delivery(models.Model):
     class Meta:
         verbose_name_plural = "deliveries"
         ordering = ["-created_at"]
+        indexes = [
+            # claim() reads the queue in the order it falls due, along these.
+            models.Index(fields=["state", "next_attempt_at"], name="delivery_queue"),
+            models.Index(fields=["state", "lease_expires_at"], name="delivery_leases"),
+        ]
 
     def __str__(self) -> str:
         return f"delivery {self.id} → {self.partner_id} ({self.state})"
