@@ -771,7 +771,7 @@ def report_outage(
             f"{r.last_delivery:.1f}s"
             if complete
             else f"NOT DONE after {r.seen_done:.0f}s ({r.done}/{n})",
-            f"the first lead taken brings the rest forward (latest retry was {b.latest_retry:.0f}s)",
+            f"the first lead taken brings the rest forward (latest retry {b.latest_retry:.0f}s)",
             "",
         ],
         [

@@ -52,6 +52,25 @@ def test_partners_add_list_disable(tmp_path):
 
 
 @pytest.mark.promise("P18")
+def test_partners_rotate_secret_keeps_the_old_one_for_the_overlap(partner):
+    old = partner.secret()
+    out = run("partners", "rotate-secret", partner.slug)  # a day's overlap by default
+    new = out.split("signing secret (shown once; give it to the partner): ")[1].split()[0]
+    assert "the old secret stays good until" in out
+    partner.refresh_from_db()
+    assert partner.secrets() == [new.encode(), old]
+    assert "old-secret-until=" in run("partners", "list")
+    out = run("partners", "rotate-secret", partner.slug, "--overlap-hours", "0")
+    assert "the old secret is shredded" in out
+    partner.refresh_from_db()
+    assert len(partner.secrets()) == 1 and partner.previous_secret_envelope is None
+    with pytest.raises(CommandError, match="from 0 to 720"):
+        run("partners", "rotate-secret", partner.slug, "--overlap-hours", "forever")
+    with pytest.raises(CommandError, match="no partner"):
+        run("partners", "rotate-secret", "nobody")
+
+
+@pytest.mark.promise("P18")
 def test_a_partner_without_agreements_is_added_but_told_it_gets_nothing():
     out = run(
         "partners",

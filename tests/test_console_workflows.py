@@ -4,13 +4,16 @@ verifying the audit chain from the console."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+from django.utils import timezone
 
 from tests.conftest import make_partner, sign_in
 from tillit.audit.models import AuditEvent
 from tillit.partners.models import Partner
+from tillit.vault.models import Envelope
 
 pytestmark = pytest.mark.django_db
 
@@ -76,16 +79,48 @@ def test_rotating_a_secret_shows_it_once_and_the_old_one_stops_working(
     client, administrator, partner
 ):
     old = partner.secret()
+    old_envelope = partner.secret_envelope_id
     sign_in(client, administrator)
     confirm = act(client, "rotate_secret", partner).content.decode()
-    assert "replaces the old one" in confirm
+    assert '<option value="24" selected>24 hours</option>' in confirm
     assert partner.secret() == old  # nothing happens before the confirmation
-    page = act(client, "rotate_secret", partner, confirm="1")
+    # After a leak: no overlap, the old secret is shredded at once.
+    page = act(client, "rotate_secret", partner, confirm="1", overlap_hours="0")
     shown = re.search(r"<code>([A-Za-z0-9_-]{40,})</code>", page.content.decode()).group(1)
     assert "no-store" in page["Cache-Control"]
+    assert "the old secret is shredded" in page.content.decode()
     partner.refresh_from_db()
-    assert partner.secret() == shown.encode() and shown.encode() != old
+    assert partner.secrets() == [shown.encode()] and shown.encode() != old
+    assert not Envelope.objects.filter(id=old_envelope).exists()
     assert AuditEvent.objects.filter(action="partner.secret_rotated").count() == 1
+
+
+@pytest.mark.promise("P18")
+def test_a_rotated_out_secret_stays_good_for_the_overlap_then_is_shredded(
+    client, administrator, partner
+):
+    from tillit.subjects.retention import run_all
+
+    old = partner.secret()
+    sign_in(client, administrator)
+    page = act(client, "rotate_secret", partner, confirm="1", overlap_hours="24").content.decode()
+    assert "the old secret stays good until" in page
+    partner.refresh_from_db()
+    new = partner.secret()
+    assert partner.secrets() == [new, old]
+    previous = partner.previous_secret_envelope_id
+    # A day and a bit later the worker's retention sweep shreds it.
+    later = timezone.now() + dt.timedelta(hours=24, minutes=1)
+    assert partner.secrets(later) == [new]
+    assert run_all(later)["forget_old_secrets"] == 1
+    partner.refresh_from_db()
+    assert partner.secrets() == [new] and partner.previous_secret_envelope_id is None
+    assert not Envelope.objects.filter(id=previous).exists()
+    assert AuditEvent.objects.filter(action="partner.old_secret_shredded").count() == 1
+    # A choice the form does not offer changes nothing.
+    act(client, "rotate_secret", partner, confirm="1", overlap_hours="100000")
+    partner.refresh_from_db()
+    assert partner.secrets() == [new]
 
 
 @pytest.mark.promise("P21")

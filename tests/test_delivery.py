@@ -10,7 +10,7 @@ from tests.conftest import make_partner
 from tests.processes import reference_partner
 from tillit.audit.models import AuditEvent
 from tillit.partners.delivery import backoff, deliver_batch
-from tillit.partners.models import Delivery, DeliveryState
+from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.subjects.models import Subject
 from tillit.subjects.signup import confirmation_token
 from tillit.vault.models import Envelope, Purpose
@@ -103,6 +103,36 @@ def test_when_a_partner_takes_a_lead_again_its_waiting_leads_are_due_at_once(
     assert {d.state for d in Delivery.objects.all()} == {DeliveryState.DELIVERED}
     refs = {lead["subject_ref"] for lead in running_partner.leads()}
     assert {str(first.id), str(second.id)} <= refs
+
+
+@pytest.mark.promise("P17")
+def test_a_partner_switches_to_a_rotated_secret_without_a_gap(
+    client, visitor, running_partner, tmp_path
+):
+    """Rotated with an overlap, leads still reach the partner that holds only the old secret
+    (tillit signs with both, and takes its receipt signed with the old one). Once the overlap
+    ends, only the new secret is good: the partner must have switched."""
+    from tillit.partners.models import forget_old_secrets
+
+    partner = make_partner(endpoint=running_partner.url, secret=running_partner.secret)
+    new = partner.set_secret(overlap=dt.timedelta(hours=24))
+    first = sign_up_and_confirm(client, visitor)
+    with httpx.Client() as http:
+        assert deliver_batch(http) == 1
+        assert Delivery.objects.get(subject=first).state == DeliveryState.DELIVERED
+        # The overlap ends; the partner still on the old secret refuses tillit's signature.
+        forget_old_secrets(timezone.now() + dt.timedelta(hours=25))
+        second = sign_up_and_confirm(client, {**visitor, "email": "ola@example.com"})
+        assert deliver_batch(http) == 1
+        late = Delivery.objects.get(subject=second)
+        assert late.state == DeliveryState.PENDING and "HTTP 401" in late.last_error
+        # The partner switches to the new secret; the lead goes through.
+        with reference_partner(tmp_path / "switched", secret=new) as switched:
+            Partner.objects.filter(pk=partner.pk).update(endpoint=switched.url)
+            Delivery.objects.filter(id=late.id).update(next_attempt_at=timezone.now())
+            assert deliver_batch(http) == 1
+            assert [lead["subject_ref"] for lead in switched.leads()] == [str(second.id)]
+    assert Delivery.objects.get(subject=second).state == DeliveryState.DELIVERED
 
 
 def test_the_queue_is_read_in_the_order_it_falls_due_along_an_index():

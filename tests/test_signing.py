@@ -37,3 +37,42 @@ def test_it_refuses_a_replay_outside_the_tolerance():
     with pytest.raises(signing.SignatureError, match="tolerance"):
         signing.verify(SECRET, BODY, header, purpose="lead", now=1_000_000 + 301)
     assert signing.verify(SECRET, BODY, header, purpose="lead", now=1_000_000 + 299)
+
+
+@pytest.mark.promise("P17")
+def test_during_a_rotation_either_secret_verifies_and_a_third_does_not():
+    """tillit signs with the new and the old secret while a rotation overlaps; a partner that
+    holds either one accepts, and tillit takes an answer signed with either."""
+    new, old = b"the-new-secret", SECRET
+    header = signing.sign([new, old], BODY, purpose="lead")
+    assert header.count("v1=") == 2
+    for held in (new, old, [new, old]):
+        assert signing.verify(held, BODY, header, purpose="lead") > 0
+    answer = signing.sign(old, BODY, purpose="receipt")
+    assert signing.verify([new, old], BODY, answer, purpose="receipt") > 0
+    with pytest.raises(signing.SignatureError, match="does not match"):
+        signing.verify(b"a-third-secret", BODY, header, purpose="lead")
+    with pytest.raises(signing.SignatureError, match="does not match"):
+        signing.verify([new], BODY, answer, purpose="receipt")
+
+
+@pytest.mark.promise("P17")
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=1,t=2,v1=" + "0" * 64,  # two timestamps
+        "t=1",  # no signature at all
+        "t=1," + ",".join(["v1=" + "0" * 64] * (signing.MAX_SIGNATURES + 1)),  # guessing
+    ],
+)
+def test_a_header_with_no_one_timestamp_or_too_many_signatures_is_malformed(header):
+    t = int(header.split(",")[0][2:])
+    with pytest.raises(signing.SignatureError, match="malformed"):
+        signing.verify(SECRET, BODY, header, purpose="lead", now=t)
+
+
+def test_too_many_signatures_are_refused_even_if_one_is_right():
+    good = signing.sign(SECRET, BODY, purpose="lead", timestamp=1)
+    padded = good + "".join(",v1=" + "0" * 64 for _ in range(signing.MAX_SIGNATURES))
+    with pytest.raises(signing.SignatureError, match="malformed"):
+        signing.verify(SECRET, BODY, padded, purpose="lead", now=1)

@@ -9,6 +9,7 @@ Nothing here can show personal data: the models it lists hold none. Records that
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -33,7 +34,12 @@ from tillit.disclosure import steps as disclosure
 from tillit.disclosure.models import DisclosureCase
 from tillit.offers import sending
 from tillit.offers.models import Offer
-from tillit.partners.models import Delivery, Partner
+from tillit.partners.models import (
+    DEFAULT_SECRET_OVERLAP_HOURS,
+    Delivery,
+    Partner,
+    overlap_text,
+)
 from tillit.policy import versions
 from tillit.policy.models import PolicyVersion
 from tillit.rights import actions, fanout
@@ -41,6 +47,9 @@ from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.subjects.models import Subject
 from tillit.vault.blind import email_index
 from tillit.vault.pii import Pii
+
+# How long a rotated-out signing secret may stay good, in hours (0: shredded at once).
+OVERLAP_CHOICES = (0, 1, 24, 72, 168)
 
 # Authenticators are enrolled and reset with `tillit staff`, never shown in the console; groups
 # are the fixed roles.
@@ -177,16 +186,27 @@ class PartnerAdmin(ConsoleAdmin):
                     **self.admin_site.each_context(request),
                     "title": "Rotate signing secrets",
                     "partners": queryset,
+                    "overlap_choices": OVERLAP_CHOICES,
+                    "overlap_default": DEFAULT_SECRET_OVERLAP_HOURS,
                     "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 },
             )
+        try:
+            hours = int(request.POST.get("overlap_hours", DEFAULT_SECRET_OVERLAP_HOURS))
+        except ValueError:
+            hours = -1
+        if hours not in OVERLAP_CHOICES:
+            self.message_user(request, "Choose how long the old secret stays good.", messages.ERROR)
+            return None
         rotated = []
         for partner in queryset:
-            rotated.append((partner, partner.set_secret()))
+            secret = partner.set_secret(overlap=timedelta(hours=hours))
+            rotated.append((partner, secret, overlap_text(partner)))
             record(
                 "partner.secret_rotated",
                 actor=f"staff:{request.user.pk}",
                 target=f"partner:{partner.slug}",
+                overlap_hours=hours,
             )
         response = render(
             request,

@@ -110,7 +110,9 @@ def payload(delivery: Delivery) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def send(client: httpx.Client, delivery: Delivery, body: bytes, secret: bytes) -> Outcome:
+def send(
+    client: httpx.Client, delivery: Delivery, body: bytes, secret: bytes | list[bytes]
+) -> Outcome:
     """POST one lead and check the partner's signed receipt. Never raises, and never touches
     the database: it runs in the batch's sending threads, where each query would open (and
     leave open) a database connection of its own."""
@@ -155,7 +157,7 @@ def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
         return 0
     bodies = {d.id: payload(d) for d in deliveries if d.envelope is not None}
     # Everything the sending threads need is read here, in the worker's own connection.
-    partner_secrets = {d.partner_id: d.partner.secret() for d in deliveries if d.id in bodies}
+    partner_secrets = {d.partner_id: d.partner.secrets() for d in deliveries if d.id in bodies}
     with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
         outcomes = list(
             pool.map(

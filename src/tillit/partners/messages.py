@@ -29,7 +29,7 @@ def post(client: httpx.Client, partner: Partner, message: dict[str, Any]) -> int
         content=raw,
         headers={
             "Content-Type": "application/json",
-            signing.HEADER: signing.sign(partner.secret(), raw, purpose="message"),
+            signing.HEADER: signing.sign(partner.secrets(), raw, purpose="message"),
             signing.IDEMPOTENCY_HEADER: str(message["message_id"]),
         },
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
@@ -40,7 +40,7 @@ def post(client: httpx.Client, partner: Partner, message: dict[str, Any]) -> int
         raise Refused(f"partner answered HTTP {response.status_code}")
     try:
         signing.verify(
-            partner.secret(),
+            partner.secrets(),
             response.content,
             response.headers.get(signing.HEADER),
             purpose="message-receipt",

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -65,6 +65,12 @@ class Partner(models.Model):
     secret_envelope = models.OneToOneField(
         Envelope, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
+    # The secret before the last rotation, still good until `previous_secret_until` so that
+    # the partner can switch without a gap; shredded after that.
+    previous_secret_envelope = models.OneToOneField(
+        Envelope, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = PartnerQuerySet.as_manager()
@@ -104,19 +110,47 @@ class Partner(models.Model):
     def has_agreements(self) -> bool:
         return bool(self.dpa_signed_on and self.compliance_attested_on)
 
-    def set_secret(self, secret: str | None = None) -> str:
-        """Store a new signing secret (sealed in the vault) and return it, to give the partner."""
+    def set_secret(self, secret: str | None = None, *, overlap: timedelta | None = None) -> str:
+        """Store a new signing secret (sealed in the vault) and return it, to give the partner.
+
+        With `overlap`, the old secret stays good for that long: tillit signs with both and
+        takes answers signed with either, so the partner can switch when it is ready. Without
+        it, the old secret is shredded at once."""
         secret = secret or secrets.token_urlsafe(32)
-        old = self.secret_envelope
-        self.secret_envelope = Envelope.objects.seal({"secret": secret}, Purpose.PARTNER_SECRET)
-        self.save(update_fields=["secret_envelope"])
-        if old:
-            old.shred()
+        now = timezone.now()
+        old, gone = self.secret_envelope, [self.previous_secret_envelope]
+        if old and overlap and overlap > timedelta(0):
+            self.previous_secret_envelope, self.previous_secret_until = old, now + overlap
+        else:
+            gone.append(old)
+            self.previous_secret_envelope, self.previous_secret_until = None, None
+        with transaction.atomic():
+            self.secret_envelope = Envelope.objects.seal({"secret": secret}, Purpose.PARTNER_SECRET)
+            self.save(
+                update_fields=[
+                    "secret_envelope",
+                    "previous_secret_envelope",
+                    "previous_secret_until",
+                ]
+            )
+            Envelope.objects.filter(id__in=[e.id for e in gone if e]).shred()
         return secret
 
     def secret(self) -> bytes:
+        """The current secret."""
         assert self.secret_envelope is not None, "partner has no signing secret"
         return str(self.secret_envelope.open()["secret"].reveal()).encode()
+
+    def secrets(self, now: datetime | None = None) -> list[bytes]:
+        """The secrets good now: the current one, and the previous one during its overlap."""
+        held = [self.secret()]
+        if self.previous_secret_envelope and self.in_overlap(now):
+            held.append(str(self.previous_secret_envelope.open()["secret"].reveal()).encode())
+        return held
+
+    def in_overlap(self, now: datetime | None = None) -> bool:
+        until = self.previous_secret_until
+        return until is not None and until > (now or timezone.now())
 
     def leads_today(self, now: datetime | None = None) -> int:
         start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -182,3 +216,37 @@ class Delivery(models.Model):
 
     def age(self, now: datetime | None = None) -> timedelta:
         return (now or timezone.now()) - (self.released_at or self.created_at)
+
+
+# How long a rotated-out secret stays good by default: a day for the partner to switch.
+DEFAULT_SECRET_OVERLAP_HOURS = 24
+
+
+def overlap_text(partner: Partner) -> str:
+    """What a rotation left behind, for the person who did it."""
+    if partner.in_overlap() and partner.previous_secret_until:
+        return (
+            "the old secret stays good until "
+            f"{partner.previous_secret_until:%Y-%m-%d %H:%M} UTC: tillit signs with both and "
+            "takes answers signed with either until then, then shreds it"
+        )
+    return "the old secret is shredded: from now on only the new one is good"
+
+
+def forget_old_secrets(now: datetime) -> int:
+    """Shred each partner's previous signing secret once its overlap has ended (a retention
+    rule, run by the worker)."""
+    from tillit.audit.models import record
+
+    count = 0
+    for partner in Partner.objects.filter(previous_secret_until__lte=now):
+        with transaction.atomic():
+            won = Partner.objects.filter(
+                pk=partner.pk, previous_secret_until=partner.previous_secret_until
+            ).update(previous_secret_envelope=None, previous_secret_until=None)
+            if not won:
+                continue  # rotated again meanwhile, or another worker was first
+            Envelope.objects.filter(id=partner.previous_secret_envelope_id).shred()
+            record("partner.old_secret_shredded", actor="worker", target=f"partner:{partner.slug}")
+        count += 1
+    return count

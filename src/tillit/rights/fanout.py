@@ -72,14 +72,14 @@ def plan(request: RightsRequest) -> int:
 
 def _headers(partner: Partner, signed: bytes) -> dict[str, str]:
     return {
-        signing.HEADER: signing.sign(partner.secret(), signed, purpose="dsr"),
+        signing.HEADER: signing.sign(partner.secrets(), signed, purpose="dsr"),
         "Content-Type": "application/json",
     }
 
 
 def _checked(partner: Partner, response: httpx.Response, purpose: str) -> dict[str, Any]:
     signing.verify(
-        partner.secret(), response.content, response.headers.get(signing.HEADER), purpose=purpose
+        partner.secrets(), response.content, response.headers.get(signing.HEADER), purpose=purpose
     )
     data = json.loads(response.content)
     if not isinstance(data, dict):

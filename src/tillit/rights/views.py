@@ -117,7 +117,7 @@ def partner_callback(request: HttpRequest, slug: str) -> HttpResponse:
         return JsonResponse({"error": "unknown partner"}, status=401)
     try:
         signing.verify(
-            partner.secret(),
+            partner.secrets(),
             request.body,
             request.headers.get(signing.HEADER),
             purpose="dsr-callback",

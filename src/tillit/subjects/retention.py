@@ -14,7 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from tillit.audit.models import record
 from tillit.contact.cases import forget_closed_contacts
 from tillit.partners.delivery import fail
-from tillit.partners.models import Delivery, DeliveryState
+from tillit.partners.models import Delivery, DeliveryState, forget_old_secrets
 from tillit.rights.actions import alarm_overdue
 from tillit.rights.export import forget_stale_exports
 from tillit.rights.verification import forget_stale_challenges
@@ -92,6 +92,7 @@ RULES: list[Callable[[datetime], int]] = [
     fail_undeliverable,
     shred_stale_notices,
     forget_closed_contacts,
+    forget_old_secrets,
 ]
 
 

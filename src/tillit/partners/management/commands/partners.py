@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tillit.audit.models import record
-from tillit.partners.models import Partner
+from tillit.partners.models import DEFAULT_SECRET_OVERLAP_HOURS as DEFAULT_OVERLAP_HOURS
+from tillit.partners.models import Partner, overlap_text
 
 
 def _date(value: str) -> dt.date:
@@ -18,8 +20,22 @@ def _date(value: str) -> dt.date:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _hours(value: str) -> float:
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1
+    if not 0 <= hours <= 24 * 30:
+        raise CommandError(f"{value!r} is not a number of hours from 0 to 720")
+    return hours
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ") if moment else "-"
+
+
 class Command(BaseCommand):
-    help = "Manage partners: add, list, disable, enable."
+    help = "Manage partners: add, list, rotate-secret, disable, enable."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -55,13 +71,32 @@ class Command(BaseCommand):
             default=None,
             help="use the secret in this file instead of generating one",
         )
+        rotate = sub.add_parser(
+            "rotate-secret",
+            help="give a partner a new signing secret (printed once); the old one stays good "
+            "for --overlap-hours",
+        )
+        rotate.add_argument("slug")
+        rotate.add_argument(
+            "--overlap-hours",
+            type=_hours,
+            default=DEFAULT_OVERLAP_HOURS,
+            help="hours the old secret stays good, so the partner can switch without a gap "
+            f"(default {DEFAULT_OVERLAP_HOURS}; 0 shreds it at once, as after a leak)",
+        )
+        rotate.add_argument(
+            "--secret-file",
+            type=Path,
+            default=None,
+            help="use the secret in this file instead of generating one",
+        )
         sub.add_parser("list", help="list partners")
         for name in ("disable", "enable"):
             p = sub.add_parser(name, help=f"{name} a partner")
             p.add_argument("slug")
 
     def handle(self, *args: object, **options: Any) -> None:
-        getattr(self, f"handle_{options['action']}")(options)
+        getattr(self, f"handle_{options['action'].replace('-', '_')}")(options)
 
     def handle_add(self, o: dict[str, Any]) -> None:
         partner = Partner(
@@ -97,14 +132,34 @@ class Command(BaseCommand):
         if not partner.has_agreements():
             self.stdout.write("note: no DPA or compliance date on record, so it receives nothing")
 
+    def handle_rotate_secret(self, o: dict[str, Any]) -> None:
+        partner = Partner.objects.filter(slug=o["slug"]).first()
+        if partner is None:
+            raise CommandError(f"no partner {o['slug']!r}")
+        given = o["secret_file"].read_text().strip() if o["secret_file"] else None
+        secret = partner.set_secret(given, overlap=timedelta(hours=o["overlap_hours"]))
+        record(
+            "partner.secret_rotated",
+            actor="cli",
+            target=f"partner:{partner.slug}",
+            overlap_hours=o["overlap_hours"],
+        )
+        self.stdout.write(f"{partner.slug}: new signing secret in use")
+        if not given:
+            self.stdout.write(f"signing secret (shown once; give it to the partner): {secret}")
+        self.stdout.write(overlap_text(partner))
+
     def handle_list(self, o: dict[str, Any]) -> None:
         for p in Partner.objects.all():
             state = "active" if p.active else "disabled"
             agreements = "DPA+compliance" if p.has_agreements() else "NO DPA/compliance"
+            rotating = (
+                f" old-secret-until={_when(p.previous_secret_until)}" if p.in_overlap() else ""
+            )
             self.stdout.write(
                 f"{p.slug:20} {state:9} {agreements:17} {','.join(p.countries):20}"
                 f" weight={p.weight} cap={p.daily_cap or '-'} {p.endpoint}"
-                f" rights={'api' if p.rights_api else 'e-mail'}"
+                f" rights={'api' if p.rights_api else 'e-mail'}{rotating}"
             )
 
     def handle_disable(self, o: dict[str, Any]) -> None:
