@@ -139,7 +139,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # builds the node id from the bare name, so all of them share one; pytest-xdist, which
         # schedules by node id, would then run only one.
         if item.name.startswith(item.nodeid.rpartition("::")[2] + "[") and "[" not in item.nodeid:
-            from _pytest.nodeid import NodeId
+            from _pytest.nodeid import NodeId  # pytest 9's own (private); pinned in pyproject
 
             item._id = NodeId.parse(f"{item.nodeid}{item.name[len(item.originalname) :]}")
         item.user_properties.append(("promises", [m.args[0] for m in item.iter_markers("promise")]))

@@ -61,10 +61,11 @@ def test_partners_rotate_secret_keeps_the_old_one_for_the_overlap(partner):
     assert partner.secrets() == [new.encode(), old]
     assert "old-secret-until=" in run("partners", "list")
     out = run("partners", "rotate-secret", partner.slug, "--overlap-hours", "0")
+    assert "it is shredded now" in out  # the first old secret, still in its overlap
     assert "the old secret is shredded" in out
     partner.refresh_from_db()
     assert len(partner.secrets()) == 1 and partner.previous_secret_envelope is None
-    with pytest.raises(CommandError, match="from 0 to 720"):
+    with pytest.raises(CommandError, match="from 0 to 168"):
         run("partners", "rotate-secret", partner.slug, "--overlap-hours", "forever")
     with pytest.raises(CommandError, match="no partner"):
         run("partners", "rotate-secret", "nobody")

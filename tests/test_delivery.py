@@ -105,6 +105,35 @@ def test_when_a_partner_takes_a_lead_again_its_waiting_leads_are_due_at_once(
     assert {str(first.id), str(second.id)} <= refs
 
 
+def test_only_leads_held_back_by_the_partner_being_down_are_brought_forward(client, visitor):
+    """The partner is back: leads that waited because it was down are due now; a lead it
+    refused (a 4xx, a 429) and a lead that failed in this very batch keep their retry step."""
+    from tillit.partners.delivery import _bring_forward
+
+    partner = make_partner()
+    errors = [
+        "network: ConnectError",
+        "partner answered HTTP 503",
+        "partner answered HTTP 422",
+        "partner answered HTTP 429",
+        "network: ReadTimeout",  # failed in this batch
+    ]
+    later = timezone.now() + dt.timedelta(minutes=50)
+    ids = []
+    for n, error in enumerate(errors):
+        subject = sign_up_and_confirm(client, {**visitor, "email": f"lead-{n}@example.com"})
+        delivery = Delivery.objects.get(subject=subject)
+        Delivery.objects.filter(id=delivery.id).update(
+            state=DeliveryState.PENDING, last_error=error, next_attempt_at=later
+        )
+        ids.append(delivery.id)
+    _bring_forward({partner}, keep={ids[4]})
+    due = set(
+        Delivery.objects.filter(next_attempt_at__lte=timezone.now()).values_list("id", flat=True)
+    )
+    assert due == {ids[0], ids[1]}
+
+
 @pytest.mark.promise("P17")
 def test_a_partner_switches_to_a_rotated_secret_without_a_gap(
     client, visitor, running_partner, tmp_path

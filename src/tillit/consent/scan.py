@@ -146,13 +146,18 @@ async def _observe(
             executable_path=chromium, args=CHROMIUM_ARGS, headless=True
         )
         try:
-            return list(
-                await asyncio.gather(
-                    *(_observe_state(browser, base, paths, state, timeout_ms) for state in STATES)
-                )
-            )
+            # A task group: if one state fails unexpectedly, the others are stopped before the
+            # browser closes, and the error is raised as it was.
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(_observe_state(browser, base, paths, state, timeout_ms))
+                    for state in STATES
+                ]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
         finally:
             await browser.close()
+    return [task.result() for task in tasks]
 
 
 async def _observe_state(
@@ -162,14 +167,16 @@ async def _observe_state(
 
     seen = Observation(state)
     context = await browser.new_context(locale="nb-NO")
-    context.set_default_timeout(timeout_ms)
-    context.on("request", lambda request: seen.requests.append(request.url))
     try:
-        await _visit(await context.new_page(), base, paths, state, seen)
-    except PlaywrightError as error:
-        seen.trouble.append(f"{state}: {str(error).splitlines()[0]}")
-    seen.cookies = await context.cookies()
-    await context.close()
+        context.set_default_timeout(timeout_ms)
+        context.on("request", lambda request: seen.requests.append(request.url))
+        try:
+            await _visit(await context.new_page(), base, paths, state, seen)
+        except PlaywrightError as error:
+            seen.trouble.append(f"{state}: {str(error).splitlines()[0]}")
+        seen.cookies = await context.cookies()
+    finally:
+        await context.close()
     return seen
 
 

@@ -139,7 +139,12 @@ class PartnerAdmin(ConsoleAdmin):
     actions = ["pause", "resume", "check_partner", "rotate_secret"]
 
     def save_model(self, request: HttpRequest, obj: Partner, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+        if change:
+            # Only what the form changed: a rotation committed while the form was open (its
+            # secrets are not on the form) must not be written back over.
+            obj.save(update_fields=form.changed_data)
+        else:
+            super().save_model(request, obj, form, change)
         record(
             "partner.changed" if change else "partner.added",
             actor=f"staff:{request.user.pk}",
@@ -188,11 +193,12 @@ class PartnerAdmin(ConsoleAdmin):
                     "partners": queryset,
                     "overlap_choices": OVERLAP_CHOICES,
                     "overlap_default": DEFAULT_SECRET_OVERLAP_HOURS,
+                    "overlapping": [p for p in queryset if p.in_overlap()],
                     "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 },
             )
         try:
-            hours = int(request.POST.get("overlap_hours", DEFAULT_SECRET_OVERLAP_HOURS))
+            hours = int(request.POST.get("overlap_hours", ""))
         except ValueError:
             hours = -1
         if hours not in OVERLAP_CHOICES:

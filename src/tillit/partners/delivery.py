@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from tillit.audit.models import record
@@ -171,19 +171,33 @@ def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
                 _record_success(outcome)
             else:
                 _record_failure(outcome)
-    _bring_forward({o.delivery.partner for o in outcomes if o.ok})
+    _bring_forward(
+        {o.delivery.partner for o in outcomes if o.ok and o.delivery.attempts > 1},
+        keep={o.delivery.id for o in outcomes if not o.ok},
+    )
     return len(deliveries)
 
 
-def _bring_forward(answering: set[Partner]) -> None:
-    """A partner that takes a lead is up: its leads still waiting out a retry step are due now.
-    Without this, leads held back by a long outage would wait up to BACKOFF_CAP_SECONDS more
-    after the partner is back."""
+# What a partner's failure says when it was down, not when it refused the lead.
+UNAVAILABLE = Q(last_error__startswith="network:") | Q(
+    last_error__startswith="partner answered HTTP 5"
+)
+
+
+def _bring_forward(back: set[Partner], keep: set[object]) -> None:
+    """A partner that takes a lead it failed before is back: its other leads waiting out a
+    retry step because it was down are due now. Without this, leads held back by a long outage
+    would wait up to BACKOFF_CAP_SECONDS more after the partner is back. Leads it refused
+    (4xx, 429, a bad receipt) keep their step, and so do leads that failed in this batch."""
     now = timezone.now()
-    for partner in answering:
-        count = Delivery.objects.filter(
-            partner=partner, state=DeliveryState.PENDING, next_attempt_at__gt=now
-        ).update(next_attempt_at=now)
+    for partner in back:
+        count = (
+            Delivery.objects.filter(
+                UNAVAILABLE, partner=partner, state=DeliveryState.PENDING, next_attempt_at__gt=now
+            )
+            .exclude(id__in=keep)
+            .update(next_attempt_at=now)
+        )
         if count:
             log.info(
                 "partner %s answers again: %d waiting lead(s) are due now", partner.slug, count

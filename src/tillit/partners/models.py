@@ -115,25 +115,29 @@ class Partner(models.Model):
 
         With `overlap`, the old secret stays good for that long: tillit signs with both and
         takes answers signed with either, so the partner can switch when it is ready. Without
-        it, the old secret is shredded at once."""
+        it, the old secret is shredded at once. A secret from an earlier rotation that is
+        still in its overlap is shredded either way: two secrets at most are ever good."""
         secret = secret or secrets.token_urlsafe(32)
-        now = timezone.now()
-        old, gone = self.secret_envelope, [self.previous_secret_envelope]
-        if old and overlap and overlap > timedelta(0):
-            self.previous_secret_envelope, self.previous_secret_until = old, now + overlap
-        else:
-            gone.append(old)
-            self.previous_secret_envelope, self.previous_secret_until = None, None
         with transaction.atomic():
-            self.secret_envelope = Envelope.objects.seal({"secret": secret}, Purpose.PARTNER_SECRET)
-            self.save(
-                update_fields=[
-                    "secret_envelope",
-                    "previous_secret_envelope",
-                    "previous_secret_until",
-                ]
+            # Read under a row lock: two rotations at once must not lose one's envelopes.
+            old_id, previous_id = (
+                Partner.objects.select_for_update()
+                .values_list("secret_envelope_id", "previous_secret_envelope_id")
+                .get(pk=self.pk)
             )
-            Envelope.objects.filter(id__in=[e.id for e in gone if e]).shred()
+            keep = bool(old_id and overlap and overlap > timedelta(0))
+            until = timezone.now() + overlap if keep and overlap else None
+            new = Envelope.objects.seal({"secret": secret}, Purpose.PARTNER_SECRET)
+            Partner.objects.filter(pk=self.pk).update(
+                secret_envelope=new,
+                previous_secret_envelope_id=old_id if keep else None,
+                previous_secret_until=until,
+            )
+            gone = [previous_id] if keep else [previous_id, old_id]
+            Envelope.objects.filter(id__in=[e for e in gone if e]).shred()
+        self.secret_envelope = new
+        self.previous_secret_envelope_id = old_id if keep else None
+        self.previous_secret_until = until
         return secret
 
     def secret(self) -> bytes:
@@ -144,8 +148,11 @@ class Partner(models.Model):
     def secrets(self, now: datetime | None = None) -> list[bytes]:
         """The secrets good now: the current one, and the previous one during its overlap."""
         held = [self.secret()]
-        if self.previous_secret_envelope and self.in_overlap(now):
-            held.append(str(self.previous_secret_envelope.open()["secret"].reveal()).encode())
+        if self.in_overlap(now) and self.previous_secret_envelope_id:
+            # Read afresh: the worker shreds it when the overlap ends.
+            old = Envelope.objects.filter(id=self.previous_secret_envelope_id).first()
+            if old is not None:
+                held.append(str(old.open()["secret"].reveal()).encode())
         return held
 
     def in_overlap(self, now: datetime | None = None) -> bool:

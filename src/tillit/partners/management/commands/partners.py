@@ -25,8 +25,8 @@ def _hours(value: str) -> float:
         hours = float(value)
     except ValueError:
         hours = -1
-    if not 0 <= hours <= 24 * 30:
-        raise CommandError(f"{value!r} is not a number of hours from 0 to 720")
+    if not 0 <= hours <= 24 * 7:
+        raise CommandError(f"{value!r} is not a number of hours from 0 to 168 (a week)")
     return hours
 
 
@@ -137,6 +137,10 @@ class Command(BaseCommand):
         if partner is None:
             raise CommandError(f"no partner {o['slug']!r}")
         given = o["secret_file"].read_text().strip() if o["secret_file"] else None
+        if partner.in_overlap():
+            self.stdout.write(
+                "note: the secret from before the last rotation was still good; it is shredded now"
+            )
         secret = partner.set_secret(given, overlap=timedelta(hours=o["overlap_hours"]))
         record(
             "partner.secret_rotated",
