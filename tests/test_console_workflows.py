@@ -75,6 +75,37 @@ def test_the_check_reads_the_reference_partners_signed_discovery(client, adminis
 
 
 @pytest.mark.promise("P18")
+def test_a_partner_added_in_the_console_gets_a_secret_shown_once(client, administrator):
+    sign_in(client, administrator)
+    page = client.post(
+        PARTNERS + "add/",
+        {
+            "slug": "broker-c",
+            "name": "Broker C",
+            "privacy_policy_url": "https://broker-c.example.com/privacy",
+            "endpoint": "https://broker-c.example.com/tillit",
+            "countries": '["NO"]',
+            "weight": "100",
+            "dpa_signed_on": "2026-01-01",
+            "compliance_attested_on": "2026-01-01",
+            "privacy_email": "privacy@broker-c.example.com",
+            "created_at_0": "2026-01-01",
+            "created_at_1": "12:00:00",
+            "active": "on",
+        },
+    )
+    assert page.status_code == 200, page.content.decode()[:2000]
+    assert "no-store" in page["Cache-Control"]
+    shown = re.search(r"<code>([A-Za-z0-9_-]{40,})</code>", page.content.decode()).group(1)
+    partner = Partner.objects.get(slug="broker-c")
+    assert partner.secrets() == [shown.encode()]
+    assert Partner.objects.compliant().filter(pk=partner.pk).exists()
+    # A partner with no secret (added before this) receives nothing.
+    Partner.objects.filter(pk=partner.pk).update(secret_envelope=None)
+    assert not Partner.objects.compliant().filter(pk=partner.pk).exists()
+
+
+@pytest.mark.promise("P18")
 def test_rotating_a_secret_shows_it_once_and_the_old_one_stops_working(
     client, administrator, partner
 ):

@@ -145,12 +145,32 @@ class PartnerAdmin(ConsoleAdmin):
             obj.save(update_fields=form.changed_data)
         else:
             super().save_model(request, obj, form, change)
+            # A new partner gets its signing secret now; response_add shows it once.
+            request.new_partner_secret = obj.set_secret()  # type: ignore[attr-defined]
         record(
             "partner.changed" if change else "partner.added",
             actor=f"staff:{request.user.pk}",
             target=f"partner:{obj.slug}",
             fields=",".join(sorted(form.changed_data)),
         )
+
+    def response_add(
+        self, request: HttpRequest, obj: Partner, post_url_continue: Any = None
+    ) -> Any:
+        secret = getattr(request, "new_partner_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = render(
+            request,
+            "console/rotate_secret.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "The new partner's secret",
+                "rotated": [(obj, secret, "none: a new partner")],
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description="Pause: send these partners nothing new", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:

@@ -18,9 +18,13 @@ from tillit.vault.models import Envelope, Purpose
 
 class PartnerQuerySet(models.QuerySet["Partner"]):
     def compliant(self) -> PartnerQuerySet:
-        """Active partners with a data processing agreement and GDPR compliance on record."""
+        """Active partners with a data processing agreement and GDPR compliance on record, and
+        a signing secret (nothing can be sent to a partner without one)."""
         return self.filter(
-            active=True, dpa_signed_on__isnull=False, compliance_attested_on__isnull=False
+            active=True,
+            dpa_signed_on__isnull=False,
+            compliance_attested_on__isnull=False,
+            secret_envelope__isnull=False,
         )
 
 
