@@ -105,6 +105,7 @@ def test_when_a_partner_takes_a_lead_again_its_waiting_leads_are_due_at_once(
     assert {str(first.id), str(second.id)} <= refs
 
 
+@pytest.mark.promise("P17")
 def test_only_leads_held_back_by_the_partner_being_down_are_brought_forward(client, visitor):
     """The partner is back: leads that waited because it was down are due now; a lead it
     refused (a 4xx, a 429) and a lead that failed in this very batch keep their retry step."""

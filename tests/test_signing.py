@@ -71,6 +71,7 @@ def test_a_header_with_no_one_timestamp_or_too_many_signatures_is_malformed(head
         signing.verify(SECRET, BODY, header, purpose="lead", now=t)
 
 
+@pytest.mark.promise("P17")
 def test_too_many_signatures_are_refused_even_if_one_is_right():
     good = signing.sign(SECRET, BODY, purpose="lead", timestamp=1)
     padded = good + "".join(",v1=" + "0" * 64 for _ in range(signing.MAX_SIGNATURES))
