@@ -24,6 +24,7 @@ ADDABLE = {
     "offers.offer",
     "disclosure.disclosurecase",
     "policy.policyversion",
+    "audit.witness",
 }
 
 

@@ -21,7 +21,7 @@ def receipt_id(client, partner, visitor):
 def test_the_json_receipt_has_the_iso_27560_sections(client, receipt_id, partner):
     response = client.get(f"/receipt/{receipt_id}.json")
     receipt = response.json()
-    assert set(receipt) == {"header", "processing", "parties", "events"}
+    assert set(receipt) == {"header", "processing", "parties", "events", "log"}
     assert receipt["header"]["receipt_id"] == str(receipt_id)
     assert receipt["header"]["schema_version"].startswith("ISO/IEC TS 27560")
     processing = receipt["processing"]

@@ -25,8 +25,13 @@ SECRET_KEY = env_secret("TILLIT_SECRET_KEY") or (
 SECRET_KEY_MISSING = not SECRET_KEY
 SECRET_KEY = SECRET_KEY or "missing: run tillit init"
 KEK_FILE = env_path("TILLIT_KEK_FILE", DATA_DIR / "keys" / "keyring.json")
+# The consent log (docs/log.md): its signing key, made by `tillit init` and kept like the
+# keyring; its origin, the name every checkpoint starts with (a URL without its scheme).
+LOG_KEY_FILE = env_path("TILLIT_LOG_KEY_FILE", DATA_DIR / "keys" / "log-key.json")
 OPERATOR_FILE = env_path("TILLIT_OPERATOR_FILE", PACKAGE_DIR / "operator.toml")
 SITE_URL = env_str("TILLIT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+LOG_ORIGIN = env_str("TILLIT_LOG_ORIGIN", SITE_URL.split("://", 1)[-1] + "/consent-log")
+LOG_CHECKPOINT_SECONDS = env_int("TILLIT_LOG_CHECKPOINT_SECONDS", 2, minimum=1)
 ALLOWED_HOSTS = env_list("TILLIT_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("TILLIT_CSRF_TRUSTED_ORIGINS", [])
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz/ready", health.ready, name="ready"),
     path("metrics", health.metrics, name="metrics"),
     path("console/", admin.site.urls),
+    path("", include("tillit.audit.urls")),
     path(
         "partners/<slug:slug>/opendsr/callback",
         rights_views.partner_callback,

@@ -1,107 +1,181 @@
-"""The audit log: append-only, each event's hash covering the one before it.
+"""The audit log: pseudonymous events as the leaves of an RFC 9162 Merkle tree (docs/log.md).
+
+Writing an event is one INSERT in the writer's own transaction, with its leaf hash already
+computed: no row is shared by writers, so they never wait for each other (on PostgreSQL the
+arrival number comes from a sequence, which is not held until commit). The sequencer
+(audit/sequencer.py) later gives arrived events their place in the tree, in batches, and stores
+the hash of every complete subtree (`LogHash`), so that every root and proof is a few reads.
+Signed checkpoints, witnesses' cosignatures and alarms live here too.
 
 Events carry pseudonymous ids and hashes only, never personal data, so the log can be kept
-forever without colliding with erasure. `AuditHead` holds the last sequence number and hash:
-appending locks it, which serialises writers on PostgreSQL (SQLite's IMMEDIATE transactions
-already do), and it lets the verifier notice events cut from the end.
+forever without colliding with erasure.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
-GENESIS = "0" * 64
+from tillit.audit import entries, tree
 
 
 class AuditEvent(models.Model):
-    seq = models.BigIntegerField(primary_key=True)
+    # Arrival order, from the database: not the place in the tree, which concurrent commits
+    # on PostgreSQL may give in another order.
+    seq = models.BigAutoField(primary_key=True)
     at = models.DateTimeField()
     action = models.CharField(max_length=60)
     actor = models.CharField(max_length=80)
-    target = models.CharField(max_length=80, blank=True)
+    target = models.CharField(max_length=80, blank=True, db_index=True)
     data = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    leaf_hash = models.CharField(max_length=64, db_index=True)
+    # The place in the tree, from 0; empty until the sequencer integrates the event.
+    leaf_index = models.BigIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["seq"]
+        indexes = [
+            models.Index(
+                fields=["seq"],
+                name="audit_event_waiting",
+                condition=models.Q(leaf_index__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.target}"
 
-    def compute_hash(self) -> str:
-        body = json.dumps(
-            {
-                "seq": self.seq,
-                "at": self.at.isoformat(),
-                "action": self.action,
-                "actor": self.actor,
-                "target": self.target,
-                "data": self.data,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
+    def entry(self) -> bytes:
+        return entries.encode(
+            at=self.at, action=self.action, actor=self.actor, target=self.target, data=self.data
         )
-        return hashlib.sha256((self.prev_hash + body).encode()).hexdigest()
 
-
-class AuditHead(models.Model):
-    """The one row that names the chain's last event."""
-
-    seq = models.BigIntegerField(default=0)
-    hash = models.CharField(max_length=64, default=GENESIS)
-
-    def __str__(self) -> str:
-        return f"head #{self.seq}"
+    def compute_leaf_hash(self) -> str:
+        return tree.leaf_hash(self.entry()).hex()
 
 
 def record(action: str, *, actor: str, target: str = "", **data: Any) -> AuditEvent:
-    """Append one event to the chain (inside the caller's transaction, if there is one: no
-    savepoint, since a failure here must undo the caller's work too)."""
-    with transaction.atomic(savepoint=False):
-        head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
-        event = AuditEvent(
-            seq=head.seq + 1,
-            at=timezone.now(),
-            action=action,
-            actor=actor,
-            target=target,
-            data=data,
-            prev_hash=head.hash,
-        )
-        event.hash = event.compute_hash()
-        event.save(force_insert=True)
-        AuditHead.objects.filter(pk=1).update(seq=event.seq, hash=event.hash)
+    """Append one event: a single INSERT inside the caller's transaction, if there is one, so
+    the event exists if and only if the work it records does."""
+    event = AuditEvent(at=timezone.now(), action=action, actor=actor, target=target, data=data)
+    event.leaf_hash = event.compute_leaf_hash()
+    event.save(force_insert=True)
     return event
 
 
-@dataclass
-class Verdict:
-    ok: bool
-    events: int
-    problem: str = ""
+class LogHash(models.Model):
+    """The hash of one complete subtree, at its stored index (audit/tree.py)."""
+
+    id = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"stored hash {self.id}"
 
 
-def verify(batch: int = 2000) -> Verdict:
-    """Recompute the chain from the first event to the head; name the first break found."""
-    expected_prev, expected_seq, count = GENESIS, 1, 0
-    events = AuditEvent.objects.order_by("seq").iterator(chunk_size=batch)
-    for event in events:
-        if event.seq != expected_seq:
-            return Verdict(False, count, f"event #{expected_seq} is missing (next is #{event.seq})")
-        if event.prev_hash != expected_prev:
-            return Verdict(False, count, f"event #{event.seq} does not follow the one before it")
-        if event.compute_hash() != event.hash:
-            return Verdict(False, count, f"event #{event.seq} was changed after it was written")
-        expected_prev, expected_seq, count = event.hash, expected_seq + 1, count + 1
-    head = AuditHead.objects.filter(pk=1).first()
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
-    if (head_seq, head_hash) != (count, expected_prev):
-        return Verdict(False, count, f"the log ends at #{count} but its head says #{head_seq}")
-    return Verdict(True, count)
+class LogState(models.Model):
+    """The tree as the sequencer left it: one row, locked by the sequencer alone."""
+
+    origin = models.CharField(max_length=200)
+    size = models.BigIntegerField(default=0)
+    root = models.CharField(max_length=64, default=tree.EMPTY_ROOT.hex())
+    integrated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.origin} at {self.size}"
+
+
+class LogKey(models.Model):
+    """The public half of each key the log has signed with; the private half of the current
+    one lives in the data directory (audit/keys.py), like the keyring."""
+
+    name = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=8)
+    vkey = models.CharField(max_length=300, unique=True)
+    made_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["made_at"]
+
+    def __str__(self) -> str:
+        return self.vkey
+
+
+class Checkpoint(models.Model):
+    size = models.BigIntegerField(db_index=True)
+    root = models.CharField(max_length=64)
+    note = models.TextField()
+    signed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-size", "-id"]
+        get_latest_by = "id"
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size}"
+
+
+class Witness(models.Model):
+    """Someone who co-signs the log's checkpoints once they have checked that each extends the
+    last they signed: a partner, or an auditor the operator names."""
+
+    name = models.CharField(max_length=200, unique=True)
+    url = models.URLField(max_length=300)
+    vkey = models.CharField(max_length=300)
+    partner = models.ForeignKey(
+        "partners.Partner", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    active = models.BooleanField(default=True)
+    # The size of the latest checkpoint it co-signed, as far as we know.
+    size = models.BigIntegerField(default=0)
+    cosigned_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    tried_at = models.DateTimeField(null=True, blank=True)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "witnesses"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Cosignature(models.Model):
+    witness = models.ForeignKey(Witness, on_delete=models.PROTECT)
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="cosigs")
+    line = models.CharField(max_length=400)
+    timestamp = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["witness", "checkpoint"], name="one_cosig_each")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.witness} on {self.checkpoint}"
+
+
+class LogAlarm(models.Model):
+    """A witness refused a checkpoint because it does not extend one it signed: the log was
+    rolled back, forked or rewritten. Raised loudly in the console until someone resolves it."""
+
+    class Kind(models.TextChoices):
+        ROLLBACK = "rollback", "rolled back: a witness has signed a larger tree"
+        FORK = "fork", "forked: the tree does not extend what a witness signed"
+        REFUSED = "refused", "a witness refused the checkpoint"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    witness = models.ForeignKey(Witness, null=True, blank=True, on_delete=models.SET_NULL)
+    detail = models.CharField(max_length=500)
+    raised_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"

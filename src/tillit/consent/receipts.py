@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils.translation import override
 
 from tillit import datamap
+from tillit.audit import proofs
 from tillit.consent.models import Action, ConsentRecord
 
 SCHEMA = "ISO/IEC TS 27560:2023 (W3C DPV profile dpv-27560)"
@@ -97,6 +98,8 @@ def build(receipt_id: uuid.UUID) -> dict[str, Any]:
         },
         "parties": parties,
         "events": events,
+        # Proof that these events are in the consent log as they were given (docs/log.md).
+        "log": proofs.receipt_section(subject.ref),
     }
 
 

@@ -24,7 +24,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tillit.audit.models import AuditEvent, record
+from tillit.audit import note
+from tillit.audit.models import AuditEvent, Witness, record
 from tillit.consent.models import ConsentRecord
 from tillit.console import checks, roles
 from tillit.contact import cases
@@ -273,13 +274,51 @@ class ConsentRecordAdmin(ReadOnly):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnly):
-    """The audit viewer: filter by action, actor and date; search by target. Verifying the
-    chain is one click away (Audit → Verify the audit chain)."""
+    """The audit viewer: filter by action, actor and date; search by target. The log's state
+    and its verification are one click away (Audit → The consent log)."""
 
-    list_display = ["seq", "at", "action", "actor", "target"]
+    list_display = ["seq", "leaf_index", "at", "action", "actor", "target"]
     list_filter = ["action", "actor", ("at", admin.DateFieldListFilter)]
     search_fields = ["target", "actor"]
     date_hierarchy = "at"
+
+
+class WitnessForm(forms.ModelForm):
+    class Meta:
+        model = Witness
+        fields = ["name", "url", "vkey", "partner", "active"]
+        help_texts = {
+            "url": "The witness's address; checkpoints go to <url>/add-checkpoint.",
+            "vkey": "Its cosignature verifier key: name+key id+base64 key.",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        try:
+            verifier = note.CosignatureVerifier.from_vkey(data.get("vkey", ""))
+        except note.NoteError as error:
+            raise forms.ValidationError({"vkey": f"not a witness verifier key: {error}"}) from None
+        if verifier.name != data.get("name"):
+            raise forms.ValidationError({"vkey": f"this key is named {verifier.name!r}"})
+        return data
+
+
+@admin.register(Witness)
+class WitnessAdmin(admin.ModelAdmin):
+    """Witnesses of the consent log: added by an administrator with the key the witness
+    publishes; each is then sent every new checkpoint (audit/witnesses.py)."""
+
+    form = WitnessForm
+    list_display = ["name", "url", "active", "size", "cosigned_at", "last_error"]
+    readonly_fields = ["size", "cosigned_at", "last_error", "added_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # its cosignatures refer to it: deactivate it instead
+
+    def save_model(self, request: HttpRequest, obj: Witness, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        action = "log.witness_changed" if change else "log.witness_added"
+        record(action, actor=f"staff:{request.user.pk}", target=f"witness:{obj.name}")
 
 
 class PartnerTaskInline(admin.TabularInline):

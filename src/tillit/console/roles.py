@@ -61,6 +61,9 @@ ROLES: dict[str, list[str]] = {
         "auth.change_user",
         "auth.view_group",
         "audit.view_auditevent",
+        "audit.view_witness",
+        "audit.add_witness",
+        "audit.change_witness",
         "policy.view_policyversion",
     ],
 }

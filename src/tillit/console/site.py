@@ -47,7 +47,7 @@ class ConsoleSite(OTPAdminSite):
 
     EXTRA_PAGES = [
         ("consent", "consent.view_cookieconsent", "Cookie consent rates", "cookie-consent-rates"),
-        ("audit", "audit.view_auditevent", "Verify the audit chain", "audit-verify"),
+        ("audit", "audit.view_auditevent", "The consent log", "audit-verify"),
         ("partners", "partners.view_delivery", "Dashboard", "dashboard"),
     ]
 

@@ -1,5 +1,5 @@
 """Console pages of the console's own: aggregates only (no consent id, no single choice), and
-verifying the audit log's chain."""
+the consent log's state and verification."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from tillit import datamap
-from tillit.audit.models import record, verify
+from tillit.audit import proofs
+from tillit.audit.models import AuditEvent, LogAlarm, LogKey, LogState, Witness, record
+from tillit.audit.verify import verify
 from tillit.consent.models import CookieAction, CookieConsent, CookieSource
 
 PERIODS = (7, 30, 90, 365)
@@ -77,17 +79,34 @@ def cookie_consent_rates(request: HttpRequest) -> HttpResponse:
 
 @permission_required("audit.view_auditevent", raise_exception=True)
 def audit_verify(request: HttpRequest) -> HttpResponse:
-    """`tillit audit verify` from the console: recompute the hash chain, say where it breaks."""
+    """The consent log: its size, its latest checkpoint and how old it is, the witnesses and
+    their latest cosignatures, any alarm (resolved here, with a reason, once understood), and
+    `tillit audit verify` on demand."""
     verdict = None
-    if request.method == "POST":
+    actor = f"staff:{request.user.pk}"
+    if request.method == "POST" and request.POST.get("resolve", "").isdigit():
+        alarm = request.POST["resolve"]
+        if LogAlarm.objects.filter(pk=alarm, resolved_at__isnull=True).update(
+            resolved_at=timezone.now(), resolved_by=actor
+        ):
+            record("log.alarm_resolved", actor=actor, target=f"alarm:{alarm}")
+    elif request.method == "POST":
         verdict = verify()
-        record(
-            "audit.verified",
-            actor=f"staff:{request.user.pk}",
-            result="intact" if verdict.ok else "broken",
-        )
+        record("audit.verified", actor=actor, result="intact" if verdict.ok else "broken")
+    latest = proofs.latest()
     return render(
         request,
         "console/audit_verify.html",
-        {**admin.site.each_context(request), "title": "Verify the audit chain", "v": verdict},
+        {
+            **admin.site.each_context(request),
+            "title": "The consent log",
+            "v": verdict,
+            "state": LogState.objects.filter(pk=1).first(),
+            "waiting": AuditEvent.objects.filter(leaf_index__isnull=True).count(),
+            "checkpoint": latest,
+            "published": proofs.published(latest) if latest else "",
+            "witnesses": Witness.objects.filter(active=True).order_by("name"),
+            "alarms": LogAlarm.objects.filter(resolved_at__isnull=True).select_related("witness"),
+            "keys": LogKey.objects.order_by("-made_at"),
+        },
     )

@@ -110,3 +110,40 @@ def partner_endpoints(app_configs: Any, databases: Any = None, **kwargs: Any) ->
                 )
             )
     return found
+
+
+@register(Tags.security, deploy=False)
+def log_key_present(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    """Without the consent log's key the worker cannot sign checkpoints; the site still runs
+    (events keep arriving, and wait to be integrated), so this is a warning."""
+    from tillit.audit import logkey
+
+    path = settings.LOG_KEY_FILE
+    try:
+        keys = logkey.load()
+    except logkey.LogKeyMissing:
+        hint = "run 'tillit migrate' (or 'tillit init'), or copy it here with the keyring"
+        return [Warning(f"no consent log signing key at {path}", hint=hint, id="tillit.W040")]
+    except (ValueError, KeyError):
+        return [
+            Warning(
+                f"the consent log signing key at {path} cannot be read",
+                hint="restore it from your key backup",
+                id="tillit.W040",
+            )
+        ]
+    problems = []
+    if path.stat().st_mode & 0o077:
+        problems.append(
+            Warning(f"{path} is readable by others", hint=f"chmod 600 {path}", id="tillit.W041")
+        )
+    if keys.origin != settings.LOG_ORIGIN:
+        problems.append(
+            Warning(
+                f"the consent log is named {keys.origin!r}, but TILLIT_LOG_ORIGIN says "
+                f"{settings.LOG_ORIGIN!r}",
+                hint="a log keeps its name for life: unset TILLIT_LOG_ORIGIN or set it back",
+                id="tillit.W042",
+            )
+        )
+    return problems

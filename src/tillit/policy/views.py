@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import get_language
 
 from tillit import datamap
+from tillit.audit.models import LogKey
 from tillit.policy import versions
 from tillit.policy.models import PolicyVersion
 from tillit.rights.models import Kind
@@ -34,6 +35,7 @@ def _context(version: PolicyVersion | None) -> dict[str, Any]:
         "authority": authority,
         "history": PolicyVersion.objects.only("number", "published_at", "material"),
         "rights": Kind.choices,
+        "log_key": LogKey.objects.filter(retired_at__isnull=True).order_by("-made_at").first(),
     }
 
 

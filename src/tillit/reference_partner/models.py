@@ -106,3 +106,21 @@ class Message(models.Model):
             "opt_out_url": self.opt_out_url,
             "received_at": self.received_at.isoformat(),
         }
+
+
+class WitnessedLog(models.Model):
+    """The latest checkpoint this partner, as a C2SP tlog-witness, cosigned for one log: the
+    only state a witness keeps. A log it has never cosigned has no row, or a row of size 0
+    with the empty tree's root and no cosigned_at."""
+
+    origin = models.CharField(max_length=500, unique=True)
+    size = models.PositiveBigIntegerField(default=0)
+    # Base64, as the checkpoint spells it.
+    root = models.CharField(max_length=44)
+    # The cosigned checkpoint as monitors are given it: its text, the log's signatures that
+    # verified and this witness's cosignature.
+    checkpoint = models.TextField(blank=True)
+    cosigned_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.origin} at {self.size}"

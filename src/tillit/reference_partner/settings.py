@@ -4,6 +4,15 @@ It plays the processor: it verifies tillit's signatures, stores the leads it rec
 allowed to: it is the processor) and answers with signed receipts. Environment:
 PARTNER_DATA_DIR (default $TILLIT_DATA_DIR/demo/partner), PARTNER_SECRET (or PARTNER_SECRET_FILE,
 default <data dir>/secret), PARTNER_NAME, PARTNER_DSR_HOLD_SECONDS.
+
+It is also a witness of transparency logs (witness.py, the C2SP tlog-witness protocol under
+<endpoint>/witness): PARTNER_WITNESS_NAME (its key name, default witness.demo-partner.example),
+PARTNER_WITNESS_KEY_FILE (its Ed25519 cosignature key as a note skey, default
+<data dir>/witness.key, made readable by its owner only at the first request that needs it if
+missing), and the logs it witnesses, as note verifier keys whose key name is the log's origin:
+PARTNER_WITNESS_LOGS (comma-separated) or, when that is unset, PARTNER_WITNESS_LOGS_FILE
+(default <data dir>/witness-logs; one vkey a line, blank lines and # comments ignored). Both are
+read at start; a vkey that does not parse stops the start.
 """
 
 from __future__ import annotations
@@ -11,7 +20,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from tillit.env import env_path, env_secret, env_str
+from django.core.exceptions import ImproperlyConfigured
+
+from tillit.audit import note
+from tillit.env import env_list, env_path, env_secret, env_str
 
 _tillit_data = env_path("TILLIT_DATA_DIR", Path.cwd() / "tillit-data")
 DATA_DIR = env_path("PARTNER_DATA_DIR", _tillit_data / "demo" / "partner")
@@ -23,6 +35,37 @@ PARTNER_NAME = env_str("PARTNER_NAME", "Demo Megler AS")
 # Rights requests wait this long as `pending` before they are carried out (0: at once), so that
 # polling, callbacks and cancellation can be seen working.
 PARTNER_DSR_HOLD_SECONDS = int(env_str("PARTNER_DSR_HOLD_SECONDS", "0"))
+
+
+def _log_vkeys(variable: str, vkeys: list[str]) -> list[str]:
+    """The witnessed logs' verifier keys, each checked now so that a typo stops the start."""
+    for vkey in vkeys:
+        try:
+            note.Verifier.from_vkey(vkey)
+        except note.NoteError as error:
+            raise ImproperlyConfigured(f"{variable}: {vkey!r} is not a vkey: {error}") from None
+    return vkeys
+
+
+def _vkey_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text() if path.exists() else ""
+    except OSError as error:
+        raise ImproperlyConfigured(f"PARTNER_WITNESS_LOGS_FILE: {error.strerror}") from None
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+PARTNER_WITNESS_NAME = env_str("PARTNER_WITNESS_NAME", "witness.demo-partner.example")
+PARTNER_WITNESS_KEY_FILE = env_path("PARTNER_WITNESS_KEY_FILE", DATA_DIR / "witness.key")
+PARTNER_WITNESS_LOGS_FILE = env_path("PARTNER_WITNESS_LOGS_FILE", DATA_DIR / "witness-logs")
+# Several vkeys may share a name: a log's old and new key while it rotates.
+_listed_logs = env_list("PARTNER_WITNESS_LOGS", [])
+PARTNER_WITNESS_LOGS = (
+    _log_vkeys("PARTNER_WITNESS_LOGS", _listed_logs)
+    if _listed_logs
+    else _log_vkeys("PARTNER_WITNESS_LOGS_FILE", _vkey_lines(PARTNER_WITNESS_LOGS_FILE))
+)
 # Its own session/CSRF key; it has no forms, so a fresh one per start is fine.
 SECRET_KEY = secrets.token_urlsafe(32)
 DEBUG = False

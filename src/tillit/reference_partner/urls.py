@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tillit.reference_partner import views
+from tillit.reference_partner import views, witness
 
 urlpatterns = [
     path("", views.index),
@@ -16,4 +16,9 @@ urlpatterns = [
     path("opendsr/v2/results/<str:request_id>", views.dsr_results),
     path("healthz", views.healthz),
     path("openapi.json", views.openapi),
+    # C2SP tlog-witness: <endpoint>/witness is both its submission and its monitoring prefix.
+    path("witness/add-checkpoint", witness.add_checkpoint),
+    path("witness/<str:origin_hash>/checkpoint", witness.checkpoint),
+    # Not part of the spec: the witness's key and state, for operators and tests.
+    path("witness/state", witness.state),
 ]

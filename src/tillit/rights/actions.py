@@ -131,6 +131,17 @@ def _withdraw(subject: Subject, purposes: list[str], method: str = "privacy-cent
             method=method,
         )
         withdrawn.append(purpose_id)
+        receipt_id = latest.receipt_id
+    if withdrawn:
+        # In the consent log, where the person's receipt proves it.
+        record(
+            "consent.withdrawn",
+            actor="visitor",
+            target=subject.ref,
+            receipt_id=str(receipt_id),
+            purposes=withdrawn,
+            method=method,
+        )
     return withdrawn
 
 

@@ -90,7 +90,7 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
             # Enqueued in the same transaction: the e-mail job exists if and only if the
             # sign-up does.
             tasks.send_confirmation.enqueue(str(subject.id))
-            # Last: the audit chain's head is locked from here to the commit.
+            # One INSERT into the consent log, which the person's receipt will prove.
             record(
                 "subject.registered",
                 actor="visitor",
@@ -98,6 +98,10 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
                 partner=partner.slug,
                 receipt_id=str(receipt_id),
                 policy_version=policy_label,
+                consents={
+                    p.id: Action.GIVEN if signup.consents.get(p.id) else Action.REFUSED
+                    for p in dm.consent_purposes()
+                },
             )
     except IntegrityError:
         # Someone else registered this address a moment ago.

@@ -1,5 +1,5 @@
-"""The worker's steps: deliveries, rights requests to partners, e-mail jobs and retention,
-each callable from tests."""
+"""The worker's steps: deliveries, rights requests to partners, e-mail jobs, retention, and the
+consent log's integration, checkpoints and witnesses, each callable from tests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import httpx
 from django.db import DatabaseError, close_old_connections, connections
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
+from tillit.audit import sequencer
+from tillit.audit import witnesses as log_witnesses
 from tillit.offers import sending as offers
 from tillit.partners.delivery import deliver_batch
 from tillit.rights import fanout
@@ -38,6 +40,9 @@ class Loop:
         done += fanout.step(self.client)
         done += offers.step(self.client)
         done += self.run_tasks()
+        # Last: the events this step's work recorded are integrated and signed for at once.
+        done += sequencer.step()
+        done += log_witnesses.step(self.client)
         if time.monotonic() - self.last_retention >= RETENTION_EVERY_SECONDS:
             self.last_retention = time.monotonic()
             results = run_all()
@@ -64,6 +69,9 @@ class Loop:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process_one():
             pass
+        # What the last steps recorded gets its checkpoint now, not a few seconds later.
+        if sequencer.sign_checkpoint(force=True):
+            log_witnesses.step(self.client)
 
     def forever(self) -> None:
         log.info("worker %s started", self.worker_id)

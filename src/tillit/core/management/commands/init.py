@@ -17,6 +17,8 @@ from tillit.partners.models import Partner
 from tillit.vault import keys
 
 DEMO_PARTNER = "demo-partner"
+# The reference partner's default witness name (PARTNER_WITNESS_NAME).
+DEMO_WITNESS = "witness.demo-partner.example"
 
 
 def write_private(path: Path, text: str) -> None:
@@ -55,10 +57,12 @@ class Command(BaseCommand):
                 "nothing waiting for delivery can be read)"
             )
         call_command("migrate", interactive=False, verbosity=0)
+        self.ensure_log_key()
         call_command("collectstatic", interactive=False, verbosity=0)
         self.ensure_admin(options["demo"])
         if options["demo"]:
             self.ensure_demo_partner(options["partner_port"])
+            self.ensure_demo_witness(options["partner_port"])
         self.ensure_policy()
 
     def ensure_admin(self, demo: bool) -> None:
@@ -95,6 +99,17 @@ class Command(BaseCommand):
         else:
             self.stdout.write("  (or run 'tillit staff reset-otp admin' to see it as a QR code)")
 
+    def ensure_log_key(self) -> None:
+        """The consent log's signing key; its public half is registered in the database."""
+        from tillit.audit import logkey
+
+        keys, made = logkey.ensure()
+        if made:
+            self.stdout.write(
+                f"made the consent log's signing key in {settings.LOG_KEY_FILE} (back it up with "
+                f"the keyring); its verifier key: {keys.active.vkey}"
+            )
+
     def ensure_policy(self) -> None:
         """The first published version of the privacy policy, from the data map."""
         from tillit.policy import versions
@@ -104,6 +119,31 @@ class Command(BaseCommand):
                 "Første versjon.", "First version.", actor="cli", material=False
             )
             self.stdout.write(f"published version {first.number} of the privacy policy")
+
+    def ensure_demo_witness(self, port: int) -> None:
+        """The demo partner witnesses the consent log: it is given the log's verifier key (its
+        witness-logs file) and its own witness key, which tillit registers as a witness."""
+        from tillit.audit import logkey, note
+        from tillit.audit.models import Witness
+
+        partner_dir = settings.DATA_DIR / "demo" / "partner"
+        write_private(partner_dir / "witness-logs", logkey.load().active.vkey + "\n")
+        key_file = partner_dir / "witness.key"
+        if not key_file.exists():
+            write_private(key_file, note.Cosigner.generate(DEMO_WITNESS).skey + "\n")
+        cosigner = note.Cosigner.from_skey(key_file.read_text().strip())
+        _, made = Witness.objects.update_or_create(
+            name=cosigner.name,
+            defaults={
+                "url": f"http://127.0.0.1:{port}/witness",
+                "vkey": cosigner.vkey,
+                "partner": Partner.objects.filter(slug=DEMO_PARTNER).first(),
+                "active": True,
+            },
+        )
+        if made:
+            record("log.witness_added", actor="cli", target=f"witness:{cosigner.name}")
+            self.stdout.write(f"the demo partner witnesses the consent log as {cosigner.name}")
 
     def ensure_demo_partner(self, port: int) -> None:
         endpoint = f"http://127.0.0.1:{port}"

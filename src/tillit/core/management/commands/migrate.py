@@ -45,3 +45,19 @@ class Command(Migrate):
     def handle(self, *args: Any, **options: Any) -> None:
         with one_at_a_time(options["database"]):
             super().handle(*args, **options)
+            self.ensure_log_key(options["database"])
+
+    def ensure_log_key(self, database: str) -> None:
+        """An upgrade from before the consent log makes its signing key here, beside the
+        keyring (a data directory that has none is not initialised yet: `init` does it)."""
+        from tillit.audit import logkey
+
+        if database != "default" or not settings.KEK_FILE.exists():
+            return
+        keys, made = logkey.ensure()
+        if made:
+            self.stdout.write(
+                f"made the consent log's signing key in {settings.LOG_KEY_FILE}: back it up with "
+                f"the keyring, and copy both to every machine that runs a worker. Its verifier "
+                f"key: {keys.active.vkey}"
+            )

@@ -24,6 +24,10 @@ class Command(BaseCommand):
                 f" (for example: {secrets.token_urlsafe(8)}...; 'tillit init --demo' does this)"
             )
         call_command("migrate", interactive=False, verbosity=0)
+        # The witness's key, made now if it has none: a bad key file stops the start.
+        from tillit.reference_partner import witness
+
+        witness.witness_key()
         exec_server(
             "tillit.reference_partner.wsgi:application",
             host=options["host"],

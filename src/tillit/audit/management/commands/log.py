@@ -1,0 +1,128 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from tillit.audit import bundle, logkey, note, sequencer, witnesses
+from tillit.audit.models import LogAlarm, Witness, record
+
+
+class Command(BaseCommand):
+    help = (
+        "The consent log: integrate (give waiting events their places and sign a checkpoint), "
+        "verify-receipt FILE (check a consent receipt offline), rotate-key, witness "
+        "add|list|remove, alarms, resolve ID."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        integrate = sub.add_parser("integrate", help="integrate now and sign a checkpoint")
+        integrate.add_argument("--witness", action="store_true", help="then ask the witnesses")
+        receipt = sub.add_parser("verify-receipt", help="check a consent receipt (JSON) offline")
+        receipt.add_argument("file", type=Path)
+        receipt.add_argument("--key", default="", help="the log's verifier key, to pin it")
+        receipt.add_argument("--witness-key", action="append", default=[], dest="witness_keys")
+        sub.add_parser("rotate-key", help="a new signing key; the next checkpoint hands over")
+        add = sub.add_parser("witness", help="witnesses: add NAME URL VKEY | list | remove NAME")
+        add.add_argument("verb", choices=["add", "list", "remove"])
+        add.add_argument("args", nargs="*")
+        sub.add_parser("alarms", help="list the open alarms")
+        resolve = sub.add_parser("resolve", help="mark an alarm resolved, once understood")
+        resolve.add_argument("alarm", type=int)
+
+    def handle(self, *args: object, **options: Any) -> None:
+        getattr(self, "do_" + options["action"].replace("-", "_"))(options)
+
+    def do_integrate(self, options: dict[str, Any]) -> None:
+        done = sequencer.integrate()
+        made = sequencer.sign_checkpoint(force=True)
+        self.stdout.write(
+            f"integrated {done.entries} entries; the tree has {done.size}"
+            + (f"; signed checkpoint {made.size}" if made else "")
+        )
+        if options["witness"]:
+            with httpx.Client() as client:
+                cosigned = witnesses.step(client)
+            self.stdout.write(f"{cosigned} witnesses co-signed")
+
+    def do_verify_receipt(self, options: dict[str, Any]) -> None:
+        try:
+            receipt = json.loads(options["file"].read_text())
+            report = bundle.check(
+                receipt, log_key=options["key"], witness_keys=tuple(options["witness_keys"])
+            )
+        except (OSError, ValueError) as error:
+            raise CommandError(f"cannot read {options['file']}: {error}") from None
+        except bundle.ReceiptInvalid as error:
+            raise CommandError(f"the receipt does not verify: {error}") from None
+        if report.pending:
+            self.stdout.write(
+                "the receipt was made before its events were in the log: fetch it again"
+            )
+            return
+        self.stdout.write(
+            f"verified: {len(report.entries)} entries in the log's tree of "
+            f"{report.checkpoint_size} ({', '.join(report.entries)})"
+        )
+        where = (
+            "named in the receipt: compare it with the one the operator publishes"
+            if report.log_key_from_receipt
+            else "given"
+        )
+        self.stdout.write(f"  signed by {report.log_key} ({where})")
+        self.stdout.write(f"  co-signed by {', '.join(report.witnesses) or 'no witness'}")
+
+    def do_rotate_key(self, options: dict[str, Any]) -> None:
+        keys = logkey.rotate()
+        record("log.key_rotated", actor="cli", target="log", vkey=keys.active.vkey)
+        self.stdout.write(
+            f"new log key {keys.active.vkey}\nthe next checkpoint is signed by both keys; then the "
+            "old private key is destroyed. Give the new key to every witness."
+        )
+
+    def do_witness(self, options: dict[str, Any]) -> None:
+        verb, rest = options["verb"], options["args"]
+        if verb == "list":
+            for w in Witness.objects.order_by("name"):
+                state = "active" if w.active else "removed"
+                self.stdout.write(
+                    f"{w.name}  {w.url}  {state}  co-signed {w.size} {w.last_error}".rstrip()
+                )
+            return
+        if verb == "remove" and len(rest) == 1:
+            Witness.objects.filter(name=rest[0]).update(active=False)
+            record("log.witness_removed", actor="cli", target=f"witness:{rest[0]}")
+            return
+        if verb != "add" or len(rest) != 3:
+            raise CommandError("usage: tillit log witness add NAME URL VKEY | list | remove NAME")
+        name, url, vkey = rest
+        try:
+            verifier = note.CosignatureVerifier.from_vkey(vkey)
+        except note.NoteError as error:
+            raise CommandError(f"not a witness verifier key: {error}") from None
+        if verifier.name != name:
+            raise CommandError(f"the key is named {verifier.name!r}, not {name!r}")
+        Witness.objects.update_or_create(
+            name=name, defaults={"url": url, "vkey": vkey, "active": True}
+        )
+        record("log.witness_added", actor="cli", target=f"witness:{name}")
+        self.stdout.write(
+            f"added witness {name}; give it the log's key {logkey.load().active.vkey}"
+        )
+
+    def do_alarms(self, options: dict[str, Any]) -> None:
+        for alarm in LogAlarm.objects.filter(resolved_at__isnull=True):
+            self.stdout.write(
+                f"#{alarm.pk} {alarm.raised_at:%Y-%m-%d %H:%M} {alarm.kind}: {alarm.detail}"
+            )
+
+    def do_resolve(self, options: dict[str, Any]) -> None:
+        won = LogAlarm.objects.filter(pk=options["alarm"], resolved_at__isnull=True).update(
+            resolved_at=timezone.now(), resolved_by="cli"
+        )
+        if not won:
+            raise CommandError(f"no open alarm #{options['alarm']}")
+        record("log.alarm_resolved", actor="cli", target=f"alarm:{options['alarm']}")

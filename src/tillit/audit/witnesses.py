@@ -1,0 +1,171 @@
+"""Asking witnesses to co-sign, as the C2SP tlog-witness protocol says.
+
+For each new checkpoint the worker sends every active witness the checkpoint and a consistency
+proof from the size that witness last co-signed. A witness that has checked the proof answers
+with its cosignature, which is kept and published with the checkpoint. A witness that has
+signed a larger tree (the database was rolled back), or whose tree this one does not extend (a
+fork, a rewrite), refuses: that raises an alarm, shown in the console until someone resolves it.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import httpx
+from django.db import transaction
+from django.utils import timezone
+
+from tillit.audit import note, proofs
+from tillit.audit.models import Checkpoint, Cosignature, LogAlarm, Witness
+
+log = logging.getLogger("tillit.audit")
+TIMEOUT = 10.0
+SIZE_TYPE = "text/x.tlog.size"
+RETRY_AFTER = dt.timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    witness: str
+    cosigned: bool
+    problem: str = ""
+    alarm: str = ""
+
+
+def step(client: httpx.Client) -> int:
+    """Send the latest checkpoint to every witness that has not co-signed it yet."""
+    checkpoint = proofs.latest()
+    if checkpoint is None:
+        return 0
+    done = 0
+    now = timezone.now()
+    due = (
+        Witness.objects.filter(active=True)
+        .exclude(cosignature__checkpoint=checkpoint)
+        # One whose last try failed is asked again after a pause, and not at all while an
+        # alarm about it is open: a refusal is settled by a person, not by asking again.
+        .exclude(last_error__gt="", tried_at__gt=now - RETRY_AFTER)
+        .exclude(logalarm__resolved_at__isnull=True, logalarm__isnull=False)
+    )
+    for witness in due:
+        Witness.objects.filter(pk=witness.pk).update(tried_at=now)
+        if send(client, witness, checkpoint).cosigned:
+            done += 1
+    return done
+
+
+def send(client: httpx.Client, witness: Witness, checkpoint: Checkpoint) -> Outcome:
+    """One exchange; a 409 that names a size we can prove from is answered once more."""
+    old = witness.size
+    for _ in range(2):
+        if old > checkpoint.size:
+            return _alarm(
+                witness,
+                LogAlarm.Kind.ROLLBACK,
+                f"{witness.name} has co-signed a tree of {old} entries, but the log's latest "
+                f"checkpoint has {checkpoint.size}: the log was rolled back",
+            )
+        try:
+            answer = client.post(
+                witness.url.rstrip("/") + "/add-checkpoint",
+                content=_body(old, checkpoint),
+                timeout=TIMEOUT,
+            )
+        except httpx.HTTPError as error:
+            return _failed(witness, f"unreachable: {type(error).__name__}")
+        if answer.status_code == 409 and answer.headers.get("content-type", "").startswith(
+            SIZE_TYPE
+        ):
+            old = _their_size(answer.text)
+            if old is None:
+                return _failed(witness, "answered 409 without a size")
+            continue
+        return _answered(witness, checkpoint, answer)
+    return _failed(witness, "its size keeps changing")
+
+
+def _body(old: int, checkpoint: Checkpoint) -> bytes:
+    proof = proofs.consistency(old, checkpoint.size)
+    lines = [f"old {old}"] + [base64.b64encode(h).decode() for h in proof]
+    return ("\n".join(lines) + "\n\n" + checkpoint.note).encode()
+
+
+def _their_size(text: str) -> int | None:
+    line = text.strip()
+    return int(line) if line.isascii() and line.isdigit() and len(line) < 20 else None
+
+
+def _answered(witness: Witness, checkpoint: Checkpoint, answer: httpx.Response) -> Outcome:
+    if answer.status_code == 200:
+        return _keep(witness, checkpoint, answer.text)
+    if answer.status_code == 422:
+        return _alarm(
+            witness,
+            LogAlarm.Kind.FORK,
+            f"{witness.name} refused checkpoint {checkpoint.size}: it does not extend the tree "
+            f"of {witness.size} entries it co-signed (a fork, or a rewritten history)",
+        )
+    if answer.status_code == 403:
+        return _alarm(
+            witness,
+            LogAlarm.Kind.REFUSED,
+            f"{witness.name} does not accept the log's signature on checkpoint "
+            f"{checkpoint.size} (is the log's verifier key registered with it?)",
+        )
+    if answer.status_code == 404:
+        return _failed(witness, "it does not know this log: give it the log's verifier key")
+    return _failed(witness, f"answered {answer.status_code}")
+
+
+def _keep(witness: Witness, checkpoint: Checkpoint, text: str) -> Outcome:
+    """Keep the cosignature made by this witness's key, once it verifies."""
+    verifier = note.CosignatureVerifier.from_vkey(witness.vkey)
+    body = note.parse_note(checkpoint.note).text
+    for line in text.splitlines():
+        signature = _signature(line)
+        if signature is None or (signature.name, signature.key_id) != (
+            verifier.name,
+            verifier.key_id,
+        ):
+            continue
+        stamp = verifier.verify(body, signature.signature)
+        if stamp is None:
+            continue
+        with transaction.atomic():
+            Cosignature.objects.get_or_create(
+                witness=witness,
+                checkpoint=checkpoint,
+                defaults={"line": line + "\n", "timestamp": stamp},
+            )
+            Witness.objects.filter(pk=witness.pk).update(
+                size=checkpoint.size, cosigned_at=timezone.now(), last_error=""
+            )
+        return Outcome(witness.name, cosigned=True)
+    return _failed(witness, "its answer holds no valid cosignature by its key")
+
+
+def _signature(line: str) -> note.Signature | None:
+    try:
+        return note.Signature.parse(line)
+    except note.NoteError:
+        return None
+
+
+def _failed(witness: Witness, problem: str) -> Outcome:
+    log.warning("witness %s: %s", witness.name, problem)
+    Witness.objects.filter(pk=witness.pk).update(last_error=problem[:300])
+    return Outcome(witness.name, cosigned=False, problem=problem)
+
+
+def _alarm(witness: Witness, kind: str, detail: str) -> Outcome:
+    """One open alarm per witness and kind: a refusal repeated every few seconds is one
+    incident, not thousands."""
+    log.error("consent log alarm: %s", detail)
+    open_alarm = LogAlarm.objects.filter(witness=witness, kind=kind, resolved_at__isnull=True)
+    if not open_alarm.exists():
+        LogAlarm.objects.create(witness=witness, kind=kind, detail=detail[:500])
+    Witness.objects.filter(pk=witness.pk).update(last_error=detail[:300])
+    return Outcome(witness.name, cosigned=False, problem=detail, alarm=kind)
