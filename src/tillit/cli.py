@@ -17,7 +17,10 @@ USAGE = """usage: tillit COMMAND [options]
                              staff accounts: a role, a password and an authenticator
   policy publish|list        publish the privacy policy as it is now (a new version)
   keys rotate                new key-encryption key; re-wrap every data key
-  audit verify               recompute the audit log's hash chain
+  audit verify [--offline]   rebuild the consent log and check every hash, checkpoint and
+                             cosignature against it, then ask the witnesses
+  log integrate|verify-receipt FILE|rotate-key|witness add|list|remove|alarms|resolve
+                             the consent log: integrate now, check a receipt offline, ...
   prune                      apply the retention rules now
   backup [FILE] / restore FILE --yes
                              copy the SQLite database while it runs / put a copy back

@@ -137,7 +137,7 @@ def log_key_present(app_configs: Any, **kwargs: Any) -> list[Warning]:
         problems.append(
             Warning(f"{path} is readable by others", hint=f"chmod 600 {path}", id="tillit.W041")
         )
-    if keys.origin != settings.LOG_ORIGIN:
+    if settings.LOG_ORIGIN_SET and keys.origin != settings.LOG_ORIGIN:
         problems.append(
             Warning(
                 f"the consent log is named {keys.origin!r}, but TILLIT_LOG_ORIGIN says "

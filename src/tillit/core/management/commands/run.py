@@ -29,6 +29,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: Any) -> None:
         port, demo = options["port"], options["demo"]
+        if not settings.LOG_ORIGIN_SET:  # a new log is named after the site it runs as
+            settings.LOG_ORIGIN = f"{options['host']}:{port}/consent-log"
         call_command("init", demo=demo, partner_port=port + 1)
         env = {**os.environ, "TILLIT_DEMO": "true" if demo else os.environ.get("TILLIT_DEMO", "")}
         env.setdefault("TILLIT_SITE_URL", f"http://{options['host']}:{port}")
