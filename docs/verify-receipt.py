@@ -129,6 +129,8 @@ def main(receipt_file, log_key, *witness_keys):
     print(f"checkpoint: the log {origin} had {size} entries, signed by its key")
     # 2. Each entry: its leaf hash, whose it is, and its path to the signed root.
     subject = receipt["header"]["pii_principal_id"]
+    if not log.get("entries"):
+        fail("the receipt's log section lists no entries")
     for item in log["entries"]:
         entry = item["entry"].encode("utf-8")
         leaf = sha256(b"\x00" + entry)
@@ -137,6 +139,9 @@ def main(receipt_file, log_key, *witness_keys):
         event = json.loads(entry)
         if event["target"] != subject:
             fail(f"entry {item['leaf_index']} is about {event['target']}, not {subject}")
+        receipt_id = event["data"].get("receipt_id", receipt["header"]["receipt_id"])
+        if receipt_id != receipt["header"]["receipt_id"]:
+            fail(f"entry {item['leaf_index']} belongs to another receipt")
         path = [base64.b64decode(h) for h in item["inclusion_path"]]
         if root_from_path(item["leaf_index"], size, leaf, path) != root:
             fail(f"entry {item['leaf_index']} is not in the signed tree")

@@ -9,6 +9,7 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from tillit.audit import logkey, note, proofs, sequencer, tree
 from tillit.audit.models import AuditEvent, Checkpoint, LogHash, LogKey, LogState, record
@@ -64,16 +65,23 @@ def test_the_stored_tree_is_the_rfc_9162_tree_of_the_entries():
 
 
 def test_a_crash_during_integration_loses_nothing_and_integrates_nothing_twice(monkeypatch):
-    events(5)
+    events(2)
+    sequencer.integrate()
+    events(5, start=10)
+    written = []
 
-    def crash(*args):
+    def crash(*args, **kwargs):
+        written.append(AuditEvent.objects.filter(leaf_index__isnull=False).count())
         raise RuntimeError("the process died here")
 
-    monkeypatch.setattr(sequencer, "_store", crash)
+    # After the hashes and the places are written, before the state moves on: the last step.
+    monkeypatch.setattr(LogState, "save", crash)
     with pytest.raises(RuntimeError):
         sequencer.integrate()
-    assert AuditEvent.objects.filter(leaf_index__isnull=True).count() == 5
-    assert not LogState.objects.filter(size__gt=0).exists() and not LogHash.objects.exists()
+    assert written == [7]  # the batch was written when the process died...
+    assert AuditEvent.objects.filter(leaf_index__isnull=True).count() == 5  # ...and undone
+    assert LogState.objects.get().size == 2
+    assert LogHash.objects.count() == tree.stored_count(2)
     monkeypatch.undo()
     assert sequencer.integrate().entries == 5
     assert verify().ok
@@ -131,6 +139,8 @@ def test_a_consistency_proof_verifies(client):
     "query",
     [
         "leaf_index=x",
+        "leaf_index=\u00b2",
+        "tree_size=\u0663&leaf_index=1",
         "leaf_index=-1",
         "leaf_index=1&tree_size=999",
         "leaf_hash=nothex",
@@ -286,3 +296,40 @@ def _recompute_everything() -> None:
     memory.add([bytes.fromhex(h) for h in rows])
     LogHash.objects.bulk_create(LogHash(id=i, hash=h) for i, h in enumerate(memory.hashes))
     LogState.objects.update(size=memory.size, root=tree.root(memory.size, memory.read).hex())
+
+
+def test_old_checkpoints_are_thinned_to_one_an_hour(time_machine):
+    time_machine.move_to("2026-11-01T10:00:00Z", tick=False)
+    for minute in (5, 20, 50):  # three in one hour
+        time_machine.move_to(f"2026-11-01T10:{minute:02d}:00Z", tick=False)
+        integrated(1)
+    time_machine.move_to("2026-11-03T10:00:00Z", tick=False)
+    integrated(1)
+    sizes_before = sorted(Checkpoint.objects.values_list("size", flat=True))
+    assert sequencer.thin_checkpoints(timezone.now()) == 2
+    assert sorted(Checkpoint.objects.values_list("size", flat=True)) == [
+        sizes_before[2],
+        sizes_before[3],
+    ]
+    assert verify().ok
+
+
+def test_a_log_that_grows_while_it_is_verified_is_not_broken(monkeypatch):
+    """The worker integrates and signs while `tillit audit verify` reads: what it checks is the
+    tree as it was when it began, and what came after is not a fault."""
+    from tillit.audit import verify as verifying
+
+    integrated(4)
+    events(3, start=20)
+    original = verifying._signed_checkpoints
+
+    def meanwhile(origin):
+        found = original(origin)
+        sequencer.integrate()
+        sequencer.sign_checkpoint(force=True)
+        return found
+
+    monkeypatch.setattr(verifying, "_signed_checkpoints", meanwhile)
+    verdict = verify()
+    assert verdict.ok, verdict.problem
+    assert verdict.events == 4 and LogState.objects.get().size == 7

@@ -97,6 +97,16 @@ def test_the_receipt_carries_the_witnessed_checkpoint(http, witness):
     assert section["checkpoint"].count("— ") == 2  # the log's signature and the witness's
 
 
+def test_a_witness_ahead_of_a_stale_checkpoint_is_no_rollback(http, witness):
+    """Two workers: one sends an older checkpoint after the other got a newer one co-signed."""
+    stale = grow(3)
+    cosigned(http, witness, stale)
+    cosigned(http, witness, grow(4, "newer"))
+    outcome = witnesses.send(http, witness, stale)
+    assert not LogAlarm.objects.exists()
+    assert outcome.problem in ("", "ahead of this checkpoint") or outcome.cosigned
+
+
 def test_a_rollback_to_an_older_backup_is_refused_and_raises_an_alarm(http, witness):
     backup = grow(5)
     cosigned(http, witness, backup)
@@ -198,7 +208,10 @@ def test_the_console_shows_the_log_and_its_alarm(http, witness, client, privacy_
     page = client.get("/console/audit-verify/").content.decode()
     assert "Alarm: rolled back" in page and witness.name in page
     open_alarm = LogAlarm.objects.get()
-    client.post("/console/audit-verify/", {"resolve": open_alarm.pk})
+    client.post("/console/audit-verify/", {"resolve": open_alarm.pk})  # no reason: refused
+    open_alarm.refresh_from_db()
+    assert open_alarm.resolved_at is None
+    client.post("/console/audit-verify/", {"resolve": open_alarm.pk, "reason": "restored backup"})
     open_alarm.refresh_from_db()
     assert open_alarm.resolved_by == f"staff:{privacy_officer.pk}"
     assert AuditEvent.objects.filter(action="log.alarm_resolved").exists()

@@ -161,12 +161,20 @@ class Deployment:
             **self.unit_env("tillit-migrate.service"),
             "TILLIT_DATA_DIR": str(self.root / "init"),
         }
-        del env["TILLIT_KEK_FILE"], env["TILLIT_SECRET_KEY_FILE"]
+        del env["TILLIT_KEK_FILE"], env["TILLIT_SECRET_KEY_FILE"], env["TILLIT_LOG_KEY_FILE"]
         env.pop("DATABASE_URL", None)  # its own SQLite: the shared database stays empty
         subprocess.run([TILLIT, "init"], env=env, check=True, capture_output=True, timeout=120)
-        for credential in unit("tillit-web@.service")["LoadCredential"]:
+        credentials = {
+            *unit("tillit-web@.service")["LoadCredential"],
+            *unit("tillit-worker@.service")["LoadCredential"],
+        }
+        for credential in credentials:
             name, source = credential.split(":", 1)
-            origin = {"keyring.json": "keyring.json", "secret_key": "secret_key"}[name]
+            origin = {
+                "keyring.json": "keyring.json",
+                "secret_key": "secret_key",
+                "log-key.json": "log-key.json",
+            }[name]
             assert source.startswith("/etc/tillit/")
             shutil.copy(self.root / "init" / "keys" / origin, self.credentials / name)
             (self.credentials / name).chmod(0o400)

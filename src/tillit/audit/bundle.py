@@ -51,9 +51,9 @@ def check(
     checkpoint_note = str(section.get("checkpoint", ""))
     body = _open_checkpoint(checkpoint_note, report.log_key)
     report.checkpoint_size = body.size
-    subject = receipt.get("header", {}).get("pii_principal_id")
+    header = receipt.get("header", {})
     for item in section.get("entries", []):
-        report.entries.append(_check_entry(item, body, subject))
+        report.entries.append(_check_entry(item, body, header))
     if not report.entries:
         raise ReceiptInvalid("the log section lists no entries")
     keys = witness_keys or tuple(w.get("vkey", "") for w in section.get("witnesses", []))
@@ -69,7 +69,7 @@ def _open_checkpoint(text: str, log_key: str) -> note.Checkpoint:
         raise ReceiptInvalid(f"the checkpoint is not signed by the log's key: {error}") from None
 
 
-def _check_entry(item: dict[str, Any], body: note.Checkpoint, subject: Any) -> str:
+def _check_entry(item: dict[str, Any], body: note.Checkpoint, header: dict[str, Any]) -> str:
     try:
         entry = str(item["entry"]).encode()
         index, leaf = int(item["leaf_index"]), _b64(item["leaf_hash"])
@@ -79,8 +79,11 @@ def _check_entry(item: dict[str, Any], body: note.Checkpoint, subject: Any) -> s
     if tree.leaf_hash(entry) != leaf:
         raise ReceiptInvalid(f"entry {index} does not hash to its leaf hash")
     event = json.loads(entry)
-    if subject and event.get("target") != subject:
+    if event.get("target") != header.get("pii_principal_id"):
         raise ReceiptInvalid(f"entry {index} is about someone else than this receipt")
+    receipt_id = event.get("data", {}).get("receipt_id", header.get("receipt_id"))
+    if receipt_id != header.get("receipt_id"):
+        raise ReceiptInvalid(f"entry {index} belongs to another receipt")
     try:
         tree.verify_inclusion(index, body.size, leaf, path, body.root)
     except tree.ProofError as error:

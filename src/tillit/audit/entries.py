@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import secrets
 from typing import Any
 
 import rfc8785
@@ -63,7 +64,12 @@ def timestamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def encode(*, at: dt.datetime, action: str, actor: str, target: str, data: dict[str, Any]) -> bytes:
+def encode(
+    *, at: dt.datetime, action: str, actor: str, target: str, data: dict[str, Any], nonce: str
+) -> bytes:
+    """The entry of an event. The nonce (128 random bits) is there because leaf hashes are
+    public: without it, an entry with little in it (a staff sign-in) could be found by trying
+    every microsecond of the minute it happened in."""
     return canonical(
         {
             "v": ENTRY_VERSION,
@@ -72,8 +78,13 @@ def encode(*, at: dt.datetime, action: str, actor: str, target: str, data: dict[
             "actor": actor,
             "target": target,
             "data": data,
+            "nonce": nonce,
         }
     )
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
 
 
 def decode(entry: bytes) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class AuditEvent(models.Model):
     actor = models.CharField(max_length=80)
     target = models.CharField(max_length=80, blank=True, db_index=True)
     data = models.JSONField(default=dict, blank=True)
+    # 128 random bits in the entry, so that a public leaf hash cannot be matched by guessing.
+    nonce = models.CharField(max_length=32)
     leaf_hash = models.CharField(max_length=64, db_index=True)
     # The place in the tree, from 0; empty until the sequencer integrates the event.
     leaf_index = models.BigIntegerField(null=True, blank=True, unique=True)
@@ -49,7 +51,12 @@ class AuditEvent(models.Model):
 
     def entry(self) -> bytes:
         return entries.encode(
-            at=self.at, action=self.action, actor=self.actor, target=self.target, data=self.data
+            at=self.at,
+            action=self.action,
+            actor=self.actor,
+            target=self.target,
+            data=self.data,
+            nonce=self.nonce,
         )
 
     def compute_leaf_hash(self) -> str:
@@ -59,7 +66,14 @@ class AuditEvent(models.Model):
 def record(action: str, *, actor: str, target: str = "", **data: Any) -> AuditEvent:
     """Append one event: a single INSERT inside the caller's transaction, if there is one, so
     the event exists if and only if the work it records does."""
-    event = AuditEvent(at=timezone.now(), action=action, actor=actor, target=target, data=data)
+    event = AuditEvent(
+        at=timezone.now(),
+        action=action,
+        actor=actor,
+        target=target,
+        data=data,
+        nonce=entries.new_nonce(),
+    )
     event.leaf_hash = event.compute_leaf_hash()
     event.save(force_insert=True)
     return event
@@ -173,6 +187,8 @@ class LogAlarm(models.Model):
     raised_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=80, blank=True)
+    # What was found: a restore from a backup, a second database, a change by hand.
+    resolution = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-raised_at"]

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from tillit.audit import logkey, note, tree
-from tillit.audit.models import AuditEvent, Checkpoint, LogHash, LogState
+from tillit.audit.models import AuditEvent, Checkpoint, Cosignature, LogHash, LogState, Witness
 from tillit.audit.proofs import read_hashes
 
 log = logging.getLogger("tillit.audit")
@@ -80,14 +80,38 @@ def _integrate_batch(batch: int) -> tuple[int, int]:
 
 def _store(hashes: list[tuple[int, bytes]], places: list[tuple[int, int]]) -> None:
     """Plain parameterised statements: at tens of thousands of rows a second, the ORM's SQL
-    compilation would cost more than the database's work."""
+    compilation would cost more than the database's work. On PostgreSQL each table gets one
+    statement over arrays (unnest): row by row, every statement is a round trip and a parse,
+    and a batch took seconds. SQLite runs in-process, and executemany steps one compiled
+    statement per row, which is as fast as it gets there."""
     hash_table = connection.ops.quote_name(LogHash._meta.db_table)
     event_table = connection.ops.quote_name(AuditEvent._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {hash_table} (id, hash) VALUES (%s, %s)", hashes)  # noqa: S608
-        cursor.executemany(
-            f"UPDATE {event_table} SET leaf_index = %s WHERE seq = %s AND leaf_index IS NULL",  # noqa: S608
-            places,
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {hash_table} (id, hash) "  # noqa: S608
+                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])",
+                ([i for i, _ in hashes], [h for _, h in hashes]),
+            )
+            cursor.execute(
+                f"UPDATE {event_table} AS e SET leaf_index = p.leaf_index "  # noqa: S608
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS p (leaf_index, seq) "
+                "WHERE e.seq = p.seq AND e.leaf_index IS NULL",
+                ([i for i, _ in places], [seq for _, seq in places]),
+            )
+        else:
+            cursor.executemany(f"INSERT INTO {hash_table} (id, hash) VALUES (%s, %s)", hashes)  # noqa: S608
+            cursor.executemany(
+                f"UPDATE {event_table} SET leaf_index = %s WHERE seq = %s AND leaf_index IS NULL",  # noqa: S608
+                places,
+            )
+        placed = cursor.rowcount
+    if placed != len(places):
+        # Only waiting events get a place, each once: if one of them has one already, the
+        # hashes just computed are not the tree's. Raising rolls the whole batch back.
+        raise RuntimeError(
+            f"{len(places) - placed} of {len(places)} events were no longer waiting: "
+            "is something other than the sequencer setting leaf_index?"
         )
 
 
@@ -120,7 +144,53 @@ def sign_checkpoint(*, force: bool = False) -> Checkpoint | None:
 
 
 def step() -> int:
-    """The worker's turn: integrate what arrived, and sign for it. Returns entries added."""
-    added = integrate().entries
-    sign_checkpoint()
+    """The worker's turn: integrate what arrived, and sign for it. Returns entries added.
+    Without the log's key nothing is integrated (the events wait, none is lost), and the
+    worker's other work goes on; system check tillit.W040 says what to do."""
+    try:
+        added = integrate().entries
+        sign_checkpoint()
+    except logkey.LogKeyMissing as missing:
+        _warn_once(str(missing))
+        return 0
     return added
+
+
+def sign_now() -> Checkpoint | None:
+    """A checkpoint at once if the tree has grown (the end of `tillit worker --drain`)."""
+    try:
+        return sign_checkpoint(force=True)
+    except logkey.LogKeyMissing as missing:
+        _warn_once(str(missing))
+        return None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.error("consent log: %s; events wait until it is there", message)
+
+
+def thin_checkpoints(now: dt.datetime) -> int:
+    """Checkpoints older than a day are thinned to the last one of each hour; the latest, and
+    the latest each witness co-signed, always stay. Every checkpoint is a root of the same
+    tree, and consistency proofs join any two sizes, so a thinned one proves nothing that a
+    later one does not (what a witness holds, it holds itself)."""
+    old = Checkpoint.objects.filter(signed_at__lt=now - dt.timedelta(days=1))
+    last_of_hour: dict[dt.datetime, int] = {}
+    for pk, signed_at in old.order_by("id").values_list("id", "signed_at").iterator():
+        last_of_hour[signed_at.replace(minute=0, second=0, microsecond=0)] = pk
+    keep = set(last_of_hour.values())
+    keep.update(Checkpoint.objects.order_by("-id").values_list("id", flat=True)[:1])
+    for witness in Witness.objects.all():
+        latest = Cosignature.objects.filter(witness=witness).order_by("-checkpoint_id").first()
+        if latest is not None:
+            keep.add(latest.checkpoint_id)
+    doomed = old.exclude(id__in=keep)
+    with transaction.atomic():
+        Cosignature.objects.filter(checkpoint__in=doomed).delete()
+        count, _ = doomed.delete()
+    return count

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from tillit.audit import entries, logkey, note, tree
 from tillit.audit.models import AuditEvent, Checkpoint, Cosignature, LogAlarm, LogHash, LogState
 
-COLUMNS = ("leaf_index", "at", "action", "actor", "target", "data", "leaf_hash")
+COLUMNS = ("leaf_index", "at", "action", "actor", "target", "data", "nonce", "leaf_hash")
 
 
 class Broken(Exception):
@@ -49,24 +49,45 @@ def verify(batch: int = 5000) -> Verdict:
 
 
 def _verify(count: _Count, batch: int) -> None:
+    """The tree as the state says it was at the start: entries below that size never change,
+    so a sequencer integrating meanwhile does not make a live log look broken."""
     current = LogState.objects.filter(pk=1).first()
-    origin = current.origin if current else logkey.load().origin
-    checkpoints = _signed_checkpoints(origin)
+    if current is None:
+        if AuditEvent.objects.filter(leaf_index__isnull=False).exists() or LogHash.objects.exists():
+            raise Broken("the log's state is missing, but it has entries in the tree")
+        count.waiting = _check_waiting(batch)
+        return
+    size = current.size
+    checkpoints = _signed_checkpoints(current.origin)
     count.checkpoints = len(checkpoints)
-    size, root = _rebuild(checkpoints, count, batch)
-    if current is not None and (current.size, current.root) != (size, root.hex()):
-        raise Broken(f"the log's state says {current.size} entries, but the entries make {size}")
-    beyond = [s for s, _ in checkpoints if s > size]
-    if beyond:
+    built, root = _rebuild([c for c in checkpoints if c[0] <= size], count, batch, size)
+    if built != size:
         raise Broken(
-            f"a checkpoint of size {max(beyond)} is signed, but the log has only {size} "
-            "entries: entries were cut from its end"
+            f"the log's state says {size} entries, but there are {built}: entries were cut"
         )
+    if current.root != root.hex():
+        raise Broken(f"the log's state has another root than its {size} entries make")
+    _check_beyond(size, max((s for s, _ in checkpoints), default=0))
     count.waiting = _check_waiting(batch)
     count.cosignatures = _check_cosignatures()
     alarm = LogAlarm.objects.filter(resolved_at__isnull=True).first()
     if alarm is not None:
         raise Broken(f"an alarm is open: {alarm.detail}")
+
+
+def _check_beyond(size: int, largest_checkpoint: int) -> None:
+    """What lies past the size verified must be what the sequencer added since."""
+    now = LogState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
+    if largest_checkpoint > now:
+        raise Broken(
+            f"a checkpoint of size {largest_checkpoint} is signed, but the log has only {now} "
+            "entries: entries were cut from its end"
+        )
+    stray = AuditEvent.objects.filter(leaf_index__gte=now).values_list("leaf_index", flat=True)
+    if stray.exists():
+        raise Broken(f"entry #{stray.first()} has a place beyond the tree of {now}")
+    if LogHash.objects.filter(id__gte=tree.stored_count(now)).exists():
+        raise Broken(f"the tree stores hashes beyond its {now} entries")
 
 
 def _signed_checkpoints(origin: str) -> list[tuple[int, bytes]]:
@@ -86,23 +107,27 @@ def _signed_checkpoints(origin: str) -> list[tuple[int, bytes]]:
     return out
 
 
-def _rebuild(checkpoints: list[tuple[int, bytes]], count: _Count, batch: int) -> tuple[int, bytes]:
+def _rebuild(
+    checkpoints: list[tuple[int, bytes]], count: _Count, batch: int, size: int
+) -> tuple[int, bytes]:
     edge = tree.Frontier()
     pending = iter(checkpoints)
     due = next(pending, None)
-    stored = _stored_hashes(batch)
+    stored = _stored_hashes(batch, tree.stored_count(size))
     rows = (
-        AuditEvent.objects.filter(leaf_index__isnull=False)
+        AuditEvent.objects.filter(leaf_index__isnull=False, leaf_index__lt=size)
         .order_by("leaf_index")
         .values_list(*COLUMNS)
         .iterator(chunk_size=batch)
     )
     while due is not None and due[0] == 0:
         due = _compare(edge, due, pending)
-    for index, at, action, actor, target, data, leaf in rows:
+    for index, at, action, actor, target, data, nonce, leaf in rows:
         if index != edge.size:
             raise Broken(f"entry #{edge.size} is missing (the next is #{index})")
-        entry = entries.encode(at=at, action=action, actor=actor, target=target, data=data)
+        entry = entries.encode(
+            at=at, action=action, actor=actor, target=target, data=data, nonce=nonce
+        )
         if tree.leaf_hash(entry).hex() != leaf:
             raise Broken(f"entry #{index} was changed after it was written")
         at_hash = tree.stored_count(edge.size)
@@ -112,8 +137,8 @@ def _rebuild(checkpoints: list[tuple[int, bytes]], count: _Count, batch: int) ->
         count.events += 1
         while due is not None and due[0] == edge.size:
             due = _compare(edge, due, pending)
-    if next(stored, None) is not None:
-        raise Broken(f"the tree stores hashes beyond its {edge.size} entries")
+    if next(stored, None) is not None and edge.size == size:
+        raise Broken(f"the tree stores hashes that its {edge.size} entries do not make")
     return edge.size, edge.root()
 
 
@@ -125,8 +150,13 @@ def _compare(
     return next(pending, None)
 
 
-def _stored_hashes(batch: int) -> Iterator[tuple[int, bytes]]:
-    rows = LogHash.objects.order_by("id").values_list("id", "hash").iterator(chunk_size=batch)
+def _stored_hashes(batch: int, below: int) -> Iterator[tuple[int, bytes]]:
+    rows = (
+        LogHash.objects.filter(id__lt=below)
+        .order_by("id")
+        .values_list("id", "hash")
+        .iterator(chunk_size=batch)
+    )
     return ((i, bytes(h)) for i, h in rows)
 
 
@@ -139,8 +169,10 @@ def _check_waiting(batch: int) -> int:
         .values_list("seq", *COLUMNS[1:])
         .iterator(chunk_size=batch)
     )
-    for seq, at, action, actor, target, data, leaf in rows:
-        entry = entries.encode(at=at, action=action, actor=actor, target=target, data=data)
+    for seq, at, action, actor, target, data, nonce, leaf in rows:
+        entry = entries.encode(
+            at=at, action=action, actor=actor, target=target, data=data, nonce=nonce
+        )
         if tree.leaf_hash(entry).hex() != leaf:
             raise Broken(f"event {seq}, waiting to be integrated, was changed after it was written")
         waiting += 1
@@ -148,15 +180,18 @@ def _check_waiting(batch: int) -> int:
 
 
 def _check_cosignatures() -> int:
+    verifiers = logkey.verifiers()
     checked = 0
     for cosig in Cosignature.objects.select_related("witness", "checkpoint"):
-        body = note.open_note(cosig.checkpoint.note, logkey.verifiers()).text
-        signature = note.Signature.parse(cosig.line)
-        verifier = note.CosignatureVerifier.from_vkey(cosig.witness.vkey)
-        if verifier.verify(body, signature.signature) != cosig.timestamp:
-            raise Broken(
-                f"the cosignature of {cosig.witness.name} on checkpoint "
-                f"{cosig.checkpoint.size} does not verify"
-            )
+        where = f"the cosignature of {cosig.witness.name} on checkpoint {cosig.checkpoint.size}"
+        try:
+            body = note.open_note(cosig.checkpoint.note, verifiers).text
+            signature = note.Signature.parse(cosig.line)
+            verifier = note.CosignatureVerifier.from_vkey(cosig.witness.vkey)
+        except note.NoteError as error:
+            raise Broken(f"{where} cannot be read: {error}") from None
+        mine = (signature.name, signature.key_id) == (verifier.name, verifier.key_id)
+        if not mine or verifier.verify(body, signature.signature) != cosig.timestamp:
+            raise Broken(f"{where} does not verify")
         checked += 1
     return checked

@@ -28,7 +28,7 @@ def _problem(message: str, status: int = 400) -> JsonResponse:
 
 def _number(request: HttpRequest, name: str) -> int:
     raw = request.GET.get(name, "")
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
         raise BadQuery(f"'{name}' must be a whole number")
     return int(raw)
 

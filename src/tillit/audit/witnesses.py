@@ -19,10 +19,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from tillit.audit import note, proofs
-from tillit.audit.models import Checkpoint, Cosignature, LogAlarm, Witness
+from tillit.audit.models import Checkpoint, Cosignature, LogAlarm, LogState, Witness
 
 log = logging.getLogger("tillit.audit")
-TIMEOUT = 10.0
+TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+MAX_ANSWER_BYTES = 16_384
 SIZE_TYPE = "text/x.tlog.size"
 RETRY_AFTER = dt.timedelta(seconds=30)
 
@@ -48,43 +49,70 @@ def step(client: httpx.Client) -> int:
         # One whose last try failed is asked again after a pause, and not at all while an
         # alarm about it is open: a refusal is settled by a person, not by asking again.
         .exclude(last_error__gt="", tried_at__gt=now - RETRY_AFTER)
-        .exclude(logalarm__resolved_at__isnull=True, logalarm__isnull=False)
+        .exclude(pk__in=LogAlarm.objects.filter(resolved_at__isnull=True).values("witness"))
     )
     for witness in due:
         Witness.objects.filter(pk=witness.pk).update(tried_at=now)
-        if send(client, witness, checkpoint).cosigned:
-            done += 1
+        try:
+            outcome = send(client, witness, checkpoint)
+        except (note.NoteError, proofs.LogIncomplete) as error:
+            # A witness's key on record that does not parse, or a damaged tree: said on the
+            # witness and in the log, and the worker's other work goes on.
+            outcome = _failed(witness, f"{type(error).__name__}: {error}")
+        done += outcome.cosigned
     return done
 
 
 def send(client: httpx.Client, witness: Witness, checkpoint: Checkpoint) -> Outcome:
-    """One exchange; a 409 that names a size we can prove from is answered once more."""
+    """One exchange; a 409 that names a size we can prove from is answered once more.
+
+    The witness's row and the latest checkpoint are read afresh first: another worker, or
+    `tillit audit verify`, may have moved the witness on since the caller read them, and a
+    witness ahead of an old checkpoint is not a rollback unless it is ahead of the tree."""
+    witness.refresh_from_db()
+    latest = proofs.latest()
+    if latest is not None and latest.size >= checkpoint.size:
+        checkpoint = latest
+    tree_size = LogState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
     old = witness.size
     for _ in range(2):
-        if old > checkpoint.size:
+        if old > tree_size:
             return _alarm(
                 witness,
                 LogAlarm.Kind.ROLLBACK,
-                f"{witness.name} has co-signed a tree of {old} entries, but the log's latest "
-                f"checkpoint has {checkpoint.size}: the log was rolled back",
+                f"{witness.name} has co-signed a tree of {old} entries, but the log has "
+                f"{tree_size}: the log was rolled back",
             )
+        if old > checkpoint.size:
+            return Outcome(witness.name, cosigned=False, problem="ahead of this checkpoint")
         try:
-            answer = client.post(
-                witness.url.rstrip("/") + "/add-checkpoint",
-                content=_body(old, checkpoint),
-                timeout=TIMEOUT,
-            )
+            status, content_type, text = _post(client, witness, _body(old, checkpoint))
         except httpx.HTTPError as error:
             return _failed(witness, f"unreachable: {type(error).__name__}")
-        if answer.status_code == 409 and answer.headers.get("content-type", "").startswith(
-            SIZE_TYPE
-        ):
-            old = _their_size(answer.text)
-            if old is None:
+        if status == 409 and content_type.startswith(SIZE_TYPE):
+            theirs = _their_size(text)
+            if theirs is None:
                 return _failed(witness, "answered 409 without a size")
+            if theirs == old:  # the same size, another root (as earlier drafts of the spec say)
+                return _fork(witness, checkpoint)
+            old = theirs
             continue
-        return _answered(witness, checkpoint, answer)
+        return _answered(witness, checkpoint, status, text)
     return _failed(witness, "its size keeps changing")
+
+
+def _post(client: httpx.Client, witness: Witness, body: bytes) -> tuple[int, str, str]:
+    """POST with short timeouts, and read no more of the answer than a cosignature needs: a
+    witness that hangs or floods must not hold up the worker's other work."""
+    url = witness.url.rstrip("/") + "/add-checkpoint"
+    with client.stream("POST", url, content=body, timeout=TIMEOUT) as answer:
+        read = b""
+        for chunk in answer.iter_bytes():
+            read += chunk
+            if len(read) > MAX_ANSWER_BYTES:
+                break
+        text = read[:MAX_ANSWER_BYTES].decode("utf-8", "replace")
+        return answer.status_code, answer.headers.get("content-type", ""), text
 
 
 def _body(old: int, checkpoint: Checkpoint) -> bytes:
@@ -98,26 +126,30 @@ def _their_size(text: str) -> int | None:
     return int(line) if line.isascii() and line.isdigit() and len(line) < 20 else None
 
 
-def _answered(witness: Witness, checkpoint: Checkpoint, answer: httpx.Response) -> Outcome:
-    if answer.status_code == 200:
-        return _keep(witness, checkpoint, answer.text)
-    if answer.status_code == 422:
-        return _alarm(
-            witness,
-            LogAlarm.Kind.FORK,
-            f"{witness.name} refused checkpoint {checkpoint.size}: it does not extend the tree "
-            f"of {witness.size} entries it co-signed (a fork, or a rewritten history)",
-        )
-    if answer.status_code == 403:
+def _answered(witness: Witness, checkpoint: Checkpoint, status: int, text: str) -> Outcome:
+    if status == 200:
+        return _keep(witness, checkpoint, text)
+    if status == 422:
+        return _fork(witness, checkpoint)
+    if status == 403:
         return _alarm(
             witness,
             LogAlarm.Kind.REFUSED,
             f"{witness.name} does not accept the log's signature on checkpoint "
             f"{checkpoint.size} (is the log's verifier key registered with it?)",
         )
-    if answer.status_code == 404:
+    if status == 404:
         return _failed(witness, "it does not know this log: give it the log's verifier key")
-    return _failed(witness, f"answered {answer.status_code}")
+    return _failed(witness, f"answered {status}")
+
+
+def _fork(witness: Witness, checkpoint: Checkpoint) -> Outcome:
+    return _alarm(
+        witness,
+        LogAlarm.Kind.FORK,
+        f"{witness.name} refused checkpoint {checkpoint.size}: it does not extend the tree "
+        f"of {witness.size} entries it co-signed (a fork, or a rewritten history)",
+    )
 
 
 def _keep(witness: Witness, checkpoint: Checkpoint, text: str) -> Outcome:

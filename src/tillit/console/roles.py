@@ -42,6 +42,7 @@ ROLES: dict[str, list[str]] = {
         "partners.view_partner",
         "partners.view_delivery",
         "audit.view_auditevent",
+        "audit.change_logalarm",
         "offers.view_offer",
         "offers.add_offer",
         "offers.change_offer",
@@ -64,6 +65,7 @@ ROLES: dict[str, list[str]] = {
         "audit.view_witness",
         "audit.add_witness",
         "audit.change_witness",
+        "audit.change_logalarm",
         "policy.view_policyversion",
     ],
 }

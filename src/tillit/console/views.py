@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -84,12 +85,9 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
     `tillit audit verify` on demand."""
     verdict = None
     actor = f"staff:{request.user.pk}"
-    if request.method == "POST" and request.POST.get("resolve", "").isdigit():
-        alarm = request.POST["resolve"]
-        if LogAlarm.objects.filter(pk=alarm, resolved_at__isnull=True).update(
-            resolved_at=timezone.now(), resolved_by=actor
-        ):
-            record("log.alarm_resolved", actor=actor, target=f"alarm:{alarm}")
+    problem = ""
+    if request.method == "POST" and "resolve" in request.POST:
+        problem = _resolve(request, actor)
     elif request.method == "POST":
         verdict = verify()
         record("audit.verified", actor=actor, result="intact" if verdict.ok else "broken")
@@ -101,6 +99,7 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
             **admin.site.each_context(request),
             "title": "The consent log",
             "v": verdict,
+            "problem": problem,
             "state": LogState.objects.filter(pk=1).first(),
             "waiting": AuditEvent.objects.filter(leaf_index__isnull=True).count(),
             "checkpoint": latest,
@@ -110,3 +109,20 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
             "keys": LogKey.objects.order_by("-made_at"),
         },
     )
+
+
+def _resolve(request: HttpRequest, actor: str) -> str:
+    """Mark an alarm resolved, with what was found; only roles that may change alarms."""
+    if not request.user.has_perm("audit.change_logalarm"):
+        raise PermissionDenied
+    alarm, reason = request.POST.get("resolve", ""), request.POST.get("reason", "").strip()
+    if not alarm.isascii() or not alarm.isdigit():
+        return "No such alarm."
+    if not reason:
+        return "Say what you found before you resolve the alarm."
+    won = LogAlarm.objects.filter(pk=int(alarm), resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=actor, resolution=reason[:300]
+    )
+    if won:
+        record("log.alarm_resolved", actor=actor, target=f"alarm:{alarm}")
+    return ""

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from tillit.audit.models import record
+from tillit.audit.sequencer import thin_checkpoints
 from tillit.contact.cases import forget_closed_contacts
 from tillit.partners.delivery import fail
 from tillit.partners.models import Delivery, DeliveryState, forget_old_secrets
@@ -93,6 +94,7 @@ RULES: list[Callable[[datetime], int]] = [
     shred_stale_notices,
     forget_closed_contacts,
     forget_old_secrets,
+    thin_checkpoints,
 ]
 
 

@@ -9,7 +9,13 @@ import socket
 import time
 
 import httpx
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+)
 from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 
 from tillit.audit import sequencer
@@ -40,15 +46,25 @@ class Loop:
         done += fanout.step(self.client)
         done += offers.step(self.client)
         done += self.run_tasks()
-        # Last: the events this step's work recorded are integrated and signed for at once.
-        done += sequencer.step()
-        done += log_witnesses.step(self.client)
         if time.monotonic() - self.last_retention >= RETENTION_EVERY_SECONDS:
             self.last_retention = time.monotonic()
             results = run_all()
             if any(results.values()):
                 log.info("retention %s", " ".join(f"{k}={v}" for k, v in results.items()))
+        # Last: the events this step's work recorded are integrated and signed for at once.
+        done += self.log_step()
         return done
+
+    def log_step(self) -> int:
+        """The consent log's turn. A failure here (a damaged tree, a witness's bad answer) is
+        logged and leaves the events waiting; it stops none of the worker's other work."""
+        try:
+            return sequencer.step() + log_witnesses.step(self.client)
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: the loop waits for it, as for any other step
+        except Exception:
+            log.exception("consent log step failed; its events wait for the next step")
+            return 0
 
     def run_tasks(self, max_tasks: int = 20) -> int:
         worker = TaskWorker(
@@ -70,7 +86,8 @@ class Loop:
         while time.monotonic() < deadline and self.process_one():
             pass
         # What the last steps recorded gets its checkpoint now, not a few seconds later.
-        if sequencer.sign_checkpoint(force=True):
+        self.log_step()
+        if sequencer.sign_now():
             log_witnesses.step(self.client)
 
     def forever(self) -> None:

@@ -35,15 +35,29 @@ def _old_hash(event, prev_hash):
 
 def _leaf(event):
     entry = entries.encode(
-        at=event.at, action=event.action, actor=event.actor, target=event.target, data=event.data
+        at=event.at,
+        action=event.action,
+        actor=event.actor,
+        target=event.target,
+        data=event.data,
+        nonce=event.nonce,
     )
     return tree.leaf_hash(entry).hex()
+
+
+def _loggable(data):
+    """Data the log can encode as it is; anything else kept whole, as its JSON text."""
+    try:
+        entries.check(data)
+    except entries.UnloggableValue:
+        return {"unloggable_json": json.dumps(data, sort_keys=True)}
+    return data
 
 
 def chain_into_log(apps, schema_editor):
     AuditEvent = apps.get_model("audit", "AuditEvent")
     AuditHead = apps.get_model("audit", "AuditHead")
-    prev, expected, intact, count = GENESIS, 1, True, 0
+    prev, expected, intact, count, changed = GENESIS, 1, True, 0, []
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
         intact = intact and (
             event.seq == expected
@@ -51,7 +65,14 @@ def chain_into_log(apps, schema_editor):
             and _old_hash(event, event.prev_hash) == event.hash
         )
         prev, expected, count = event.hash, event.seq + 1, count + 1
-        AuditEvent.objects.filter(seq=event.seq).update(leaf_hash=_leaf(event))
+        event.data = _loggable(event.data)
+        event.nonce = entries.new_nonce()
+        event.leaf_hash = _leaf(event)
+        changed.append(event)
+        if len(changed) == 2000:
+            AuditEvent.objects.bulk_update(changed, ["data", "nonce", "leaf_hash"])
+            changed = []
+    AuditEvent.objects.bulk_update(changed, ["data", "nonce", "leaf_hash"])
     head = AuditHead.objects.filter(pk=1).first()
     if head is not None:
         intact = intact and (head.seq, head.hash) == (count, prev)
@@ -64,6 +85,7 @@ def chain_into_log(apps, schema_editor):
         actor="migration",
         target="log",
         data={"chain_events": count, "chain_head": prev, "chain_verified": intact},
+        nonce=entries.new_nonce(),
         prev_hash="",
         hash="",
     )
@@ -86,6 +108,12 @@ class Migration(migrations.Migration):
             model_name="auditevent",
             name="leaf_hash",
             field=models.CharField(default="", max_length=64),
+            preserve_default=False,
+        ),
+        migrations.AddField(
+            model_name="auditevent",
+            name="nonce",
+            field=models.CharField(default="", max_length=32),
             preserve_default=False,
         ),
         migrations.AddField(

@@ -32,6 +32,7 @@ class Command(BaseCommand):
         sub.add_parser("alarms", help="list the open alarms")
         resolve = sub.add_parser("resolve", help="mark an alarm resolved, once understood")
         resolve.add_argument("alarm", type=int)
+        resolve.add_argument("--reason", required=True, help="what was found")
 
     def handle(self, *args: object, **options: Any) -> None:
         getattr(self, "do_" + options["action"].replace("-", "_"))(options)
@@ -121,7 +122,7 @@ class Command(BaseCommand):
 
     def do_resolve(self, options: dict[str, Any]) -> None:
         won = LogAlarm.objects.filter(pk=options["alarm"], resolved_at__isnull=True).update(
-            resolved_at=timezone.now(), resolved_by="cli"
+            resolved_at=timezone.now(), resolved_by="cli", resolution=options["reason"][:300]
         )
         if not won:
             raise CommandError(f"no open alarm #{options['alarm']}")
