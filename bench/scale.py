@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,6 +48,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=32, help="wrk -c in total over the ports")
     p.add_argument("--wrk-threads", type=int, default=2, help="wrk -t in total over the ports")
     p.add_argument("--server", choices=["granian", "gunicorn"], default="granian")
+    p.add_argument(
+        "--lock-sample",
+        type=float,
+        default=50,
+        help="ms between samples of pg_stat_activity and pg_locks during the measured sign-up "
+        "runs (0: none)",
+    )
     p.add_argument("--web-workers", type=int, default=1, help="tillit web --workers (each)")
     p.add_argument("--web-threads", type=int, default=2, help="tillit web --threads (each)")
     p.add_argument("--leads", type=int, default=3000, help="the backlog the workers drain")
@@ -124,21 +133,39 @@ def web_run(args: argparse.Namespace, n: int) -> dict:
         if args.warmup:
             wrk_all(args, s, "warm", args.warmup)
         before = count_rows(s["db_url"], Path(), "select count(*) from subjects_subject")
+        sampler = LockSampler(s["db_url"], args.lock_sample / 1000) if args.lock_sample else None
         pg = c.PgCpu(s["db_name"])
         pg.mark()
         load = os.getloadavg()[0]
-        wrk0 = c.children_cpu_seconds()
-        results = wrk_all(args, s, "run", args.duration)
+        wrk0, machine0, every0 = c.children_cpu_seconds(), c.machine_cpu(), every_cpu()
+        if sampler:
+            sampler.start()
+        try:
+            results = wrk_all(args, s, "run", args.duration)
+        finally:
+            if sampler:
+                sampler.finish()
+        machine1, every1 = c.machine_cpu(), every_cpu()
         seconds = max(r.raw["duration_us"] for r in results) / 1e6
+        # The sampler's own backend serves the bench database too: not the sign-ups' cost.
+        pg_cpu = pg.used() - (sampler.cpu if sampler else 0.0)
+        ours = {p for proc, _ in s["webs"] for p in c.tree(proc.popen.pid)}
+        ours |= set(pg.seen) | ({sampler.pid} if sampler else set())
         out = {
             "n": n,
             "load": load,
             "results": results,
             "rps": sum(r.rps for r in results),
-            "wrk_cores": (c.children_cpu_seconds() - wrk0) / seconds,
-            "pg_cores": pg.used() / seconds,
+            "seconds": seconds,
+            "web_cpu": sum(r.server_cores * r.raw["duration_us"] / 1e6 for r in results),
+            "wrk_cpu": c.children_cpu_seconds() - wrk0,
+            "pg_cpu": pg_cpu,
+            "machine_cpu": (machine1[0] - machine0[0]) - (machine1[1] - machine0[1]),
+            "sampler": sampler,
+            "others": busiest_others(every0, every1, ours),
             "argv": s["argv"],
         }
+        out["wrk_cores"], out["pg_cores"] = out["wrk_cpu"] / seconds, out["pg_cpu"] / seconds
         time.sleep(1)  # requests still in flight when wrk stopped
         out["subjects"] = (
             count_rows(s["db_url"], Path(), "select count(*) from subjects_subject") - before
@@ -147,6 +174,33 @@ def web_run(args: argparse.Namespace, n: int) -> dict:
     finally:
         for proc, _ in s["webs"]:
             c.PROCS.stop(proc)
+
+
+def every_cpu() -> dict[int, float]:
+    """CPU seconds so far of every process on the machine (this user can read /proc of all)."""
+    return c.pids_cpu_seconds([int(p) for p in os.listdir("/proc") if p.isdigit()])
+
+
+def busiest_others(
+    before: dict[int, float], after: dict[int, float], ours: set[int]
+) -> list[tuple[float, str]]:
+    """The processes other than ours (web trees, the bench database's backends, the sampler's)
+    that used the most CPU between the two readings: who else shared the cores."""
+    used = sorted(
+        ((after[p] - before[p], p) for p in after.keys() & before.keys() if p not in ours),
+        reverse=True,
+    )
+    out = []
+    for cpu, pid in used[:5]:
+        if cpu < 0.05:
+            break
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            argv = raw.replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            argv = "?"
+        out.append((cpu, f"[{pid}] {argv.strip()[:70]}"))
+    return out
 
 
 def web_report(args: argparse.Namespace, runs: list[dict]) -> None:
@@ -198,6 +252,170 @@ def web_report(args: argparse.Namespace, runs: list[dict]) -> None:
         f"each process `--workers {args.web_workers} --threads {args.web_threads}`)"
     )
     print(f"# wrk command (one port, 2 web processes): {' '.join(runs[-1]['argv'])}")
+    cpu_report(runs)
+    lock_report(runs)
+
+
+def cpu_report(runs: list[dict]) -> None:
+    """CPU per sign-up, by part, and the sign-up rate the machine's cores would allow at that
+    cost: when that ceiling is near the rate measured, the cores are the limit."""
+    cores = os.cpu_count() or 1
+    rows = []
+    for r in runs:
+        made = r["subjects"] or 1
+        parts = [r["web_cpu"], r["pg_cpu"], r["wrk_cpu"]]
+        ours = sum(parts)
+        rows.append(
+            [
+                f"{r['n']} web",
+                str(r["subjects"]),
+                *(f"{1000 * v / made:.2f}" for v in parts),
+                f"{1000 * ours / made:.2f}",
+                f"{1000 * r['machine_cpu'] / made:.2f}",
+                f"{(r['machine_cpu'] - ours) / r['seconds']:.2f}",
+                f"{r['machine_cpu'] / r['seconds']:.2f}",
+                f"{cores * made / ours:.0f}",
+                f"{r['subjects'] / r['seconds']:.0f}",
+            ]
+        )
+    print()
+    print(
+        c.table(
+            rows,
+            [
+                "CPU ms per sign-up",
+                "sign-ups",
+                "web",
+                "PostgreSQL",
+                "wrk",
+                "sum",
+                "machine",
+                "other cores",
+                "machine cores busy",
+                f"ceiling/s ({cores} cores / sum)",
+                "measured/s",
+            ],
+        )
+    )
+    print(
+        "# 'machine' = all CPU time not idle during the run, whoever used it (other users, the "
+        "kernel, the lock sampler and its backend included) / sign-ups made; 'other cores' = "
+        "that time less web, PostgreSQL and wrk, per second"
+    )
+    for r in runs:
+        if r["others"]:
+            print(
+                f"# {r['n']} web, other processes' CPU during the run (those alive at its start "
+                "and end; the top 5): "
+                + "; ".join(f"{cpu:.1f} s {name}" for cpu, name in r["others"])
+            )
+
+
+# --- what PostgreSQL's backends wait on, during the sign-up runs -------------------------------
+
+ACTIVITY_SQL = """
+select state, coalesce(wait_event_type, ''), coalesce(wait_event, '')
+from pg_stat_activity
+where datname = current_database() and backend_type = 'client backend'
+  and pid <> pg_backend_pid()
+"""
+# Locks asked for and not (yet) granted, with the relation's name (pg_class is per database:
+# the sampler is connected to the bench database) and what the first blocker is running.
+LOCKS_SQL = """
+select l.locktype, l.mode, coalesce(c.relname, ''),
+       coalesce((select left(b.query, 60) from pg_stat_activity b
+                 where b.pid = (pg_blocking_pids(l.pid))[1]), '')
+from pg_locks l
+join pg_stat_activity a on a.pid = l.pid
+left join pg_class c on c.oid = l.relation
+where not l.granted and a.datname = current_database()
+"""
+
+
+class LockSampler(threading.Thread):
+    """Every `interval` s, the state and wait event of each client backend of the bench
+    database (pg_stat_activity) and every lock not granted (pg_locks), counted. A writer that
+    waited for a row or table other writers hold would show as wait_event_type 'Lock' and a
+    row in pg_locks. One connection of its own, to the bench database, left out of the counts;
+    its backend's CPU is measured so it can be left out of the PostgreSQL figure."""
+
+    def __init__(self, db_url: str, interval: float) -> None:
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.conn = psycopg.connect(
+            db_url.replace("postgres://", "postgresql://", 1),
+            autocommit=True,
+            application_name="bench-lock-sampler",
+        )
+        self.pid = self.conn.info.backend_pid
+        self.halt = threading.Event()
+        self.samples = 0
+        self.states: Counter[tuple[str, str, str]] = Counter()
+        self.locks: Counter[tuple[str, str, str, str]] = Counter()
+        self.samples_with_lock_wait = 0
+        self.most_active = 0
+        self.cpu0 = c.pids_cpu_seconds([self.pid]).get(self.pid, 0.0)
+        self.cpu = 0.0
+
+    def run(self) -> None:
+        due = time.monotonic()
+        while not self.halt.is_set():
+            rows = self.conn.execute(ACTIVITY_SQL).fetchall()
+            locks = self.conn.execute(LOCKS_SQL).fetchall()
+            self.samples += 1
+            self.states.update((state or "?", kind, event) for state, kind, event in rows)
+            self.most_active = max(self.most_active, sum(r[0] == "active" for r in rows))
+            self.locks.update(tuple(r) for r in locks)
+            if locks or any(kind == "Lock" for _, kind, _ in rows):
+                self.samples_with_lock_wait += 1
+            due += self.interval
+            self.halt.wait(max(0.0, due - time.monotonic()))
+
+    def finish(self) -> None:
+        self.halt.set()
+        self.join(timeout=10)
+        self.cpu = c.pids_cpu_seconds([self.pid]).get(self.pid, self.cpu0) - self.cpu0
+        self.conn.close()
+
+
+def lock_report(runs: list[dict]) -> None:
+    sampled = [r for r in runs if r.get("sampler")]
+    if not sampled:
+        return
+    keys: Counter[tuple[str, str, str]] = Counter()
+    for r in sampled:
+        keys.update(r["sampler"].states)
+    rows = []
+    for key, _ in keys.most_common():
+        state, kind, event = key
+        row = [state, kind or "-", event or ("(on CPU)" if state == "active" else "-")]
+        for r in sampled:
+            smp: LockSampler = r["sampler"]
+            active = sum(v for k, v in smp.states.items() if k[0] == "active") or 1
+            n = smp.states.get(key, 0)
+            share = f" ({n / active:.0%} of active)" if state == "active" else ""
+            row.append(f"{n}{share}")
+        rows.append(row)
+    print()
+    print(
+        "# backends of the bench database by state and wait event, summed over samples taken "
+        f"every {sampled[0]['sampler'].interval * 1000:.0f} ms during the measured run "
+        "(pg_stat_activity; 'idle' + ClientRead = waiting for the web process)"
+    )
+    head = ["state", "wait_event_type", "wait_event"]
+    head += [f"{r['n']} web: {r['sampler'].samples} samples" for r in sampled]
+    print(c.table(rows, head))
+    for r in sampled:
+        smp = r["sampler"]
+        print(
+            f"# {r['n']} web: most backends active at once {smp.most_active}; samples with a "
+            f"backend waiting on a lock (wait_event_type Lock, or a pg_locks row not granted): "
+            f"{smp.samples_with_lock_wait} of {smp.samples}"
+        )
+        if smp.locks:
+            lock_rows = [[*k, str(v)] for k, v in smp.locks.most_common(10)]
+            head = ["locktype", "mode", "relation", "blocked by (query)", "samples"]
+            print(c.table(lock_rows, head))
 
 
 # --- worker processes ----------------------------------------------------------------------

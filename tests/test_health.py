@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from tillit.audit.models import AuditEvent
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -48,4 +50,7 @@ def test_metrics_are_not_public_and_hold_counts_only(client, partner, visitor, s
     assert 'tillit_deliveries{state="waiting"} 1' in text
     assert 'tillit_queue_depth{queue="email_jobs"} 1' in text  # the confirmation e-mail
     assert "tillit_rights_requests_overdue 0" in text
+    waiting = AuditEvent.objects.filter(leaf_index__isnull=True).count()
+    assert waiting and f"tillit_log_waiting {waiting}" in text  # the sign-up's event, and more
+    assert "tillit_log_entries 0" in text and "tillit_log_alarms_open 0" in text
     assert "kari" not in text.lower() and "example.com" not in text

@@ -202,7 +202,7 @@ def test_it_catches_a_rewritten_tree_by_the_signed_checkpoint():
     integrated()
     event = AuditEvent.objects.get(leaf_index=2)
     AuditEvent.objects.filter(pk=event.pk).update(data={"n": 999})
-    _recompute_everything()
+    recompute_everything()
     assert "checkpoint of size 7 has another root" in problem()
 
 
@@ -286,7 +286,7 @@ def test_the_old_chain_is_gone_and_audit_events_keep_their_columns():
     assert json.loads(made.entry())["data"] == {"note": "ok"}
 
 
-def _recompute_everything() -> None:
+def recompute_everything() -> None:
     """What an attacker with the database but not the signing key can do."""
     for event in AuditEvent.objects.all():
         AuditEvent.objects.filter(pk=event.pk).update(leaf_hash=event.compute_leaf_hash())

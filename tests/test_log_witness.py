@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from tests.processes import ReferencePartner
+from tests.test_log import recompute_everything
 from tillit.audit import logkey, note, proofs, sequencer, tree, witnesses
 from tillit.audit.models import (
     AuditEvent,
@@ -230,13 +231,8 @@ def _restore(backup: Checkpoint) -> None:
 
 
 def _rebuild_and_resign() -> None:
-    for event in AuditEvent.objects.all():
-        AuditEvent.objects.filter(pk=event.pk).update(leaf_hash=event.compute_leaf_hash())
-    LogHash.objects.all().delete()
-    memory = tree.MemoryStore()
-    rows = AuditEvent.objects.order_by("leaf_index").values_list("leaf_hash", flat=True)
-    memory.add([bytes.fromhex(h) for h in rows])
-    LogHash.objects.bulk_create(LogHash(id=i, hash=h) for i, h in enumerate(memory.hashes))
-    LogState.objects.update(size=memory.size, root=tree.root(memory.size, memory.read).hex())
+    """The tree recomputed from changed entries, and the old checkpoints thrown away: the next
+    one is signed with the (stolen) key over the rewritten tree."""
+    recompute_everything()
     Cosignature.objects.all().delete()
     Checkpoint.objects.all().delete()

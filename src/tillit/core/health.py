@@ -115,4 +115,22 @@ def metrics(request: HttpRequest) -> HttpResponse:
     choices = dict(CookieConsent.objects.order_by().values_list("action").annotate(n=Count("pk")))
     metric("cookie_choices", "counter", "Cookie choices by action.",
            [({"action": a}, n) for a, n in sorted(choices.items())])  # fmt: skip
+    _log_metrics(metric, now)
     return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+
+
+def _log_metrics(metric: Any, now: Any) -> None:
+    """The consent log: its size, what waits, the latest checkpoint's age, open alarms."""
+    from tillit.audit.models import AuditEvent, Checkpoint, LogAlarm, LogState
+
+    size = LogState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
+    metric("log_entries", "gauge", "Entries in the consent log's tree.", [({}, size)])
+    waiting = AuditEvent.objects.filter(leaf_index__isnull=True).count()
+    metric("log_waiting", "gauge", "Events waiting to be integrated.", [({}, waiting)])
+    signed = Checkpoint.objects.order_by("-id").values_list("signed_at", flat=True).first()
+    if signed is not None:
+        age = (now - signed).total_seconds()
+        metric("log_checkpoint_age_seconds", "gauge", "Age of the latest checkpoint.",
+               [({}, age)])  # fmt: skip
+    alarms = LogAlarm.objects.filter(resolved_at__isnull=True).count()
+    metric("log_alarms_open", "gauge", "Witness alarms not yet resolved.", [({}, alarms)])
