@@ -333,3 +333,13 @@ def test_a_log_that_grows_while_it_is_verified_is_not_broken(monkeypatch):
     verdict = verify()
     assert verdict.ok, verdict.problem
     assert verdict.events == 4 and LogState.objects.get().size == 7
+
+
+def test_an_auditor_gets_the_entries_and_rebuilds_the_signed_root(capsys):
+    made = integrated(9)
+    call_command("log", "export", "--start", "0")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["leaf_index"] for line in lines] == list(range(9))
+    memory = tree.MemoryStore()
+    memory.add([tree.leaf_hash(line["entry"].encode()) for line in lines])
+    assert tree.root(9, memory.read).hex() == made.root
