@@ -13,7 +13,6 @@ trusts the old key can come to trust the new one. Then the old private key is de
 from __future__ import annotations
 
 import json
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from tillit.audit import note
+from tillit.vault.keys import write_private
 
 
 class LogKeyMissing(Exception):
@@ -62,15 +62,7 @@ class LogKeys:
 
 def write(keys: LogKeys, path: Path | None = None) -> None:
     """Write the key file atomically, readable and writable by its owner only."""
-    path = path or settings.LOG_KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(keys.to_json())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_private(path or settings.LOG_KEY_FILE, keys.to_json())
     _cache.clear()
 
 

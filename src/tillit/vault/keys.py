@@ -65,16 +65,21 @@ def generate() -> Keyring:
 
 def write(keyring: Keyring, path: Path | None = None) -> None:
     """Write the keyring atomically, readable and writable by its owner only."""
-    path = path or settings.KEK_FILE
+    write_private(path or settings.KEK_FILE, keyring.to_json())
+    _cache.clear()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace a key file at once (a crash leaves the old one or the new one, never half),
+    readable and writable by its owner only. The log's signing key is kept the same way."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(keyring.to_json())
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _cache.clear()
 
 
 class _Cache:
