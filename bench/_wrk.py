@@ -174,6 +174,23 @@ def csrf_pair(base: str) -> tuple[str, str]:
     return cookie, m.group(1)
 
 
+def consent_body(base: str) -> str:
+    """A cookie choice as the banner on `GET /` would send it (its current version)."""
+    version = json.loads(
+        httpx.get(base + "/", timeout=10)
+        .text.split('type="application/json">', 1)[1]
+        .split("</script>", 1)[0]
+    )["version"]
+    return json.dumps(
+        {
+            "action": "accept_all",
+            "source": "banner",
+            "granted": ["analytics", "third_party"],
+            "version": version,
+        }
+    )
+
+
 def count_rows(db_url: str, data_dir: Path, sql: str) -> int:
     if db_url:
         import psycopg

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import statistics
 import sys
 from pathlib import Path
 
-import httpx
-
 import _common as c
-from _wrk import LUA, count_rows, csrf_pair, wrk
+from _wrk import LUA, consent_body, count_rows, csrf_pair, wrk
 from tillit.consent.scan import CHROMIUM_ARGS
 
 STATIC = c.REPO / "src" / "tillit" / "consent" / "static" / "consent"
@@ -58,19 +55,7 @@ def sizes() -> list[list[str]]:
 
 def throughput(base: str, web_pid: int, args: argparse.Namespace, work: Path) -> list[list[str]]:
     cookie, token = csrf_pair(base)
-    version = json.loads(
-        httpx.get(base + "/", timeout=10)
-        .text.split('type="application/json">', 1)[1]
-        .split("</script>", 1)[0]
-    )["version"]
-    body = json.dumps(
-        {
-            "action": "accept_all",
-            "source": "banner",
-            "granted": ["analytics", "third_party"],
-            "version": version,
-        }
-    )
+    body = consent_body(base)
     results = {}
     for mode in ("healthz", "consent"):
         script = work / f"{mode}.lua"

@@ -158,16 +158,26 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(summary(_PROMISES))
 
 
+@pytest.fixture
+def client() -> Any:
+    """Django's test client, with the worker's sign-up step after each POST (tests/visitors.py)."""
+    from tests.visitors import WorkerClient
+
+    return WorkerClient()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Rate-limit counters live in the cache, partners' embeds and the policy's version in
-    short memos; each test starts with none of them."""
+    """Rate-limit counters live in the cache, partners' embeds, the countries partners serve
+    and the policy's version in short memos; each test starts with none of them."""
     from django.core.cache import cache
 
     from tillit.consent.cookies import forget_embeds
+    from tillit.partners.routing import forget_open
     from tillit.policy.versions import forget_label
 
     cache.clear()
     forget_embeds()
     forget_label()
+    forget_open()
     yield

@@ -20,6 +20,7 @@ from django.test import Client
 
 from tests.conftest import make_staff
 from tests.test_injection import row_counts
+from tests.visitors import WorkerClient
 from tillit.console import staff
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +56,7 @@ def endpoints(partner, visitor) -> dict[str, Endpoint]:
     from tillit.subjects.models import Subject
     from tillit.subjects.signup import confirmation_token
 
-    assert Client().post("/", visitor).status_code == 302
+    assert WorkerClient().post("/", visitor).status_code == 302
     subject = Subject.objects.get()
     challenge = verification.start("kari@example.com", "access", "nb")
     code = challenge.envelope.open()["code"].reveal()

@@ -14,6 +14,7 @@ from django.test import Client, override_settings
 from django_tasks_db.models import DBTaskResult
 
 from tests.processes import free_port
+from tests.visitors import record_signups
 from tillit.audit.models import AuditEvent
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery
@@ -80,12 +81,12 @@ def test_a_sign_up_the_database_cannot_keep_is_a_503_that_says_so(partner, visit
 
 @pytest.mark.promise("P3")
 def test_other_failures_are_a_plain_500_without_details(partner, visitor, monkeypatch):
-    from tillit.subjects import signup
+    from tillit.subjects import intake
 
     def broken(*args, **kwargs):
         raise RuntimeError("kari@example.com")  # an error that quotes what was typed
 
-    monkeypatch.setattr(signup, "register", broken)
+    monkeypatch.setattr(intake, "accept", broken)
     answer = Client(raise_request_exception=False).post("/en/", visitor)
     assert answer.status_code == 500
     assert "Retry-After" not in answer
@@ -105,6 +106,6 @@ def test_a_sign_up_is_accepted_while_the_shared_cache_is_away(partner, visitor, 
     with override_settings(CACHES=caches), caplog.at_level(logging.WARNING, "tillit.site"):
         answer = Client().post("/", visitor)
     assert answer.status_code == 302
-    assert Subject.objects.count() == 1
+    assert record_signups() == 1 and Subject.objects.count() == 1
     assert "rate limit signup not applied: the cache is unavailable" in caplog.text
     assert "127.0.0.1" not in caplog.text.replace(dead, "")  # no client address in the log

@@ -83,6 +83,18 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# The visitor's sign-up and cookie choice (POST) pass only these (core/lean.py): the same
+# layers in the same order, less those that serve sessions, staff, static files and GETs.
+PUBLIC_POST_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "tillit.site.bodies.ReadableBodies",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+
 # Staff sign-in: password (argon2), then a TOTP code (django-otp); django-axes locks a user out
 # from one address after repeated failures. Only what the lockout needs is kept: no access log.
 AUTHENTICATION_BACKENDS = [

@@ -1,6 +1,10 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tillit.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from tillit.core.lean import Application  # noqa: E402  (after setup: it reads settings)
+
+application = Application()

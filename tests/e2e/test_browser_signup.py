@@ -120,7 +120,9 @@ def test_a_person_signs_up_with_the_keyboard_alone(site, browser, lang):
         assert console.errors == []
     finally:
         context.close()
-    # The sign-up was recorded, in the language the person used.
+    # The sign-up was sealed for the worker, which records it in the language the person used.
+    assert site.db.scalar("SELECT COUNT(*) FROM vault_envelope WHERE purpose = 'intake'")
+    site.command("worker", "--drain")
     assert (lang,) in site.db.rows("SELECT language FROM subjects_subject")
 
 

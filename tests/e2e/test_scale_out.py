@@ -101,4 +101,5 @@ def test_with_redis_the_per_ip_limit_is_counted_once_across_web_processes(
         )
     # Each process alone has seen only three; together they have seen six.
     assert [a.status_code for a in answers] == [302] * limit + [429, 429]
+    site.command("worker", "--drain")  # records the sign-ups the web processes sealed
     assert site.db.scalar("SELECT COUNT(*) FROM subjects_subject") == limit

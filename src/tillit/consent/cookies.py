@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
-from django.db import connections, router, transaction
 from django.http import HttpRequest, HttpResponse
 
 from tillit import datamap
 from tillit.consent.models import CookieAction, CookieConsent, CookieSource
+from tillit.core import rows
 from tillit.policy import versions
 
 COOKIE_NAME = datamap.CONSENT_COOKIE
@@ -48,7 +48,9 @@ class Choice:
     version: str
 
 
-_embeds: dict[str, Any] = {"until": 0.0, "hosts": []}
+_embeds: dict[str, Any] = {"until": 0.0, "hosts": [], "generation": 0}
+# The banner's version for one data map and one reading of the embeds: (key, version).
+_version: list[tuple[Any, str]] = [(None, "")]
 
 
 def embed_hosts() -> list[dict[str, str]]:
@@ -62,6 +64,7 @@ def embed_hosts() -> list[dict[str, str]]:
             for p in Partner.objects.compliant().exclude(embed_url="").order_by("slug")
         ]
         _embeds["until"] = time.monotonic() + 30
+        _embeds["generation"] += 1
     return list(_embeds["hosts"])
 
 
@@ -74,10 +77,15 @@ def version(dm: datamap.DataMap) -> str:
     """The banner's version: the data map's (texts, categories, cookies, third parties) and the
     partners' embedded hosts. A new partner page to load means asking everyone again."""
     hosts = embed_hosts()
-    if not hosts:
-        return dm.banner_version()
-    listed = json.dumps(hosts, sort_keys=True)
-    return hashlib.sha256(f"{dm.banner_version()}\n{listed}".encode()).hexdigest()[:16]
+    key = (dm.banner_version(), _embeds["generation"])
+    known, value = _version[0]
+    if known != key:
+        value = dm.banner_version()
+        if hosts:
+            listed = json.dumps(hosts, sort_keys=True)
+            value = hashlib.sha256(f"{value}\n{listed}".encode()).hexdigest()[:16]
+        _version[0] = (key, value)
+    return value
 
 
 def max_age() -> timedelta:
@@ -200,27 +208,9 @@ def record(
         language=language,
         **checked,
     )
-    _append(proof)
+    # One INSERT without the ORM's compiling: this is the banner's hot path.
+    rows.insert(proof)
     return proof
-
-
-def _append(proof: CookieConsent) -> None:
-    """One INSERT, prepared by the fields themselves (so JSON is stored as each database wants
-    it) but without the ORM's per-call query compiling: this is the banner's hot path. In a
-    transaction, so that on SQLite it waits in the writers' queue rather than polling."""
-    connection = connections[router.db_for_write(CookieConsent)]
-    fields = [f for f in CookieConsent._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    # Only quoted names from the model's own metadata go into the text; values are parameters.
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-        quote(CookieConsent._meta.db_table),
-        ", ".join(quote(f.column) for f in fields),
-        ", ".join(["%s"] * len(fields)),
-    )
-    params = [f.get_db_prep_save(f.pre_save(proof, add=True), connection) for f in fields]
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    proof._state.adding = False
 
 
 def remember(response: HttpResponse, request: HttpRequest, proof: CookieConsent) -> None:

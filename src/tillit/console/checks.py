@@ -3,7 +3,6 @@ API answering a signed discovery with a valid signature."""
 
 from __future__ import annotations
 
-import httpx
 from django.conf import settings
 
 from tillit.partners import signing
@@ -19,6 +18,8 @@ def run(partner: Partner) -> list[tuple[bool, str]]:
         found.append((False, "no DPA or compliance date on record: it receives nothing"))
     if not partner.endpoint_is_safe():
         found.append((False, "the endpoint is not https"))
+    import httpx  # here, not at start: a web process has no use for it until asked
+
     timeout = min(settings.DELIVERY_TIMEOUT_SECONDS, 5)
     with httpx.Client(timeout=timeout) as client:
         try:

@@ -2,7 +2,8 @@
 
 - `/healthz` is liveness: the process answers (and the benchmarks' baseline).
 - `/healthz/ready` is readiness: the database answers, the keyring opens, and the queues are
-  not stuck (the oldest lead waiting for delivery and the oldest e-mail job are younger than
+  not stuck (the oldest sign-up waiting to be recorded, the oldest lead waiting for delivery
+  and the oldest e-mail job are younger than
   TILLIT_READY_MAX_QUEUE_AGE_SECONDS). 200 or 503 with a JSON body naming each check.
 - `/metrics` is Prometheus text: sign-ups, deliveries by outcome, queue depth and oldest age,
   rights requests by state and overdue, cookie choices by action. Not public: it answers 404
@@ -29,6 +30,7 @@ from tillit.partners.models import Delivery, DeliveryState
 from tillit.rights.models import RightsRequest
 from tillit.subjects.models import Subject
 from tillit.vault import keys
+from tillit.vault.models import Envelope, Purpose
 
 
 def _age(oldest: datetime | None, now: datetime) -> float:
@@ -40,7 +42,13 @@ def queue_ages(now: datetime) -> dict[str, float]:
     oldest_lead = waiting.aggregate(t=Min("released_at"))["t"]
     ready = DBTaskResult.objects.filter(status=TaskResultStatus.READY)
     oldest_job = ready.aggregate(t=Min("enqueued_at"))["t"]
-    return {"deliveries": _age(oldest_lead, now), "email_jobs": _age(oldest_job, now)}
+    intake = Envelope.objects.filter(purpose=Purpose.INTAKE)
+    oldest_signup = intake.aggregate(t=Min("created_at"))["t"]
+    return {
+        "signups": _age(oldest_signup, now),
+        "deliveries": _age(oldest_lead, now),
+        "email_jobs": _age(oldest_job, now),
+    }
 
 
 @never_cache
@@ -100,8 +108,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
            [({"state": s}, n) for s, n in sorted(deliveries.items())])  # fmt: skip
     waiting = deliveries.get(DeliveryState.PENDING, 0) + deliveries.get(DeliveryState.LEASED, 0)
     jobs = DBTaskResult.objects.filter(status=TaskResultStatus.READY).count()
+    signups = Envelope.objects.filter(purpose=Purpose.INTAKE).count()
     metric("queue_depth", "gauge", "Work waiting.",
-           [({"queue": "deliveries"}, waiting), ({"queue": "email_jobs"}, jobs)])  # fmt: skip
+           [({"queue": "signups"}, signups), ({"queue": "deliveries"}, waiting),
+            ({"queue": "email_jobs"}, jobs)])  # fmt: skip
     metric("queue_oldest_seconds", "gauge", "Age of the oldest waiting item.",
            [({"queue": q}, age) for q, age in queue_ages(now).items()])  # fmt: skip
     requests = dict(RightsRequest.objects.order_by().values_list("state").annotate(n=Count("pk")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from email.errors import HeaderParseError
@@ -19,6 +20,10 @@ from django.utils import timezone, translation
 from tillit import datamap
 from tillit.vault.pii import Pii
 
+# An address of letters, digits and . _ % + - on both sides of one @: nothing in it can start
+# an encoded-word, a display name, a group or a second address, so no header parser is needed.
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+", re.ASCII)
+
 
 def header_safe(address: str) -> bool:
     """True for one bare address that an e-mail's To header carries exactly as it is.
@@ -27,6 +32,8 @@ def header_safe(address: str) -> bool:
     encoded-word: Python's e-mail package decodes those while it writes the header, so the
     valid-looking "=?utf-8?q?x=2C_evil=40example.invalid?=@example.com" would put two
     recipients in the To header."""
+    if PLAIN_ADDRESS.fullmatch(address):
+        return True  # dot-atom characters only: no space, quote, comma, "=?" or line break
     if "\r" in address or "\n" in address:
         return False
     try:

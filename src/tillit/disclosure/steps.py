@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
@@ -159,6 +158,8 @@ def send_notice(case_id: str) -> None:
         "valid_until": "",
         "opt_out_url": "",
     }
+    import httpx  # the worker's: a web process does not load it at start
+
     try:
         with httpx.Client() as client:
             status = messages.post(client, partner, notice)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from django.conf import settings
 from django.core import signing as django_signing
 from django.db import transaction
@@ -23,6 +22,9 @@ from tillit.partners.models import Delivery, DeliveryState
 from tillit.rights.models import Kind, RightsRequest, State
 from tillit.subjects.models import State as SubjectState
 from tillit.subjects.models import Subject
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("tillit.offers")
 OPT_OUT_SALT = "tillit.offers.opt-out"
@@ -107,6 +109,8 @@ def body(message: OfferMessage) -> dict[str, Any]:
 
 def _send(client: httpx.Client, message: OfferMessage) -> tuple[str, str]:
     """(new state, error)."""
+    import httpx  # the worker's: a web process does not load it at start
+
     try:
         status = messages.post(client, message.partner, body(message))
     except httpx.HTTPError as error:

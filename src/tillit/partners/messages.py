@@ -5,13 +5,15 @@ with `message-receipt` (docs/partners.md)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from django.conf import settings
 
 from tillit.partners import signing
 from tillit.partners.models import Partner
+
+if TYPE_CHECKING:
+    import httpx
 
 GONE = (404, 410)  # the partner holds nobody by that reference, or may not send to them
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 import uuid
 from datetime import datetime
+from typing import Any
 
 from tillit.partners.models import Partner
 
@@ -31,6 +33,30 @@ def assign(subject_id: uuid.UUID, country: str, now: datetime | None = None) -> 
     if not candidates:
         return None
     return max(candidates, key=lambda p: _score(subject_id, p))
+
+
+# The countries some partner can take a new person in: read at most every 2 seconds per process,
+# and at once here when a partner is saved (PartnersConfig.ready connects `forget_open`).
+_open: dict[str, Any] = {"until": 0.0, "countries": frozenset()}
+OPEN_SECONDS = 2.0
+
+
+def open_countries() -> frozenset[str]:
+    """Where `eligible` finds a partner now, as of at most 2 seconds ago. The sign-up form
+    answers "no partner for that country" from this without a query; the worker's `assign`,
+    which sees every partner and cap as they are when it records the sign-up, decides."""
+    if time.monotonic() >= _open["until"]:
+        found: set[str] = set()
+        for p in Partner.objects.compliant().filter(weight__gt=0):
+            if p.daily_cap is None or p.leads_today() < p.daily_cap:
+                found.update(str(c).upper() for c in p.countries)
+        _open["countries"] = frozenset(found)
+        _open["until"] = time.monotonic() + OPEN_SECONDS
+    return _open["countries"]
+
+
+def forget_open(**_: object) -> None:
+    _open["until"] = 0.0
 
 
 def serves(country: str) -> bool:

@@ -11,9 +11,8 @@ import io
 import json
 import zipfile
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
@@ -28,6 +27,9 @@ from tillit.partners.models import Delivery
 from tillit.rights import answers, fanout
 from tillit.rights.models import Kind, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
+
+if TYPE_CHECKING:
+    import httpx
 
 SALT = "tillit.rights.export"
 LIFETIME = timedelta(days=7)

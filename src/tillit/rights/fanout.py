@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
@@ -26,6 +25,9 @@ from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.rights import tasks
 from tillit.rights.models import Kind, PartnerTask, RightsRequest, State, TaskState
 from tillit.vault.models import Envelope
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("tillit.rights")
 PREFIX = "/opendsr/v2"
@@ -296,6 +298,8 @@ def _failed(task: PartnerTask, error: str, now: datetime, give_up: bool = False)
 
 def step(client: httpx.Client, batch: int = 20) -> int:
     """Send what waits, poll what has not called back; returns how many were handled."""
+    import httpx  # the worker's: a web process does not load it at start
+
     now = timezone.now()
     due = PartnerTask.objects.select_related("partner", "request").filter(
         state__in=[

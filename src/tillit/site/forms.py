@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from babel import Locale
 from django import forms
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -21,9 +24,20 @@ NAME_MAX = 200
 
 
 def country_choices(codes: list[str]) -> list[tuple[str, str]]:
-    lang = (get_language() or "nb")[:2]
-    names = Locale.parse("nb" if lang == "nb" else "en").territories
+    return _country_choices((get_language() or "nb")[:2], tuple(codes))
+
+
+@functools.cache
+def _country_choices(lang: str, codes: tuple[str, ...]) -> list[tuple[str, str]]:
+    names = _country_names()["nb" if lang == "nb" else "en"]
     return [("", _("Choose a country"))] + [(c, names.get(c, c)) for c in codes]
+
+
+@functools.cache
+def _country_names() -> dict[str, dict[str, str]]:
+    # CLDR's names, written out by scripts/country-names (Babel's own data would cost each
+    # web process some 4 MB).
+    return json.loads((Path(__file__).parent / "countries.json").read_text(encoding="utf-8"))
 
 
 # Zero-width non-joiner and joiner: format characters that belong in Persian and Indic names
@@ -103,19 +117,8 @@ class SignupForm(forms.Form):
     # A field people never see; bots fill it in.
     website = forms.CharField(required=False, max_length=200)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.datamap = datamap.load()
-        for key, field in self.datamap.fields.items():
-            if key in self.fields:
-                self.fields[key].label = str(field.label)
-        self.fields["country"].choices = country_choices(self.datamap.countries)
-        for purpose in self.datamap.consent_purposes():
-            self.fields[purpose.field] = forms.BooleanField(
-                required=purpose.required,
-                label=str(purpose.consent_text),
-                error_messages={"required": _("This consent is needed to refer you to a partner.")},
-            )
+    # Set on the form made for a data map and a language (signup_form).
+    datamap: datamap.DataMap
 
     def is_bot(self) -> bool:
         return bool(self.data.get("website"))
@@ -150,3 +153,37 @@ class SignupForm(forms.Form):
             consents={p.id: bool(data.get(p.field)) for p in self.datamap.consent_purposes()},
             language=language,
         )
+
+
+# One form class per data map and language, made on first use: its labels, country names and
+# consent boxes come from the data map and are the same for every request.
+_classes: dict[tuple[int, str], type[SignupForm]] = {}
+
+
+def signup_form(data: Any = None) -> SignupForm:
+    """The sign-up form for the data map in force and the visitor's language."""
+    dm, lang = datamap.load(), (get_language() or "nb")[:2]
+    key = (id(dm), lang)
+    form_class = _classes.get(key)
+    if form_class is None:
+        if len(_classes) >= 8:
+            _classes.clear()  # the data map was replaced: the old classes go with it
+        form_class = _classes[key] = _form_class(dm)
+    return form_class(data)
+
+
+def _form_class(dm: datamap.DataMap) -> type[SignupForm]:
+    fields: dict[str, forms.Field] = {}
+    for key, field in dm.fields.items():
+        if key in SignupForm.base_fields:
+            fields[key] = copy.deepcopy(SignupForm.base_fields[key])
+            fields[key].label = str(field.label)
+    country = fields.setdefault("country", copy.deepcopy(SignupForm.base_fields["country"]))
+    country.choices = country_choices(dm.countries)  # type: ignore[attr-defined]
+    for purpose in dm.consent_purposes():
+        fields[purpose.field] = forms.BooleanField(
+            required=purpose.required,
+            label=str(purpose.consent_text),
+            error_messages={"required": _("This consent is needed to refer you to a partner.")},
+        )
+    return type("SignupForm", (SignupForm,), {**fields, "datamap": dm})

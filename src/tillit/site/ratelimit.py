@@ -6,6 +6,7 @@ and expire with the window.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -14,11 +15,19 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
-from redis.exceptions import RedisError
 
 log = logging.getLogger("tillit.site")
-# What the cache backends raise when their server is away (Redis; LocMem never is).
-CACHE_DOWN = (RedisError, ConnectionError, TimeoutError)
+
+
+@functools.cache
+def cache_down(backend: str) -> tuple[type[Exception], ...]:
+    """What the cache backend raises when its server is away (Redis; LocMem never is). The
+    redis package (some 20 MB in each process) is imported only where Redis is the cache."""
+    if "redis" not in backend.lower():
+        return (ConnectionError, TimeoutError)
+    from redis.exceptions import RedisError
+
+    return (RedisError, ConnectionError, TimeoutError)
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -53,7 +62,7 @@ def hit_key(scope: str, value: str, limit: int, window_seconds: int = 3600) -> b
         except ValueError:
             cache.set(key, 1, timeout=window_seconds + 60)
             count = 1
-    except CACHE_DOWN as error:
+    except cache_down(settings.CACHES["default"]["BACKEND"]) as error:
         # A shared cache (Redis) that cannot be reached must not take the site down with it:
         # the limit is lifted until it is back, and the operator is told. The limits that guard
         # secrets (a code's own attempts, staff lockouts) are kept in the database.

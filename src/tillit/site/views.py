@@ -20,8 +20,9 @@ from django.views.decorators.http import require_http_methods
 from tillit import datamap
 from tillit.consent import receipts
 from tillit.consent.models import ConsentRecord
-from tillit.site.forms import SignupForm
+from tillit.site.forms import signup_form
 from tillit.site.ratelimit import hit
+from tillit.subjects import intake
 from tillit.subjects import signup as flow
 
 log = logging.getLogger("tillit.site")
@@ -36,8 +37,8 @@ def _lang() -> str:
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return render(request, "site/signup.html", {"form": SignupForm()})
-    form = SignupForm(request.POST)
+        return render(request, "site/signup.html", {"form": signup_form()})
+    form = signup_form(request.POST)
     if form.is_bot():
         log.info("sign-up refused: honeypot field filled")
         return redirect("site:sent")
@@ -46,7 +47,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "site/signup.html", {"form": form}, status=400)
     try:
-        flow.register(form.signup(_lang()))
+        # One sealed INSERT; the worker records the rest (subjects/intake.py).
+        intake.accept(form.signup(_lang()))
     except flow.NoPartner:
         form.add_error(
             "country",

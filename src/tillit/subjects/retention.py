@@ -71,6 +71,13 @@ def shred_stale_notices(now: datetime) -> int:
     return Envelope.objects.filter(purpose=Purpose.NOTICE, created_at__lt=cutoff).shred()
 
 
+def shred_stale_intake(now: datetime) -> int:
+    """A sign-up the worker could not record (subjects/intake.py logs why) is shredded once it
+    could no longer be confirmed in time anyway."""
+    cutoff = now - timedelta(hours=settings.UNCONFIRMED_MAX_AGE_HOURS)
+    return Envelope.objects.filter(purpose=Purpose.INTAKE, created_at__lt=cutoff).shred()
+
+
 # A job runs for seconds (an SMTP exchange is bounded by a 20 s timeout); one still "running"
 # after this long lost its worker (SIGKILL, power cut) and would otherwise never run again.
 STRANDED_JOB_AGE = timedelta(minutes=15)
@@ -92,6 +99,7 @@ RULES: list[Callable[[datetime], int]] = [
     shred_unconfirmed,
     fail_undeliverable,
     shred_stale_notices,
+    shred_stale_intake,
     forget_closed_contacts,
     forget_old_secrets,
     thin_checkpoints,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -50,8 +50,18 @@ class Registered:
     duplicate: bool = False
 
 
-def register(signup: Signup, method: str = "signup-form") -> Registered:
-    """Record a sign-up: subject, consent evidence, sealed lead and its delivery job, at once."""
+def register(
+    signup: Signup,
+    method: str = "signup-form",
+    *,
+    policy_label: str | None = None,
+    at: datetime | None = None,
+) -> Registered:
+    """Record a sign-up: subject, consent evidence, sealed lead and its delivery job, at once.
+
+    `policy_label` and `at` are the policy version the person consented under and when: the
+    worker passes those of the moment the form was sent (subjects/intake.py); they default to
+    now."""
     index = email_index(signup.email)
     if Subject.objects.filter(email_index=index, state__in=[State.PENDING, State.ACTIVE]).exists():
         _tell_known_address(signup, index)
@@ -61,7 +71,7 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
     if partner is None:
         raise NoPartner(signup.country)
     dm = datamap.load()
-    policy_label = versions.current_label()
+    policy_label = policy_label or versions.current_label()
     try:
         with transaction.atomic():
             subject = Subject.objects.create(
@@ -72,6 +82,7 @@ def register(signup: Signup, method: str = "signup-form") -> Registered:
                 language=signup.language,
                 partner=partner,
                 policy_version=policy_label,
+                created_at=at or timezone.now(),
             )
             receipt_id = _record_consents(subject, signup, dm, method, policy_label)
             lead = Envelope.objects.seal(

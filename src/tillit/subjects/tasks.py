@@ -47,3 +47,13 @@ def send_already_registered(notice_id: str, language: str, subject_id: str) -> N
         language,
     )
     notice.shred()
+
+
+@task()
+def send_not_referred(notice_id: str, language: str) -> None:
+    """No partner could take the person after all: they are told, and the address goes."""
+    notice = Envelope.objects.filter(id=notice_id).first()
+    if notice is None:
+        return
+    send_templated("not-referred", notice.open()["email"], {}, language)
+    notice.shred()

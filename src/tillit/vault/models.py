@@ -28,25 +28,19 @@ class Purpose(models.TextChoices):
     EXPORT = "export", "a person's data for download, until downloaded or 7 days old"
     PARTNER_ANSWER = "partner-answer", "a partner's uploaded answer, until it is in the export"
     CONTACT = "contact", "a contact-form message and its replies, until 30 days after closing"
+    INTAKE = "intake", "a sign-up as typed, until the worker has recorded it (seconds)"
 
 
 class EnvelopeQuerySet(models.QuerySet["Envelope"]):
     def seal(self, data: dict[str, Any], purpose: str) -> Envelope:
         """Encrypt `data` (Pii values are revealed into the ciphertext only) and save it."""
-        plain = json.dumps(
-            {k: v.reveal() if isinstance(v, Pii) else v for k, v in data.items()},
-            separators=(",", ":"),
-        ).encode()
-        envelope = Envelope(id=uuid.uuid4(), purpose=purpose)
-        keyring = keys.load()
-        data_key = AESGCM.generate_key(bit_length=256)
-        nonce = os.urandom(12)
-        envelope.nonce = nonce
-        envelope.ciphertext = AESGCM(data_key).encrypt(nonce, plain, envelope.aad())
-        envelope.kek_id = keyring.active
-        envelope.wrapped_key = _wrap(keyring, keyring.active, envelope.id, data_key)
+        envelope = self.sealed(data, purpose)
         envelope.save(force_insert=True)
         return envelope
+
+    def sealed(self, data: dict[str, Any], purpose: str) -> Envelope:
+        """The envelope `seal` would save, not saved yet (for callers that write it their way)."""
+        return sealed(data, purpose)
 
     def shred(self) -> int:
         """Destroy these envelopes: their data keys and ciphertext go with the rows."""
@@ -64,6 +58,10 @@ class Envelope(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = EnvelopeQuerySet.as_manager()
+
+    class Meta:
+        # The worker takes the oldest envelopes of one purpose first (sign-ups' intake).
+        indexes = [models.Index(fields=["purpose", "created_at"], name="vault_env_purpose_at")]
 
     def __str__(self) -> str:
         return f"envelope {self.id} ({self.purpose})"
@@ -93,6 +91,23 @@ class Envelope(models.Model):
 
     def shred(self) -> None:
         Envelope.objects.filter(id=self.id).shred()
+
+
+def sealed(data: dict[str, Any], purpose: str) -> Envelope:
+    """A new envelope holding `data`, not saved yet (`Envelope.objects.seal` saves it)."""
+    plain = json.dumps(
+        {k: v.reveal() if isinstance(v, Pii) else v for k, v in data.items()},
+        separators=(",", ":"),
+    ).encode()
+    envelope = Envelope(id=uuid.uuid4(), purpose=purpose)
+    keyring = keys.load()
+    data_key = AESGCM.generate_key(bit_length=256)
+    nonce = os.urandom(12)
+    envelope.nonce = nonce
+    envelope.ciphertext = AESGCM(data_key).encrypt(nonce, plain, envelope.aad())
+    envelope.kek_id = keyring.active
+    envelope.wrapped_key = _wrap(keyring, keyring.active, envelope.id, data_key)
+    return envelope
 
 
 def _wrap(keyring: keys.Keyring, kek_id: str, envelope_id: uuid.UUID, data_key: bytes) -> bytes:

@@ -23,6 +23,7 @@ from tillit.audit import witnesses as log_witnesses
 from tillit.offers import sending as offers
 from tillit.partners.delivery import deliver_batch
 from tillit.rights import fanout
+from tillit.subjects import intake
 from tillit.subjects.retention import run_all
 
 log = logging.getLogger("tillit.worker")
@@ -40,9 +41,11 @@ class Loop:
         self.last_retention = 0.0
 
     def process_one(self) -> int:
-        """One step: a batch of deliveries, the ready e-mail jobs, retention when due."""
+        """One step: new sign-ups, a batch of deliveries, the ready e-mail jobs, retention when
+        due."""
         close_old_connections()
-        done = deliver_batch(self.client, self.batch)
+        done = intake.process()
+        done += deliver_batch(self.client, self.batch)
         done += fanout.step(self.client)
         done += offers.step(self.client)
         done += self.run_tasks()
