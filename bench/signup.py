@@ -201,7 +201,8 @@ def main() -> None:
     print(
         f"# wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s --latency "
         f"(after {args.warmup}s warm-up per endpoint); web workers/threads: "
-        f"{args.workers or 'default'}/{args.web_threads or 'default'}; no worker running during the wrk runs"
+        f"{args.workers or 'default'}/{args.web_threads or 'default'}; "
+        "no worker running during the wrk runs"
     )
     sys.stdout.flush()
     started = time.monotonic()

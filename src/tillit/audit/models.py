@@ -66,6 +66,18 @@ class AuditEvent(models.Model):
 def record(action: str, *, actor: str, target: str = "", **data: Any) -> AuditEvent:
     """Append one event: a single INSERT inside the caller's transaction, if there is one, so
     the event exists if and only if the work it records does."""
+    event = new_event(action, actor=actor, target=target, **data)
+    event.save(force_insert=True)
+    return event
+
+
+def record_all(events: list[AuditEvent]) -> None:
+    """Append events made by `new_event`, in one INSERT (a worker's batch)."""
+    AuditEvent.objects.bulk_create(events)
+
+
+def new_event(action: str, *, actor: str, target: str = "", **data: Any) -> AuditEvent:
+    """The event `record` would append, not written yet."""
     event = AuditEvent(
         at=timezone.now(),
         action=action,
@@ -75,7 +87,6 @@ def record(action: str, *, actor: str, target: str = "", **data: Any) -> AuditEv
         nonce=entries.new_nonce(),
     )
     event.leaf_hash = event.compute_leaf_hash()
-    event.save(force_insert=True)
     return event
 
 

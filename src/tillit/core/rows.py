@@ -1,10 +1,12 @@
-"""One INSERT of one model instance, without the ORM's per-call compiling.
+"""Writing rows without the ORM's per-call compiling, for the hottest paths.
 
-For the visitor's hot paths (a sign-up's intake, a cookie choice): the statement is made once
-per model and connection vendor from the model's own metadata, and each value is prepared by
-its field (so JSON, UUIDs and dates are stored as each database wants them). The row is
-written in its own transaction, so that on SQLite it waits in the writers' queue
-(core/sqlite) rather than polling.
+`insert` writes one model instance (the visitor's paths: a sign-up's intake, a cookie
+choice) in a transaction of its own, so that on SQLite it waits in the writers' queue
+(core/sqlite) rather than polling. `update_many` sets the same columns of many rows by primary
+key to values of their own, one statement run for every row (a worker's batch), and
+`delete_unreferenced` deletes rows by primary key in one statement. The statements
+are made from the model's own metadata, and each value is prepared by its field (so JSON,
+UUIDs and dates are stored as each database wants them).
 """
 
 from __future__ import annotations
@@ -53,3 +55,45 @@ def insert(instance: models.Model) -> None:
         cursor.execute(sql, params)
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+def update_many(
+    model: type[models.Model], names: list[str], values: list[tuple[object, list[object]]]
+) -> None:
+    """For each (primary key, values): set the fields `names` of that row to the values, in the
+    caller's transaction."""
+    if not values:
+        return
+    connection = connections[router.db_for_write(model)]
+    fields = [model._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    # Only quoted names from the model's own metadata go into the text; values are parameters.
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608
+        quote(model._meta.db_table),
+        ", ".join(f"{quote(f.column)} = %s" for f in fields),  # type: ignore[union-attr]
+        quote(pk.column),
+    )
+    params = [
+        [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]  # type: ignore[union-attr]
+        + [pk.get_db_prep_save(key, connection)]
+        for key, row in values
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def delete_unreferenced(model: type[models.Model], keys: list[object]) -> int:
+    """Delete the rows with these primary keys in one statement, in the caller's transaction,
+    without Django's collector (which would first read every row and every relation): only for
+    rows that no other row points to any more."""
+    if not keys:
+        return 0
+    connection = connections[router.db_for_write(model)]
+    quote, pk = connection.ops.quote_name, model._meta.pk
+    sql = "DELETE FROM {} WHERE {} IN ({})".format(  # noqa: S608
+        quote(model._meta.db_table), quote(pk.column), ", ".join(["%s"] * len(keys))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk.get_db_prep_save(key, connection) for key in keys])
+        return cursor.rowcount

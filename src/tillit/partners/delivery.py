@@ -17,8 +17,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from tillit.audit.models import record
+from tillit.audit.models import new_event, record, record_all
 from tillit.consent.models import ConsentRecord
+from tillit.core import rows
 from tillit.partners import signing
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.vault.models import Envelope
@@ -84,10 +85,13 @@ def _pick(jobs: QuerySet[Delivery], order: str, limit: int) -> list[object]:
     return list(jobs.values_list("id", flat=True)[:limit])
 
 
-def payload(delivery: Delivery) -> bytes:
-    """The lead as the partner receives it; the same bytes on every attempt."""
+def payload(delivery: Delivery, records: list[ConsentRecord] | None = None) -> bytes:
+    """The lead as the partner receives it; the same bytes on every attempt. `records` are the
+    person's consent records, when the caller has read them already."""
     assert delivery.envelope is not None
     lead = {k: v.reveal() for k, v in delivery.envelope.open().items()}
+    if records is None:
+        records = list(ConsentRecord.objects.filter(subject_id=delivery.subject_id))
     consents = [
         {
             "purpose": c.purpose,
@@ -98,7 +102,7 @@ def payload(delivery: Delivery) -> bytes:
             "receipt_id": str(c.receipt_id),
             "at": c.at.isoformat(),
         }
-        for c in ConsentRecord.objects.filter(subject_id=delivery.subject_id)
+        for c in records
     ]
     body = {
         "lead_id": str(delivery.id),
@@ -155,7 +159,10 @@ def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
     deliveries = claim(batch)
     if not deliveries:
         return 0
-    bodies = {d.id: payload(d) for d in deliveries if d.envelope is not None}
+    records: dict[object, list[ConsentRecord]] = {d.subject_id: [] for d in deliveries}
+    for c in ConsentRecord.objects.filter(subject_id__in=list(records)):  # in the model's order
+        records[c.subject_id].append(c)
+    bodies = {d.id: payload(d, records[d.subject_id]) for d in deliveries if d.envelope is not None}
     # Everything the sending threads need is read here, in the worker's own connection.
     partner_secrets = {d.partner_id: d.partner.secrets() for d in deliveries if d.id in bodies}
     with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
@@ -166,10 +173,9 @@ def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
             )
         )
     with transaction.atomic():
+        _record_successes([o for o in outcomes if o.ok])
         for outcome in outcomes:
-            if outcome.ok:
-                _record_success(outcome)
-            else:
+            if not outcome.ok:
                 _record_failure(outcome)
     _bring_forward(
         {o.delivery.partner for o in outcomes if o.ok and o.delivery.attempts > 1},
@@ -204,30 +210,46 @@ def _bring_forward(back: set[Partner], keep: set[object]) -> None:
             )
 
 
-def _record_success(outcome: Outcome) -> None:
-    d = outcome.delivery
+def _record_successes(outcomes: list[Outcome]) -> None:
+    """The delivered leads whose lease is still ours (a lease that ran out went to another
+    worker, which records the result): their jobs marked delivered, their envelopes shredded
+    and their audit events appended, one statement each for the whole batch."""
+    if not outcomes:
+        return
     now = timezone.now()
-    won = Delivery.objects.filter(
-        id=d.id, lease_token=d.lease_token, state=DeliveryState.LEASED
-    ).update(
-        state=DeliveryState.DELIVERED,
-        delivered_at=now,
-        envelope=None,
-        lease_token="",
-        partner_reference=outcome.partner_reference,
-        receipt_hash=outcome.receipt_hash,
-        last_error="",
+    # One claim leased the whole batch under one token.
+    ours = Delivery.objects.filter(
+        id__in=[o.delivery.id for o in outcomes],
+        lease_token__in={o.delivery.lease_token for o in outcomes},
+        state=DeliveryState.LEASED,
     )
+    if connection.vendor == "postgresql":
+        ours = ours.select_for_update()
+    held = set(ours.values_list("id", flat=True))
+    won = [o for o in outcomes if o.delivery.id in held]
     if not won:
-        return  # Our lease ran out and another worker took over; it records the result.
-    Envelope.objects.filter(id=d.envelope_id).shred()
-    record(
-        "lead.delivered",
-        actor="worker",
-        target=d.subject.ref,
-        delivery=str(d.id),
-        partner=d.partner.slug,
-        receipt_hash=outcome.receipt_hash,
+        return
+    rows.update_many(
+        Delivery,
+        ["state", "delivered_at", "envelope", "lease_token", "partner_reference",
+         "receipt_hash", "last_error"],
+        [(o.delivery.id, [DeliveryState.DELIVERED, now, None, "", o.partner_reference,
+                          o.receipt_hash, ""]) for o in won],
+    )  # fmt: skip
+    # Shredded: a lead's envelope is pointed to by its delivery alone, unlinked just above.
+    rows.delete_unreferenced(Envelope, [o.delivery.envelope_id for o in won])
+    record_all(
+        [
+            new_event(
+                "lead.delivered",
+                actor="worker",
+                target=o.delivery.subject.ref,
+                delivery=str(o.delivery.id),
+                partner=o.delivery.partner.slug,
+                receipt_hash=o.receipt_hash,
+            )
+            for o in won
+        ]
     )
 
 
