@@ -68,6 +68,7 @@ def test_the_request_writes_one_sealed_row_and_the_worker_the_rest(partner, cana
 
 
 @pytest.mark.promise("P3")
+@pytest.mark.django_db(transaction=True)  # the loop's step manages its connection as in a worker
 def test_the_worker_records_each_sign_up_once_in_its_step(partner, visitor):
     for n in range(3):
         Client().post("/", {**visitor, "email": f"p{n}@example.com"})
@@ -143,6 +144,7 @@ def test_the_consent_is_recorded_under_the_version_and_time_of_the_form(partner,
 
 @pytest.mark.promise("P3")
 @pytest.mark.promise("P18")
+@pytest.mark.django_db(transaction=True)  # the e-mail job runs as in a worker
 def test_a_partner_that_leaves_before_the_worker_means_an_e_mail_and_nothing_kept(partner, visitor):
     Client().post("/en/", visitor)
     Partner.objects.filter(pk=partner.pk).update(active=False)

@@ -279,8 +279,18 @@ def test_postgresql_restarted_under_load_loses_no_accepted_sign_up(tmp_path, smt
             assert all(retry == "10" for _, _, retry, _ in refused), "a 503 without Retry-After"
             assert all("Vi kan ikke lagre noe akkurat nå" in text for *_, text in refused)
             accepted = load.accepted()
-            # Every accepted sign-up is kept, whole: the person, their lead and its delivery
-            # job, their confirmation e-mail (sent by the worker, which lived through it).
+            # Every accepted sign-up is kept, whole: sealed at once, then recorded by the worker
+            # (which lived through it, and may still be waiting out its back-off) as the
+            # person, their lead and its delivery job, and their confirmation e-mail.
+            until(
+                lambda: (
+                    not site.db.scalar(
+                        "SELECT COUNT(*) FROM vault_envelope WHERE purpose = 'intake'"
+                    )
+                ),
+                60,
+                "the worker records every accepted sign-up",
+            )
             assert site.db.scalar("SELECT COUNT(*) FROM subjects_subject") == len(accepted)
             assert site.db.scalar("SELECT COUNT(*) FROM partners_delivery") == len(accepted)
             for address in accepted:
