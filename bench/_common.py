@@ -308,6 +308,19 @@ def temp_dir(prefix: str, keep: bool = False) -> Path:
     return path
 
 
+def fresh_site(prefix: str, postgres: bool, keep: bool = False) -> tuple[Path, Path, str, dict]:
+    """A fresh data directory with its `bench-logs/`, a throwaway PostgreSQL database when
+    asked, the environment for both, and `tillit init --demo` run in it:
+    (data_dir, logdir, database_url or "", env)."""
+    data_dir = temp_dir(prefix, keep=keep)
+    logdir = data_dir / "bench-logs"
+    logdir.mkdir()
+    db_url = create_pg_database()[1] if postgres else ""
+    env = make_env(data_dir, db_url)
+    run_init(env, partner_port=free_port(), logdir=logdir)
+    return data_dir, logdir, db_url, env
+
+
 def create_pg_database() -> tuple[str, str]:
     """A throwaway database tillit_bench_<random>, dropped at exit. Returns (name, url)."""
     import psycopg

@@ -174,6 +174,10 @@ def csrf_pair(base: str) -> tuple[str, str]:
     return cookie, m.group(1)
 
 
+# Sign-ups accepted: each is one sealed intake row until a worker records it.
+INTAKE = "select count(*) from vault_envelope where purpose = 'intake'"
+
+
 def consent_body(base: str) -> str:
     """A cookie choice as the banner on `GET /` would send it (its current version)."""
     version = json.loads(

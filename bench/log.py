@@ -361,12 +361,7 @@ def main() -> None:
     c.install_cleanup()
     c.header("bench/log.py: the consent log's integration and proofs")
     c.warn_if_busy()
-    data = c.temp_dir("tillit-bench-log-", keep=args.keep)
-    logdir = data / "bench-logs"
-    logdir.mkdir()
-    url = c.create_pg_database()[1] if args.postgres else ""
-    env = c.make_env(data, url)
-    c.run_init(env, partner_port=c.free_port(), logdir=logdir)
+    data, logdir, url, env = c.fresh_site("tillit-bench-log-", args.postgres, args.keep)
     print(
         f"# database: {'postgresql' if url else 'sqlite'}; entries: {args.entries:,}; "
         f"integration batch: {args.batch:,}; data: {data}",

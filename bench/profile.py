@@ -112,12 +112,7 @@ def main() -> None:
 
     c.install_cleanup()
     c.header("bench/profile.py: where a request's time goes in `tillit web`")
-    data_dir = c.temp_dir("tillit-bench-profile-", keep=args.keep)
-    logdir = data_dir / "bench-logs"
-    logdir.mkdir()
-    db_url = c.create_pg_database()[1] if args.postgres else ""
-    env = c.make_env(data_dir, db_url)
-    c.run_init(env, partner_port=c.free_port(), logdir=logdir)
+    data_dir, logdir, _, env = c.fresh_site("tillit-bench-profile-", args.postgres, args.keep)
     port = c.free_port()
     argv = [*c.TILLIT, "web", "--port", str(port), "--server", args.server, "--workers", "1"]
     web = c.PROCS.start("web", [*argv, "--threads", str(args.threads)], env, logdir)

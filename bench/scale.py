@@ -33,10 +33,7 @@ import psycopg
 
 import _common as c
 import drain
-from _wrk import LUA, Result, count_rows, csrf_pair, wrk
-
-# Sign-ups accepted: each is one sealed intake row until a worker records it (none runs here).
-INTAKE = "select count(*) from vault_envelope where purpose = 'intake'"
+from _wrk import INTAKE, LUA, Result, count_rows, csrf_pair, wrk
 
 
 def parse_args() -> argparse.Namespace:

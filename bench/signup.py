@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 
 import _common as c
-from _wrk import LUA, Result, count_rows, csrf_pair, wrk
+from _wrk import INTAKE, LUA, Result, count_rows, csrf_pair, wrk
 
-INTAKE = "select count(*) from vault_envelope where purpose = 'intake'"
 SUBJECTS = "select count(*) from subjects_subject"
 
 
@@ -79,13 +78,10 @@ def record_backlog(
 
 
 def one_combo(db: str, server: str, args: argparse.Namespace, wrk_argv_shown: list) -> dict:
-    data_dir = c.temp_dir(f"tillit-bench-signup-{db}-{server}-", keep=args.keep)
-    logdir = data_dir / "bench-logs"
-    logdir.mkdir()
-    db_url = c.create_pg_database()[1] if db == "postgres" else ""
-    env = c.make_env(data_dir, db_url)
+    data_dir, logdir, db_url, env = c.fresh_site(
+        f"tillit-bench-signup-{db}-{server}-", db == "postgres", keep=args.keep
+    )
     port = c.free_port()
-    c.run_init(env, partner_port=c.free_port(), logdir=logdir)
     web_argv = [*c.TILLIT, "web", "--port", str(port), "--server", server]
     if args.workers:
         web_argv += ["--workers", str(args.workers)]

@@ -7,12 +7,12 @@ import logging
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from tests.conftest import CANARY_EMAIL, CANARY_NAME, make_partner
 from tests.test_injection import row_counts
+from tests.test_signup import everything_stored
 from tests.visitors import record_signups
 from tillit.audit.models import AuditEvent
 from tillit.consent.models import ConsentRecord
@@ -24,15 +24,6 @@ from tillit.vault.models import Envelope, EnvelopeQuerySet, Purpose
 from tillit.worker.loop import Loop
 
 pytestmark = pytest.mark.django_db
-
-
-def stored_text() -> str:
-    rows = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608
-            rows += [repr(row) for row in cursor.fetchall()]
-    return "\n".join(rows)
 
 
 @pytest.fixture
@@ -52,7 +43,7 @@ def test_the_request_writes_one_sealed_row_and_the_worker_the_rest(partner, cana
     }
     assert changed == {"vault_envelope": 1}, changed
     assert Envelope.objects.get(purpose=Purpose.INTAKE)
-    assert CANARY_EMAIL not in stored_text() and CANARY_NAME not in stored_text()
+    assert CANARY_EMAIL not in everything_stored() and CANARY_NAME not in everything_stored()
 
     assert intake.process() == 1
     subject = Subject.objects.get()
@@ -63,7 +54,7 @@ def test_the_request_writes_one_sealed_row_and_the_worker_the_rest(partner, cana
     assert set(ConsentRecord.objects.values_list("purpose", flat=True)) == {"referral", "offers"}
     assert DBTaskResult.objects.get().task_path.endswith("send_confirmation")
     assert AuditEvent.objects.filter(action="subject.registered").count() == 1
-    assert CANARY_EMAIL not in stored_text() and CANARY_NAME not in stored_text()
+    assert CANARY_EMAIL not in everything_stored() and CANARY_NAME not in everything_stored()
     assert intake.process() == 0  # nothing is left to take
 
 

@@ -20,12 +20,15 @@ from tillit.partners.models import Partner
 
 def eligible(country: str, now: datetime | None = None) -> list[Partner]:
     return [
-        p
-        for p in Partner.objects.compliant()
-        if country.upper() in p.countries
-        and p.weight > 0
-        and (p.daily_cap is None or p.leads_today(now) < p.daily_cap)
+        p for p in Partner.objects.compliant() if country.upper() in p.countries and _room(p, now)
     ]
+
+
+def _room(partner: Partner, now: datetime | None = None) -> bool:
+    """Takes new people: a weight above 0 and under today's cap."""
+    return partner.weight > 0 and (
+        partner.daily_cap is None or partner.leads_today(now) < partner.daily_cap
+    )
 
 
 def assign(subject_id: uuid.UUID, country: str, now: datetime | None = None) -> Partner | None:
@@ -47,8 +50,8 @@ def open_countries() -> frozenset[str]:
     which sees every partner and cap as they are when it records the sign-up, decides."""
     if time.monotonic() >= _open["until"]:
         found: set[str] = set()
-        for p in Partner.objects.compliant().filter(weight__gt=0):
-            if p.daily_cap is None or p.leads_today() < p.daily_cap:
+        for p in Partner.objects.compliant():
+            if _room(p):
                 found.update(str(c).upper() for c in p.countries)
         _open["countries"] = frozenset(found)
         _open["until"] = time.monotonic() + OPEN_SECONDS
