@@ -11,7 +11,9 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,7 @@ from tests.e2e.conftest import (
     serving,
     until,
 )
+from tests.processes import ReferencePartner
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -34,6 +37,22 @@ RACING_LEADS = 300
 # recording its receipts (the window in which a lead reaches the partner twice).
 WORKER_ARGS = ("--batch", "20", "--interval", "0.2")
 WORKER_ENV = {"TILLIT_DELIVERY_CONCURRENCY": "4"}
+# The partner stores each lead and answers 40 ms later, so that sending a batch takes most of
+# a worker's step (a batch is recorded in a few statements): a kill at a random moment then
+# mostly lands while leads are at the partner and not yet recorded.
+ANSWER_DELAY_MS = "40"
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Iterator[ReferencePartner]:
+    partner = ReferencePartner(
+        tmp_path / "partner", extra_env={"PARTNER_ANSWER_DELAY_MS": ANSWER_DELAY_MS}
+    )
+    partner.start()
+    try:
+        yield partner
+    finally:
+        partner.stop()
 
 
 def expire_leases(site) -> int:

@@ -3,7 +3,8 @@
 It plays the processor: it verifies tillit's signatures, stores the leads it receives (it is
 allowed to: it is the processor) and answers with signed receipts. Environment:
 PARTNER_DATA_DIR (default $TILLIT_DATA_DIR/demo/partner), PARTNER_SECRET (or PARTNER_SECRET_FILE,
-default <data dir>/secret), PARTNER_NAME, PARTNER_DSR_HOLD_SECONDS.
+default <data dir>/secret), PARTNER_NAME, PARTNER_DSR_HOLD_SECONDS, PARTNER_ANSWER_DELAY_MS (a
+slow partner: each new lead is stored, then answered this many milliseconds later; default 0).
 
 It is also a witness of transparency logs (witness.py, the C2SP tlog-witness protocol under
 <endpoint>/witness): PARTNER_WITNESS_NAME (its key name, default witness.demo-partner.example),
@@ -35,6 +36,9 @@ PARTNER_NAME = env_str("PARTNER_NAME", "Demo Megler AS")
 # Rights requests wait this long as `pending` before they are carried out (0: at once), so that
 # polling, callbacks and cancellation can be seen working.
 PARTNER_DSR_HOLD_SECONDS = int(env_str("PARTNER_DSR_HOLD_SECONDS", "0"))
+# A partner that stores a lead and answers late: the window in which a sender that dies has
+# delivered a lead it has not yet recorded (tests and fault campaigns widen it with this).
+PARTNER_ANSWER_DELAY_MS = int(env_str("PARTNER_ANSWER_DELAY_MS", "0"))
 
 
 def _log_vkeys(variable: str, vkeys: list[str]) -> list[str]:

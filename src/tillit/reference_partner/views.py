@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -99,6 +100,8 @@ def leads(request: HttpRequest) -> HttpResponse:
     except IntegrityError:
         # Two attempts raced; the other one stored it.
         return _repeat(Lead.objects.get(lead_id=lead_id), digest)
+    if settings.PARTNER_ANSWER_DELAY_MS:
+        time.sleep(settings.PARTNER_ANSWER_DELAY_MS / 1000)
     return _receipt(lead, 201)
 
 
