@@ -123,7 +123,7 @@ def django_db_modify_db_settings_xdist_suffix(request: pytest.FixtureRequest) ->
 
     worker = getattr(request.config, "workerinput", {}).get("workerid")
     for db_settings in settings.DATABASES.values():
-        if worker and db_settings["ENGINE"] == "django.db.backends.postgresql":
+        if worker and db_settings["ENGINE"] == "tillit.core.postgresql":
             test = db_settings.setdefault("TEST", {})
             test["NAME"] = f"{test.get('NAME') or 'test_' + db_settings['NAME']}_{worker}"
 

@@ -111,3 +111,42 @@ def test_concurrent_writers_all_succeed_without_a_busy_timeout(tmp_path):
         cursor.execute("SELECT n FROM counter")
         assert cursor.fetchone() == (320,)
     check.close()
+
+
+@pytest.mark.promise("P16")
+def test_a_single_statement_outside_a_transaction_waits_in_the_same_queue(tmp_path):
+    """core/rows.insert writes a visitor's row as one autocommit statement: it holds the queue
+    while it runs (other processes wait), and eight threads doing so with SQLite's busy timeout
+    at zero all land."""
+    path = tmp_path / "four.sqlite3"
+    setup = wrapper(path, timeout=0)
+    with setup.cursor() as cursor:
+        cursor.execute("CREATE TABLE seen (n INTEGER)")
+    with setup.writing_alone():
+        assert not other_process_can_lock(path)
+    assert other_process_can_lock(path)
+    setup.close()
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        db = wrapper(path, timeout=0)
+        try:
+            for i in range(40):
+                with db.writing_alone(), db.cursor() as cursor:
+                    cursor.execute("INSERT INTO seen VALUES (%s)", [k * 100 + i])
+        except BaseException as error:  # noqa: BLE001 (collected and asserted below)
+            errors.append(error)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    check = wrapper(path)
+    with check.cursor() as cursor:
+        cursor.execute("SELECT COUNT(DISTINCT n) FROM seen")
+        assert cursor.fetchone() == (320,)
+    check.close()

@@ -141,6 +141,9 @@ DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The same backend, with a health check that looks at the socket before asking.
+        DATABASES["default"]["ENGINE"] = "tillit.core.postgresql"
 else:
     DATABASES = {
         "default": {

@@ -1,8 +1,12 @@
 """Writing rows without the ORM's per-call compiling, for the hottest paths.
 
 `insert` writes one model instance (the visitor's paths: a sign-up's intake, a cookie
-choice) in a transaction of its own, so that on SQLite it waits in the writers' queue
-(core/sqlite) rather than polling. `update_many` sets the same columns of many rows by primary
+choice) as one statement in autocommit mode, committed before it returns (no BEGIN, no
+separate COMMIT: one round trip on PostgreSQL); on SQLite it holds the writers' queue
+(core/sqlite) around the statement rather than polling SQLite's lock. (Group commit, the rows
+of several request threads in one transaction, was tried and measured slower: with four
+threads a batch is rarely more than one row, and on PostgreSQL it serialises commits that
+the database runs side by side.) `update_many` sets the same columns of many rows by primary
 key to values of their own, one statement run for every row (a worker's batch), and
 `delete_unreferenced` deletes rows by primary key in one statement. The statements
 are made from the model's own metadata, and each value is prepared by its field (so JSON,
@@ -11,9 +15,10 @@ UUIDs and dates are stored as each database wants them).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 
-from django.db import connections, models, router, transaction
+from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 _statements: dict[tuple[type[models.Model], str], str] = {}
@@ -44,17 +49,27 @@ def _fields(model: type[models.Model]) -> list[models.Field]:
 
 
 def insert(instance: models.Model) -> None:
-    """Write `instance` as a new row, in a transaction of its own."""
+    """Write `instance` as a new row: committed when this returns, or, inside a transaction,
+    with it."""
     model = type(instance)
     connection = connections[router.db_for_write(model)]
     sql = _statement(model, connection)
     params = [
         f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in _fields(model)
     ]
-    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+    with _alone(connection), connection.cursor() as cursor:
         cursor.execute(sql, params)
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+def _alone(connection: BaseDatabaseWrapper) -> AbstractContextManager[None]:
+    # In autocommit mode the statement is its own transaction, which tillit's SQLite backend
+    # queues behind the other writers; in the caller's transaction it is simply part of it.
+    if connection.in_atomic_block or not connection.get_autocommit():
+        return nullcontext()
+    writing_alone = getattr(connection, "writing_alone", None)
+    return writing_alone() if writing_alone else nullcontext()
 
 
 def update_many(

@@ -1,0 +1,66 @@
+"""tillit's PostgreSQL backend checks a reused connection's health by looking at its socket:
+a healthy idle connection costs no round trip, and one the server has closed is found out and
+replaced before a request uses it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.db import connection, connections
+
+from tillit.core.postgresql.base import DatabaseWrapper
+
+pytestmark = [
+    pytest.mark.skipif(connections["default"].vendor != "postgresql", reason="PostgreSQL's"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+@pytest.fixture
+def observer() -> Iterator[psycopg.Connection]:
+    """A second connection, to watch and to act on Django's from outside."""
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        yield other
+
+
+def last_query_of(observer: psycopg.Connection, pid: int) -> str:
+    row = observer.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+    return row[0] if row else ""
+
+
+def own_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid() /* marker */")
+        return cursor.fetchone()[0]
+
+
+def test_the_default_database_uses_the_socket_checking_backend():
+    assert isinstance(connections["default"], DatabaseWrapper)
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"] is True
+
+
+@pytest.mark.promise("P3")
+def test_a_healthy_idle_connection_is_usable_without_asking_the_server(observer):
+    pid = own_pid()
+    assert connection.is_usable()
+    # The server saw no `SELECT 1`: the connection's last query is still ours.
+    assert "marker" in last_query_of(observer, pid)
+
+
+@pytest.mark.promise("P3")
+def test_a_connection_the_server_closed_is_found_unusable_and_replaced(observer):
+    pid = own_pid()
+    observer.execute("SELECT pg_terminate_backend(%s)", [pid])
+    for _ in range(100):  # the server's goodbye reaches the socket within moments
+        if not connection.is_usable():
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("a terminated connection still reads as usable")
+    # What Django does at a request's first query: the dead connection is replaced.
+    connection.health_check_done = False
+    connection.close_if_health_check_failed()
+    assert own_pid() != pid
