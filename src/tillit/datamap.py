@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -142,9 +143,11 @@ _cache: dict[tuple[str, int], DataMap] = {}
 
 
 def load(path: Path | None = None) -> DataMap:
-    path = Path(path or settings.OPERATOR_FILE)
-    key = (str(path), path.stat().st_mtime_ns)
+    # Read again whenever the file changes: a stat per call (several a request), kept cheap.
+    name = os.fspath(path or settings.OPERATOR_FILE)
+    key = (name, os.stat(name).st_mtime_ns)
     if key not in _cache:
+        path = Path(name)
         text = path.read_text(encoding="utf-8")
         found = problems_in(text)
         if found:

@@ -30,6 +30,8 @@ COOKIE_NAME = datamap.CONSENT_COOKIE
 SALT = "tillit.consent.cookie"
 MAX_BODY = 2048
 FIELDS = {"action", "source", "granted", "version", "consent_id"}
+ACTIONS = frozenset(CookieAction.values)
+SOURCES = frozenset(CookieSource.values)
 
 
 class BadChoice(Exception):
@@ -131,7 +133,7 @@ def gpc(request: HttpRequest) -> bool:
 
 def parse(request: HttpRequest, known: Choice | None) -> dict[str, Any]:
     """A consent post's body (JSON, or the settings page's form) as a dict for check()."""
-    length = request.headers.get("Content-Length") or "0"
+    length = request.META.get("CONTENT_LENGTH") or "0"
     if not length.isdigit() or int(length) > MAX_BODY:
         raise BadChoice("too_large", f"the body must be at most {MAX_BODY} bytes")
     if request.content_type == "application/json":
@@ -167,9 +169,9 @@ def check(data: dict[str, Any], known: Choice | None, dm: datamap.DataMap) -> di
     if unknown:
         raise BadChoice("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
     action, source, granted = data.get("action"), data.get("source"), data.get("granted")
-    if action not in CookieAction.values:
+    if action not in ACTIONS:
         raise BadChoice("bad_action", f"action must be one of {', '.join(CookieAction.values)}")
-    if source not in CookieSource.values:
+    if source not in SOURCES:
         raise BadChoice("bad_source", f"source must be one of {', '.join(CookieSource.values)}")
     if not isinstance(granted, list) or not all(isinstance(g, str) for g in granted):
         raise BadChoice("bad_granted", "granted must be a list of category names")

@@ -2,8 +2,9 @@
 
 `insert` writes one model instance (the visitor's paths: a sign-up's intake, a cookie
 choice) as one statement in autocommit mode, committed before it returns (no BEGIN, no
-separate COMMIT: one round trip on PostgreSQL); on SQLite it holds the writers' queue
-(core/sqlite) around the statement rather than polling SQLite's lock. (Group commit, the rows
+separate COMMIT: one round trip on PostgreSQL, prepared), run by tillit's backends straight on
+the driver; on SQLite it holds the writers' queue (core/sqlite) around the statement rather
+than polling SQLite's lock. (Group commit, the rows
 of several request threads in one transaction, was tried and measured slower: with four
 threads a batch is rarely more than one row, and on PostgreSQL it serialises commits that
 the database runs side by side.) `update_many` sets the same columns of many rows by primary
@@ -15,7 +16,6 @@ UUIDs and dates are stored as each database wants them).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 
 from django.db import connections, models, router
@@ -57,19 +57,15 @@ def insert(instance: models.Model) -> None:
     params = [
         f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in _fields(model)
     ]
-    with _alone(connection), connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    alone = not connection.in_atomic_block and connection.get_autocommit()
+    if alone and hasattr(connection, "execute_alone"):
+        # tillit's backends run it straight on the driver (core/sqlite, core/postgresql).
+        connection.execute_alone(sql, params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
     instance._state.adding = False
     instance._state.db = connection.alias
-
-
-def _alone(connection: BaseDatabaseWrapper) -> AbstractContextManager[None]:
-    # In autocommit mode the statement is its own transaction, which tillit's SQLite backend
-    # queues behind the other writers; in the caller's transaction it is simply part of it.
-    if connection.in_atomic_block or not connection.get_autocommit():
-        return nullcontext()
-    writing_alone = getattr(connection, "writing_alone", None)
-    return writing_alone() if writing_alone else nullcontext()
 
 
 def update_many(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -62,6 +62,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _queued(self) -> bool:
         return not self.is_in_memory_db()
+
+    def execute_alone(self, sql: str, params: Sequence[object]) -> None:
+        """Run one statement (`%s` placeholders) as its own transaction, in the writers'
+        queue, straight on the driver: the visitor's single-row INSERTs (core/rows.insert)."""
+        self.ensure_connection()
+        self.validate_thread_sharing()
+        # The statements come from model metadata: no `%s` but the placeholders.
+        with self.wrap_database_errors, self.writing_alone():
+            self.connection.execute(sql.replace("%s", "?"), params)
 
     @contextmanager
     def writing_alone(self) -> Iterator[None]:
