@@ -96,19 +96,28 @@ def test_one_intake_that_cannot_be_recorded_stays_and_holds_up_nothing(
 
     for n in range(3):
         Client().post("/", {**visitor, "email": f"p{n}@example.com"})
-    real = signup.register
+    real, real_all = signup.register, signup.register_all
 
     def flaky(one, *args, **kwargs):
         if one.email.reveal() == "p1@example.com":
             raise RuntimeError("p1@example.com")  # an error that quotes the address
         return real(one, *args, **kwargs)
 
+    def flaky_all(sent):
+        # The batch writes what it can before the one it cannot take: all of it is undone.
+        for one in sent:
+            flaky(one.signup, one.method, policy_label=one.policy_label, at=one.at)
+        raise AssertionError("not reached: the batch includes p1")
+
     monkeypatch.setattr(intake, "register", flaky)
-    with caplog.at_level(logging.ERROR, "tillit.subjects"):
+    monkeypatch.setattr(intake, "register_all", flaky_all)
+    with caplog.at_level(logging.WARNING, "tillit.subjects"):
         assert intake.process() == 2
     assert Subject.objects.count() == 2 and intake.waiting() == 1
+    assert "recorded one by one (RuntimeError)" in caplog.text
     assert "not recorded (RuntimeError)" in caplog.text and "p1@" not in caplog.text
     monkeypatch.setattr(intake, "register", real)
+    monkeypatch.setattr(intake, "register_all", real_all)
     assert intake.process() == 1 and Subject.objects.count() == 3
 
 
@@ -158,3 +167,44 @@ def test_the_form_knows_at_once_when_a_partner_saved_here_stops_serving_a_countr
     make_partner(slug="broker-b", countries=["NO"])
     assert Client().post("/", {**visitor, "email": "third@example.com"}).status_code == 302
     assert intake.waiting() == 2
+
+
+def statements_to_record(count: int, visitor) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(count):
+        Client().post("/", {**visitor, "email": f"batch{count}-{n}@example.com"})
+    with CaptureQueriesContext(connection) as queries:
+        assert intake.process() == count
+    return len(queries)
+
+
+@pytest.mark.promise("P3")
+def test_a_batch_is_recorded_in_a_few_statements_and_one_e_mail_job_each(partner, visitor):
+    """Ten sign-ups cost the worker five statements more than five do: the e-mail jobs (one
+    INSERT each, through Django's Tasks API); subjects, consents, leads, deliveries and audit
+    events are one INSERT per table for the whole batch."""
+    five = statements_to_record(5, visitor)
+    ten = statements_to_record(10, visitor)
+    assert ten - five == 5, (five, ten)
+    assert Subject.objects.count() == 15 and Delivery.objects.count() == 15
+    assert AuditEvent.objects.filter(action="subject.registered").count() == 15
+    assert ConsentRecord.objects.count() == 30 and DBTaskResult.objects.count() == 15
+
+
+@pytest.mark.promise("P18")
+def test_a_batch_fills_a_daily_cap_exactly_as_one_by_one(partner, visitor):
+    """A partner capped at two a day gets two of a batch of five; the other partner for the
+    country takes the rest, and nobody is turned away."""
+    capped = make_partner(slug="capped", daily_cap=2, weight=1000)
+    for n in range(5):
+        Client().post("/", {**visitor, "email": f"cap-{n}@example.com"})
+    assert intake.process() == 5
+    assert Subject.objects.filter(partner=capped).count() == 2
+    assert Subject.objects.filter(partner=partner).count() == 3
+    assert Delivery.objects.filter(partner=capped).count() == 2
+    # A later batch counts the deliveries already written: the cap holds.
+    Client().post("/", {**visitor, "email": "cap-late@example.com"})
+    assert intake.process() == 1
+    assert Subject.objects.filter(partner=capped).count() == 2

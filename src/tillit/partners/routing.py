@@ -18,24 +18,49 @@ from typing import Any
 from tillit.partners.models import Partner
 
 
-def eligible(country: str, now: datetime | None = None) -> list[Partner]:
-    return [
-        p for p in Partner.objects.compliant() if country.upper() in p.countries and _room(p, now)
-    ]
+def _room(
+    partner: Partner, now: datetime | None = None, counts: dict[Any, int] | None = None
+) -> bool:
+    """Takes new people: a weight above 0 and under today's cap. `counts` (leads today by
+    partner) is a batch's own tally (Rooms), read once per partner and counted on."""
+    if partner.weight <= 0:
+        return False
+    if partner.daily_cap is None:
+        return True
+    if counts is None:
+        return partner.leads_today(now) < partner.daily_cap
+    if partner.pk not in counts:
+        counts[partner.pk] = partner.leads_today(now)
+    return counts[partner.pk] < partner.daily_cap
 
 
-def _room(partner: Partner, now: datetime | None = None) -> bool:
-    """Takes new people: a weight above 0 and under today's cap."""
-    return partner.weight > 0 and (
-        partner.daily_cap is None or partner.leads_today(now) < partner.daily_cap
-    )
+class Rooms:
+    """The partners as they are now, for assigning many people in one go (the worker's batch
+    of sign-ups): partners read once, each capped partner's leads of today counted once, and
+    every assignment counted against its cap at once, so that the batch fills a cap exactly as
+    the same people one by one would."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now
+        self.partners = list(Partner.objects.compliant())
+        self.counts: dict[Any, int] = {}
+
+    def assign(self, subject_id: uuid.UUID, country: str) -> Partner | None:
+        country = country.upper()
+        candidates = [
+            p for p in self.partners if country in p.countries and _room(p, self.now, self.counts)
+        ]
+        if not candidates:
+            return None
+        chosen = max(candidates, key=lambda p: _score(subject_id, p))
+        if chosen.pk in self.counts:
+            self.counts[chosen.pk] += 1
+        return chosen
 
 
 def assign(subject_id: uuid.UUID, country: str, now: datetime | None = None) -> Partner | None:
-    candidates = eligible(country, now)
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: _score(subject_id, p))
+    """The partner one new person is referred to, or None when none has room."""
+    return Rooms(now).assign(subject_id, country)
 
 
 # The countries some partner can take a new person in: read at most every 2 seconds per process,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,15 +13,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tillit import datamap
-from tillit.audit.models import record
+from tillit.audit.models import AuditEvent, new_event, record, record_all
 from tillit.consent.models import Action, ConsentRecord
 from tillit.partners import routing
-from tillit.partners.models import Delivery, DeliveryState
+from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.policy import versions
 from tillit.subjects import tasks
 from tillit.subjects.models import State, Subject
 from tillit.vault.blind import email_index, phone_index
-from tillit.vault.models import Envelope, Purpose
+from tillit.vault.models import Envelope, Purpose, sealed
 from tillit.vault.pii import Pii
 
 CONFIRM_SALT = "tillit.subjects.confirm"
@@ -48,6 +49,19 @@ class Signup:
 class Registered:
     subject: Subject | None
     duplicate: bool = False
+    # No partner had room when it was recorded: nothing was kept (register() raises NoPartner).
+    no_partner: bool = False
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A sign-up as the form took it: what was typed, how, and the policy version in force and
+    the time when it was sent (the worker records it later: subjects/intake.py)."""
+
+    signup: Signup
+    method: str = "signup-form"
+    policy_label: str | None = None
+    at: datetime | None = None
 
 
 def register(
@@ -57,52 +71,104 @@ def register(
     policy_label: str | None = None,
     at: datetime | None = None,
 ) -> Registered:
-    """Record a sign-up: subject, consent evidence, sealed lead and its delivery job, at once.
+    """Record one sign-up: subject, consent evidence, sealed lead and its delivery job, at once.
 
-    `policy_label` and `at` are the policy version the person consented under and when: the
-    worker passes those of the moment the form was sent (subjects/intake.py); they default to
-    now."""
-    index = email_index(signup.email)
-    if Subject.objects.filter(email_index=index, state__in=[State.PENDING, State.ACTIVE]).exists():
-        _tell_known_address(signup, index)
-        return Registered(subject=None, duplicate=True)
-    subject_id = uuid.uuid4()
-    partner = routing.assign(subject_id, signup.country)
-    if partner is None:
-        raise NoPartner(signup.country)
-    dm = datamap.load()
-    policy_label = policy_label or versions.current_label()
+    `policy_label` and `at` are the policy version the person consented under and when; they
+    default to now."""
     try:
         with transaction.atomic():
-            subject = Subject.objects.create(
-                id=subject_id,
-                email_index=index,
-                phone_index=phone_index(signup.phone, signup.country) if signup.phone else "",
-                country=signup.country,
-                language=signup.language,
-                partner=partner,
-                policy_version=policy_label,
-                created_at=at or timezone.now(),
-            )
-            receipt_id = _record_consents(subject, signup, dm, method, policy_label)
-            lead = Envelope.objects.seal(
-                {
-                    "name": signup.name,
-                    "email": signup.email,
-                    "phone": signup.phone,
-                    "country": signup.country,
-                    "language": signup.language,
-                },
-                Purpose.LEAD,
-            )
-            Delivery.objects.create(
-                subject=subject, partner=partner, envelope=lead, created_at=subject.created_at
-            )
-            # Enqueued in the same transaction: the e-mail job exists if and only if the
-            # sign-up does.
-            tasks.send_confirmation.enqueue(str(subject.id))
-            # One INSERT into the consent log, which the person's receipt will prove.
-            record(
+            (registered,) = register_all([Sent(signup, method, policy_label, at)])
+    except IntegrityError:
+        # Someone else registered this address a moment ago.
+        _tell_known_address(signup, email_index(signup.email))
+        return Registered(subject=None, duplicate=True)
+    if registered.no_partner:
+        raise NoPartner(signup.country)
+    return registered
+
+
+def register_all(sent: Sequence[Sent]) -> list[Registered]:
+    """Record sign-ups in the caller's transaction, in a few statements whatever their number:
+    one query for the addresses already known, one for the partners, then one INSERT each for
+    the subjects, their consent records, their sealed leads, the deliveries and the audit
+    events, and an e-mail job each. An address already known (or twice in the batch) gets
+    the known-address e-mail instead; a country without a partner with room gets
+    `no_partner`, and nothing is kept of it. Raises IntegrityError when another process
+    registered one of the addresses meanwhile: the caller takes the sign-ups one by one."""
+    indexes = [email_index(one.signup.email) for one in sent]
+    known = set(
+        Subject.objects.filter(
+            email_index__in=indexes, state__in=[State.PENDING, State.ACTIVE]
+        ).values_list("email_index", flat=True)
+    )
+    rooms = routing.Rooms()
+    dm = datamap.load()
+    results: list[Registered] = []
+    tell: list[tuple[Signup, str]] = []
+    rows = _Rows()
+    for one, index in zip(sent, indexes, strict=True):
+        if index in known:
+            tell.append((one.signup, index))
+            results.append(Registered(subject=None, duplicate=True))
+            continue
+        subject_id = uuid.uuid4()
+        partner = rooms.assign(subject_id, one.signup.country)
+        if partner is None:
+            results.append(Registered(subject=None, no_partner=True))
+            continue
+        known.add(index)
+        results.append(Registered(subject=rows.add(one, subject_id, index, partner, dm)))
+    rows.write()
+    for signup, index in tell:
+        _tell_known_address(signup, index)
+    return results
+
+
+class _Rows:
+    """What a batch of new sign-ups writes, gathered, then written one statement per table."""
+
+    def __init__(self) -> None:
+        self.subjects: list[Subject] = []
+        self.consents: list[ConsentRecord] = []
+        self.leads: list[Envelope] = []
+        self.deliveries: list[Delivery] = []
+        self.events: list[AuditEvent] = []
+
+    def add(
+        self, one: Sent, subject_id: uuid.UUID, index: str, partner: Partner, dm: datamap.DataMap
+    ) -> Subject:
+        signup = one.signup
+        policy_label = one.policy_label or versions.current_label()
+        subject = Subject(
+            id=subject_id,
+            email_index=index,
+            phone_index=phone_index(signup.phone, signup.country) if signup.phone else "",
+            country=signup.country,
+            language=signup.language,
+            partner=partner,
+            policy_version=policy_label,
+            created_at=one.at or timezone.now(),
+        )
+        receipt_id = uuid.uuid4()
+        self.consents += _consent_records(subject, signup, dm, one.method, policy_label, receipt_id)
+        lead = sealed(
+            {
+                "name": signup.name,
+                "email": signup.email,
+                "phone": signup.phone,
+                "country": signup.country,
+                "language": signup.language,
+            },
+            Purpose.LEAD,
+        )
+        self.subjects.append(subject)
+        self.leads.append(lead)
+        self.deliveries.append(
+            Delivery(subject=subject, partner=partner, envelope=lead, created_at=subject.created_at)
+        )
+        # The consent log's event, which the person's receipt will prove.
+        self.events.append(
+            new_event(
                 "subject.registered",
                 actor="visitor",
                 target=subject.ref,
@@ -114,18 +180,31 @@ def register(
                     for p in dm.consent_purposes()
                 },
             )
-    except IntegrityError:
-        # Someone else registered this address a moment ago.
-        _tell_known_address(signup, index)
-        return Registered(subject=None, duplicate=True)
-    return Registered(subject=subject)
+        )
+        return subject
+
+    def write(self) -> None:
+        if not self.subjects:
+            return
+        Subject.objects.bulk_create(self.subjects)
+        ConsentRecord.objects.bulk_create(self.consents)
+        Envelope.objects.bulk_create(self.leads)
+        Delivery.objects.bulk_create(self.deliveries)
+        record_all(self.events)
+        # In the same transaction: each e-mail job exists if and only if its sign-up does.
+        for subject in self.subjects:
+            tasks.send_confirmation.enqueue(str(subject.id))
 
 
-def _record_consents(
-    subject: Subject, signup: Signup, dm: datamap.DataMap, method: str, policy_label: str
-) -> uuid.UUID:
-    receipt_id = uuid.uuid4()
-    ConsentRecord.objects.bulk_create(
+def _consent_records(
+    subject: Subject,
+    signup: Signup,
+    dm: datamap.DataMap,
+    method: str,
+    policy_label: str,
+    receipt_id: uuid.UUID,
+) -> list[ConsentRecord]:
+    return [
         ConsentRecord(
             subject=subject,
             receipt_id=receipt_id,
@@ -139,8 +218,7 @@ def _record_consents(
             at=subject.created_at,
         )
         for purpose in dm.consent_purposes()
-    )
-    return receipt_id
+    ]
 
 
 def _tell_known_address(signup: Signup, index: str) -> None:
