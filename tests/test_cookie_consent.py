@@ -147,6 +147,8 @@ BAD = {
     "granted holds a number": (body("custom", "banner", [1]), "bad_granted"),
     "unknown action": (body("maybe", "banner", []), "bad_action"),
     "unknown source": (body("reject_all", "ad-network", []), "bad_source"),
+    "action a list": (body(["accept_all"], "banner", []), "bad_action"),  # type: ignore[arg-type]
+    "source an object": (body("reject_all", {"s": 1}, []), "bad_source"),  # type: ignore[arg-type]
     "unknown field": (body("reject_all", "banner", [], ip="x"), "unknown_field"),
     "accept all, granting less": (body("accept_all", "banner", ["analytics"]), "inconsistent"),
     "reject all, granting some": (body("reject_all", "banner", ["analytics"]), "inconsistent"),

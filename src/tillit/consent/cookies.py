@@ -169,9 +169,9 @@ def check(data: dict[str, Any], known: Choice | None, dm: datamap.DataMap) -> di
     if unknown:
         raise BadChoice("unknown_field", f"unknown field(s): {', '.join(sorted(unknown))}")
     action, source, granted = data.get("action"), data.get("source"), data.get("granted")
-    if action not in ACTIONS:
+    if not isinstance(action, str) or action not in ACTIONS:
         raise BadChoice("bad_action", f"action must be one of {', '.join(CookieAction.values)}")
-    if source not in SOURCES:
+    if not isinstance(source, str) or source not in SOURCES:
         raise BadChoice("bad_source", f"source must be one of {', '.join(CookieSource.values)}")
     if not isinstance(granted, list) or not all(isinstance(g, str) for g in granted):
         raise BadChoice("bad_granted", "granted must be a list of category names")
