@@ -376,7 +376,11 @@ class LockSampler(threading.Thread):
         self.conn.close()
 
 
-def lock_report(runs: list[dict]) -> None:
+def _label(r: dict) -> str:
+    return f"{r['n']} web" if "n" in r else f"{r['k']} worker{'s' if r['k'] > 1 else ''}"
+
+
+def lock_report(runs: list[dict], waiting_for: str = "the web process") -> None:
     sampled = [r for r in runs if r.get("sampler")]
     if not sampled:
         return
@@ -398,15 +402,15 @@ def lock_report(runs: list[dict]) -> None:
     print(
         "# backends of the bench database by state and wait event, summed over samples taken "
         f"every {sampled[0]['sampler'].interval * 1000:.0f} ms during the measured run "
-        "(pg_stat_activity; 'idle' + ClientRead = waiting for the web process)"
+        f"(pg_stat_activity; 'idle' + ClientRead = waiting for {waiting_for})"
     )
     head = ["state", "wait_event_type", "wait_event"]
-    head += [f"{r['n']} web: {r['sampler'].samples} samples" for r in sampled]
+    head += [f"{_label(r)}: {r['sampler'].samples} samples" for r in sampled]
     print(c.table(rows, head))
     for r in sampled:
         smp = r["sampler"]
         print(
-            f"# {r['n']} web: most backends active at once {smp.most_active}; samples with a "
+            f"# {_label(r)}: most backends active at once {smp.most_active}; samples with a "
             f"backend waiting on a lock (wait_event_type Lock, or a pg_locks row not granted): "
             f"{smp.samples_with_lock_wait} of {smp.samples}"
         )
@@ -468,6 +472,9 @@ def workers_run(args: argparse.Namespace, s: dict, k: int) -> dict:
         load = os.getloadavg()[0]
         pg = c.PgCpu(db_name)
         pg.mark()
+        sampler = LockSampler(db_url, args.lock_sample / 1000) if args.lock_sample else None
+        if sampler:
+            sampler.start()
         machine0 = c.machine_cpu()
         t0 = time.monotonic()
         workers = [
@@ -497,6 +504,8 @@ def workers_run(args: argparse.Namespace, s: dict, k: int) -> dict:
         seconds = time.monotonic() - t0
         steady = (done - first[1]) / (time.monotonic() - first[0]) if first else 0.0
         machine1 = c.machine_cpu()
+        if sampler:
+            sampler.finish()
         total, idle = machine1[0] - machine0[0], machine1[1] - machine0[1]
         out = {
             "k": k,
@@ -508,7 +517,9 @@ def workers_run(args: argparse.Namespace, s: dict, k: int) -> dict:
             "startup": first[0] - t0 if first else float("nan"),
             "worker_cores": [v / seconds for v in cpu.values()],
             "partner_cores": (c.tree_cpu_seconds(partner.popen.pid) - partner_cpu0) / seconds,
-            "pg_cores": pg.used() / seconds,
+            # The sampler's own backend serves the bench database too: not the leads' cost.
+            "pg_cores": (pg.used() - (sampler.cpu if sampler else 0.0)) / seconds,
+            "sampler": sampler,
             "pg_peak": pg.peak,
             "pg_sessions": len(pg.seen),
             "machine": (total - idle) / total if total else 0.0,
@@ -598,6 +609,18 @@ def workers_report(args: argparse.Namespace, runs: list[dict]) -> None:
                 f"# {r['k']} workers, leads by attempts (attempts: leads, released -> delivered "
                 "min..max): " + "; ".join(f"{a}: {n}, {lo}..{hi}" for a, n, lo, hi in r["detail"])
             )
+    per_lead = []
+    for r in runs:
+        worker = sum(r["worker_cores"]) * r["seconds"]
+        parts = [worker, r["partner_cores"] * r["seconds"], r["pg_cores"] * r["seconds"]]
+        machine = r["machine"] * (os.cpu_count() or 1) * r["seconds"]
+        per_lead.append(
+            [_label(r), *(f"{1000 * x / max(r['done'], 1):.2f}" for x in [*parts, machine])]
+        )
+    print()
+    print("# CPU per lead delivered, ms (CPU seconds over the whole drain / leads delivered)")
+    print(c.table(per_lead, ["deliveries", "workers", "partner", "PostgreSQL", "machine (all)"]))
+    lock_report(runs, waiting_for="a worker")
     one, two = runs[0]["steady"], runs[-1]["steady"]
     print(
         f"# deliveries/s, 2 workers / 1: {two / one:.2f} (ideal <= 2.00; the same {args.leads} "
