@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-import httpx
 import pytest
 from django.utils import timezone
 
@@ -11,6 +10,7 @@ from tests.processes import reference_partner
 from tillit.audit.models import AuditEvent
 from tillit.partners.delivery import backoff, deliver_batch
 from tillit.partners.models import Delivery, DeliveryState, Partner
+from tillit.partners.posting import Poster
 from tillit.subjects.models import Subject
 from tillit.subjects.signup import confirmation_token
 from tillit.vault.models import Envelope, Purpose
@@ -36,7 +36,7 @@ def sign_up_and_confirm(client, visitor):
 def test_a_confirmed_lead_reaches_the_partner_and_is_shredded(client, visitor, running_partner):
     partner = make_partner(endpoint=running_partner.url, secret=running_partner.secret)
     subject = sign_up_and_confirm(client, visitor)
-    with httpx.Client() as http:
+    with Poster() as http:
         assert deliver_batch(http) == 1
     lead = next(x for x in running_partner.leads() if x["subject_ref"] == str(subject.id))
     assert (lead["name"], lead["email"], lead["phone"], lead["country"]) == (
@@ -57,7 +57,7 @@ def test_a_confirmed_lead_reaches_the_partner_and_is_shredded(client, visitor, r
 def test_a_lead_waits_for_confirmation(client, visitor, running_partner):
     make_partner(endpoint=running_partner.url, secret=running_partner.secret)
     client.post("/", visitor)
-    with httpx.Client() as http:
+    with Poster() as http:
         assert deliver_batch(http) == 0
     assert Delivery.objects.get().state == DeliveryState.WAITING
 
@@ -65,7 +65,7 @@ def test_a_lead_waits_for_confirmation(client, visitor, running_partner):
 def test_a_partner_that_is_down_is_retried_later(client, visitor, running_partner):
     partner = make_partner(endpoint="http://127.0.0.1:9", secret=running_partner.secret)
     sign_up_and_confirm(client, visitor)
-    with httpx.Client() as http:
+    with Poster() as http:
         deliver_batch(http)
         delivery = Delivery.objects.get()
         assert delivery.state == DeliveryState.PENDING and delivery.attempts == 1
@@ -88,7 +88,7 @@ def test_when_a_partner_takes_a_lead_again_its_waiting_leads_are_due_at_once(
     partner = make_partner(endpoint="http://127.0.0.1:9", secret=running_partner.secret)
     first = sign_up_and_confirm(client, visitor)
     second = sign_up_and_confirm(client, {**visitor, "email": "ola@example.com"})
-    with httpx.Client() as http:
+    with Poster() as http:
         assert deliver_batch(http) == 2
         assert deliver_batch(http) == 0  # both wait out a retry step
         partner.endpoint = running_partner.url
@@ -147,7 +147,7 @@ def test_a_partner_switches_to_a_rotated_secret_without_a_gap(
     partner = make_partner(endpoint=running_partner.url, secret=running_partner.secret)
     new = partner.set_secret(overlap=dt.timedelta(hours=24))
     first = sign_up_and_confirm(client, visitor)
-    with httpx.Client() as http:
+    with Poster() as http:
         assert deliver_batch(http) == 1
         assert Delivery.objects.get(subject=first).state == DeliveryState.DELIVERED
         # The overlap ends; the partner still on the old secret refuses tillit's signature.
@@ -193,7 +193,7 @@ def test_the_queue_is_read_in_the_order_it_falls_due_along_an_index():
 def test_a_receipt_signed_with_the_wrong_secret_is_refused(client, visitor, running_partner):
     make_partner(endpoint=running_partner.url, secret="not-the-partners-secret")
     sign_up_and_confirm(client, visitor)
-    with httpx.Client() as http:
+    with Poster() as http:
         deliver_batch(http)
     delivery = Delivery.objects.get()
     assert delivery.state == DeliveryState.PENDING
@@ -214,7 +214,7 @@ def test_a_lead_past_the_maximum_age_is_shredded_instead_of_retried(
     make_partner(endpoint="http://127.0.0.1:9", secret=running_partner.secret)
     sign_up_and_confirm(client, visitor)
     Delivery.objects.update(released_at=timezone.now() - dt.timedelta(hours=73))
-    with httpx.Client() as http:
+    with Poster() as http:
         deliver_batch(http)
     assert Delivery.objects.get().state == DeliveryState.FAILED
     assert not Envelope.objects.filter(purpose=Purpose.LEAD).exists()
@@ -273,7 +273,7 @@ def test_the_sending_threads_open_no_database_connections(client, visitor, runni
 
     connection_created.connect(count)
     try:
-        with httpx.Client() as http:
+        with Poster() as http:
             assert deliver_batch(http) == 4
     finally:
         connection_created.disconnect(count)

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
@@ -22,6 +21,7 @@ from tillit.consent.models import ConsentRecord
 from tillit.core import rows
 from tillit.partners import signing
 from tillit.partners.models import Delivery, DeliveryState, Partner
+from tillit.partners.posting import NETWORK_ERRORS, Poster
 from tillit.vault.models import Envelope
 
 log = logging.getLogger(__name__)
@@ -114,9 +114,7 @@ def payload(delivery: Delivery, records: list[ConsentRecord] | None = None) -> b
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def send(
-    client: httpx.Client, delivery: Delivery, body: bytes, secret: bytes | list[bytes]
-) -> Outcome:
+def send(poster: Poster, delivery: Delivery, body: bytes, secret: bytes | list[bytes]) -> Outcome:
     """POST one lead and check the partner's signed receipt. Never raises, and never touches
     the database: it runs in the batch's sending threads, where each query would open (and
     leave open) a database connection of its own."""
@@ -127,19 +125,22 @@ def send(
         signing.IDEMPOTENCY_HEADER: str(delivery.id),
     }
     try:
-        response = client.post(
+        response = poster.post(
             partner.endpoint.rstrip("/") + "/leads",
-            content=body,
-            headers=headers,
+            body,
+            headers,
             timeout=settings.DELIVERY_TIMEOUT_SECONDS,
         )
-    except httpx.HTTPError as error:
+    except NETWORK_ERRORS as error:
         return Outcome(delivery, False, error=f"network: {type(error).__name__}")
-    if response.status_code not in (200, 201):
-        return Outcome(delivery, False, error=f"partner answered HTTP {response.status_code}")
+    if response.status not in (200, 201):
+        return Outcome(delivery, False, error=f"partner answered HTTP {response.status}")
     try:
         signing.verify(
-            secret, response.content, response.headers.get(signing.HEADER), purpose="receipt"
+            secret,
+            response.content,
+            response.headers.get(signing.HEADER.lower()),
+            purpose="receipt",
         )
         receipt = json.loads(response.content)
     except (signing.SignatureError, ValueError) as error:
@@ -154,7 +155,7 @@ def send(
     )
 
 
-def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
+def deliver_batch(poster: Poster, batch: int = 64) -> int:
     """Claim, send (concurrently) and record one batch; return how many jobs were handled."""
     deliveries = claim(batch)
     if not deliveries:
@@ -168,7 +169,7 @@ def deliver_batch(client: httpx.Client, batch: int = 64) -> int:
     with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
         outcomes = list(
             pool.map(
-                lambda d: send(client, d, bodies[d.id], partner_secrets[d.partner_id]),
+                lambda d: send(poster, d, bodies[d.id], partner_secrets[d.partner_id]),
                 [d for d in deliveries if d.id in bodies],
             )
         )

@@ -22,6 +22,7 @@ from tillit.audit import sequencer
 from tillit.audit import witnesses as log_witnesses
 from tillit.offers import sending as offers
 from tillit.partners.delivery import deliver_batch
+from tillit.partners.posting import Poster
 from tillit.rights import fanout
 from tillit.subjects import intake
 from tillit.subjects.retention import run_all
@@ -37,6 +38,8 @@ class Loop:
         self.batch = batch
         self.running = True
         self.client = httpx.Client(http2=False, limits=httpx.Limits(max_keepalive_connections=16))
+        # Leads go through httpcore's pool alone (partners/posting.py): the hottest requests.
+        self.poster = Poster()
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"[:64]
         self.last_retention = 0.0
 
@@ -45,7 +48,7 @@ class Loop:
         due."""
         close_old_connections()
         done = intake.process()
-        done += deliver_batch(self.client, self.batch)
+        done += deliver_batch(self.poster, self.batch)
         done += fanout.step(self.client)
         done += offers.step(self.client)
         done += self.run_tasks()
@@ -115,6 +118,7 @@ class Loop:
                 self._sleep(self.interval)
         log.info("worker %s stopped", self.worker_id)
         self.client.close()
+        self.poster.close()
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
