@@ -99,18 +99,19 @@ def seed_bulk(n: int, batch: int, prefix: str) -> float:
     """The rows of n confirmed sign-ups, batch at a time; returns the seconds it took.
 
     Each lead is sealed by `Envelope.objects.seal`, indexed by `email_index`, routed by
-    `routing.assign` and given its consent records by the sign-up's own `_record_consents`, as
+    `routing.assign` and given its consent records by the sign-up's own `_consent_records`, as
     register() does; the subject is active and the delivery released, as confirm() leaves
     them. Left out: the two audit events and the confirmation e-mail job of each sign-up."""
     from django.db import transaction
     from django.utils import timezone
 
     from tillit import datamap
+    from tillit.consent.models import ConsentRecord
     from tillit.partners import routing
     from tillit.partners.models import Delivery, DeliveryState
     from tillit.policy import versions
     from tillit.subjects.models import State, Subject
-    from tillit.subjects.signup import Signup, _record_consents
+    from tillit.subjects.signup import Signup, _consent_records
     from tillit.vault.blind import email_index
     from tillit.vault.models import Envelope, Purpose
     from tillit.vault.pii import Pii
@@ -170,8 +171,13 @@ def seed_bulk(n: int, batch: int, prefix: str) -> float:
                     )
                 )
             Subject.objects.bulk_create([subject for subject, _ in people])
-            for subject, signup in people:
-                _record_consents(subject, signup, dm, "signup-form", label)
+            ConsentRecord.objects.bulk_create(
+                record
+                for subject, signup in people
+                for record in _consent_records(
+                    subject, signup, dm, "signup-form", label, uuid.uuid4()
+                )
+            )
             Delivery.objects.bulk_create(deliveries)
         done += size
     return time.perf_counter() - started
