@@ -279,3 +279,16 @@ def test_the_sending_threads_open_no_database_connections(client, visitor, runni
         connection_created.disconnect(count)
     assert set(Delivery.objects.values_list("state", flat=True)) == {DeliveryState.DELIVERED}
     assert opened == [], f"{len(opened)} database connections were opened while sending"
+
+
+@pytest.mark.promise("P17")
+def test_an_endpoint_the_client_cannot_use_is_a_failed_attempt_not_a_crash(client, visitor):
+    """A partner's endpoint with letters outside ASCII in its host: the attempt fails, is
+    recorded and retried later, and the worker goes on."""
+    make_partner(endpoint="http://bølgen.invalid:9", secret="shared-secret-for-tests")
+    sign_up_and_confirm(client, visitor)
+    with Poster() as http:
+        assert deliver_batch(http) == 1
+    delivery = Delivery.objects.get()
+    assert delivery.state == DeliveryState.PENDING and delivery.attempts == 1
+    assert delivery.last_error.startswith("request not sent: ")

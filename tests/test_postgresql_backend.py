@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from django.db import connection, connections
 
+from tillit.core.postgresql import base
 from tillit.core.postgresql.base import DatabaseWrapper
 
 pytestmark = [
@@ -43,11 +44,23 @@ def test_the_default_database_uses_the_socket_checking_backend():
 
 
 @pytest.mark.promise("P3")
-def test_a_healthy_idle_connection_is_usable_without_asking_the_server(observer):
+def test_a_healthy_connection_in_use_is_usable_without_asking_the_server(observer):
+    connection.ensure_connection()
+    assert connection.is_usable()  # checked once: from now on it counts as in use
     pid = own_pid()
     assert connection.is_usable()
     # The server saw no `SELECT 1`: the connection's last query is still ours.
     assert "marker" in last_query_of(observer, pid)
+
+
+@pytest.mark.promise("P3")
+def test_a_connection_quiet_for_long_is_asked_as_before(observer):
+    """A peer that vanished without a word (a failover, a dropped NAT flow) leaves the socket
+    silent: after QUIET_SECONDS without a check, the server is asked."""
+    pid = own_pid()
+    connections["default"].checked_at = time.monotonic() - base.QUIET_SECONDS - 1
+    assert connection.is_usable()
+    assert last_query_of(observer, pid) == "SELECT 1"
 
 
 @pytest.mark.promise("P3")

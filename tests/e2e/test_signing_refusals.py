@@ -277,10 +277,11 @@ def test_tillit_refuses_receipts_that_are_not_authentic_fresh_or_for_this_lead(
     fake_partner, delivery, mode, why
 ):
     from tillit.partners.delivery import send
+    from tillit.partners.posting import Poster
 
     body = b'{"lead_id":"%s"}' % str(delivery.id).encode()
     secret = delivery.partner.secret()
-    with httpx.Client() as client:
+    with Poster() as client:
         fake_partner.mode = "good"
         control = send(client, delivery, body, secret)
         fake_partner.mode = mode
@@ -302,10 +303,11 @@ def test_a_refused_receipt_leaves_the_lead_queued_and_sealed(fake_partner, deliv
     for the next attempt."""
     from tillit.partners.delivery import deliver_batch
     from tillit.partners.models import Delivery, DeliveryState
+    from tillit.partners.posting import Poster
     from tillit.vault.models import Envelope
 
     fake_partner.mode = "stale"
-    with httpx.Client() as client:
+    with Poster() as client:
         assert deliver_batch(client) == 1
     after = Delivery.objects.get(id=delivery.id)
     assert after.state == DeliveryState.PENDING

@@ -2,7 +2,7 @@
 
 `insert` writes one model instance (the visitor's paths: a sign-up's intake, a cookie
 choice) as one statement in autocommit mode, committed before it returns (no BEGIN, no
-separate COMMIT: one round trip on PostgreSQL, prepared), run by tillit's backends straight on
+separate COMMIT: one round trip on PostgreSQL, with server-side binding), run by tillit's backends straight on
 the driver; on SQLite it holds the writers' queue (core/sqlite) around the statement rather
 than polling SQLite's lock. (Group commit, the rows
 of several request threads in one transaction, was tried and measured slower: with four

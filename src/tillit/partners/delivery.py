@@ -133,6 +133,8 @@ def send(poster: Poster, delivery: Delivery, body: bytes, secret: bytes | list[b
         )
     except NETWORK_ERRORS as error:
         return Outcome(delivery, False, error=f"network: {type(error).__name__}")
+    except Exception as error:  # noqa: BLE001 (an endpoint httpcore cannot use: never a crash)
+        return Outcome(delivery, False, error=f"request not sent: {type(error).__name__}")
     if response.status not in (200, 201):
         return Outcome(delivery, False, error=f"partner answered HTTP {response.status}")
     try:

@@ -6,13 +6,15 @@ do nothing for it, and cost about a third of a worker's CPU per lead: on this ma
 loopback, 1.0 ms of client CPU per POST through httpcore's pool against 1.5 ms through
 `httpx.Client.post`. httpcore is the transport httpx itself runs on, so connections are kept
 alive and shared by the sending threads in the same way. Redirects are not followed, as they
-were not before: a partner answers the lead itself.
+were not before: a partner answers the lead itself; proxy settings in the environment are
+not read (a partner's endpoint is reached directly).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import httpcore
 
@@ -28,6 +30,9 @@ NETWORK_ERRORS = (
 )
 
 
+USER_AGENT = "tillit-worker"
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -39,14 +44,21 @@ class Poster:
     """A pool of kept-alive connections, safe to share between threads."""
 
     def __init__(self, keepalive: int = 16) -> None:
-        self.pool = httpcore.ConnectionPool(max_keepalive_connections=keepalive)
+        # As httpx's Client had it: no cap on connections (the sending threads are the cap),
+        # and an idle connection dropped after 5 s rather than reused after the partner, or
+        # something between, has quietly closed it.
+        self.pool = httpcore.ConnectionPool(
+            max_connections=None, max_keepalive_connections=keepalive, keepalive_expiry=5.0
+        )
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
         """POST `body` and read the whole answer; raises one of NETWORK_ERRORS."""
         response = self.pool.request(
             "POST",
             url,
-            headers=list(headers.items()),  # Host and Content-Length are added by httpcore
+            # Host as the URL has it (httpcore would drop an IPv6 address's brackets);
+            # Content-Length is added by httpcore.
+            headers=[("Host", urlsplit(url).netloc), ("User-Agent", USER_AGENT), *headers.items()],
             content=body,
             extensions={
                 "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}

@@ -15,6 +15,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
+
 from tillit.partners.models import Partner
 
 
@@ -42,10 +44,15 @@ class Rooms:
 
     def __init__(self, now: datetime | None = None) -> None:
         self.now = now
+        self.today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
         self.partners = list(Partner.objects.compliant())
         self.counts: dict[Any, int] = {}
 
-    def assign(self, subject_id: uuid.UUID, country: str) -> Partner | None:
+    def assign(
+        self, subject_id: uuid.UUID, country: str, at: datetime | None = None
+    ) -> Partner | None:
+        """The partner for a new person whose lead is dated `at` (default now): a lead dated
+        before today does not count against today's cap, as Partner.leads_today counts."""
         country = country.upper()
         candidates = [
             p for p in self.partners if country in p.countries and _room(p, self.now, self.counts)
@@ -53,7 +60,7 @@ class Rooms:
         if not candidates:
             return None
         chosen = max(candidates, key=lambda p: _score(subject_id, p))
-        if chosen.pk in self.counts:
+        if chosen.pk in self.counts and (at is None or at >= self.today):
             self.counts[chosen.pk] += 1
         return chosen
 

@@ -87,12 +87,12 @@ def _record_all(opened: list[tuple[Envelope, Sent]]) -> list[object]:
     try:
         with transaction.atomic():
             results = register_all([sent for _, sent in opened])
+            for (_, sent), result in zip(opened, results, strict=True):
+                if result.no_partner:
+                    _tell_not_referred(sent.signup, sent.at)
     except Exception as error:
         log.warning("a batch of sign-ups is recorded one by one (%s)", type(error).__name__)
         return _record_one_by_one(opened)
-    for (_, sent), result in zip(opened, results, strict=True):
-        if result.no_partner:
-            _tell_not_referred(sent.signup, sent.at)
     return [intake.id for intake, _ in opened]
 
 

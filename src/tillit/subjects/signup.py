@@ -112,7 +112,7 @@ def register_all(sent: Sequence[Sent]) -> list[Registered]:
             results.append(Registered(subject=None, duplicate=True))
             continue
         subject_id = uuid.uuid4()
-        partner = rooms.assign(subject_id, one.signup.country)
+        partner = rooms.assign(subject_id, one.signup.country, one.at)
         if partner is None:
             results.append(Registered(subject=None, no_partner=True))
             continue

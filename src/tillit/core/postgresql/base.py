@@ -1,5 +1,5 @@
 """Django's PostgreSQL backend, with a health check that costs no round trip when it can, and
-one statement run straight on the driver, prepared, for the visitor's single-row INSERTs.
+one statement run straight on the driver for the visitor's single-row INSERTs.
 
 With CONN_HEALTH_CHECKS, Django asks the server `SELECT 1` before the first query of every
 request that reuses a connection: on a cookie choice, which is one INSERT, that is a second
@@ -7,35 +7,43 @@ round trip and a tenth of the web process's CPU. A connection the server has clo
 restart, an idle timeout, a terminated backend) makes its socket readable, at the end of the
 stream or with the server's last message, while an idle connection in good health has nothing
 to read. So the socket is looked at first, without waiting; only when there is something to
-read, or a transaction is open, is the server asked as before.
+read, a transaction is open, or the connection has been idle for longer than
+QUIET_SECONDS, is the server asked as before: a peer that vanished without a word (a failover
+that moved the address, a NAT or load balancer that dropped an idle flow) says nothing to the
+socket until something is sent, and a busy connection is the one whose check is frequent.
 
-`execute_alone` runs one statement in autocommit mode with server-side binding and a prepared
-statement (Django binds parameters in Python and sends the text each time), without Django's
-cursor layers: core/rows.insert uses it for the sign-up's and the cookie choice's row.
+`execute_alone` runs one statement in autocommit mode with server-side binding (Django binds
+parameters in Python and sends the text each time), without Django's cursor layers:
+core/rows.insert uses it for the sign-up's and the cookie choice's row. (Django connects
+with psycopg's automatic preparing off, which keeps it safe behind a transaction-mode pool.)
 """
 
 from __future__ import annotations
 
 import select
+import time
 from collections.abc import Sequence
 
 import psycopg
 from django.db.backends.postgresql import base
 from psycopg import pq
 
+# A connection checked more recently than this is in use: its socket tells its health.
+QUIET_SECONDS = 10.0
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    checked_at = 0.0
+
     def is_usable(self) -> bool:
         connection = self.connection
         if connection is None or connection.closed or connection.broken:
             return False
-        if connection.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-            try:
-                readable, _, _ = select.select([connection.fileno()], [], [], 0)
-            except (OSError, ValueError):
-                return False
-            if not readable:
-                return True
+        now, last = time.monotonic(), self.checked_at
+        self.checked_at = now
+        idle = connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        if idle and now - last < QUIET_SECONDS and not _readable(connection.fileno()):
+            return True
         return super().is_usable()
 
     def execute_alone(self, sql: str, params: Sequence[object]) -> None:
@@ -43,4 +51,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.ensure_connection()
         self.validate_thread_sharing()
         with self.wrap_database_errors, psycopg.Cursor(self.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
+            cursor.execute(sql, params)
+
+
+def _readable(fd: int) -> bool:
+    """Something to read (the server's last words, or the end of the stream), or unknown."""
+    poller = select.poll()
+    try:
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):
+        return True
