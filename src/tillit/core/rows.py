@@ -2,10 +2,10 @@
 
 `insert` writes one model instance (the visitor's paths: a sign-up's intake, a cookie
 choice) as one statement in autocommit mode, committed before it returns (no BEGIN, no
-separate COMMIT: one round trip on PostgreSQL, with server-side binding), run by tillit's backends straight on
-the driver; on SQLite it holds the writers' queue (core/sqlite) around the statement rather
-than polling SQLite's lock. (Group commit, the rows
-of several request threads in one transaction, was tried and measured slower: with four
+separate COMMIT: one round trip on PostgreSQL, with server-side binding), run by tillit's
+backends straight on the driver; on SQLite it holds the writers' queue (core/sqlite) around
+the statement rather than polling SQLite's lock. (Group commit, the rows of several request
+threads in one transaction, was tried and measured slower: with four
 threads a batch is rarely more than one row, and on PostgreSQL it serialises commits that
 the database runs side by side.) `update_many` sets the same columns of many rows by primary
 key to values of their own, one statement run for every row (a worker's batch), and
