@@ -53,10 +53,12 @@ def sizes() -> list[list[str]]:
     return rows
 
 
-def throughput(base: str, web_pid: int, args: argparse.Namespace, work: Path) -> list[list[str]]:
+def throughput(
+    base: str, web_pid: int, args: argparse.Namespace, work: Path, pg: c.PgCpu | None
+) -> list[list[str]]:
     cookie, token = csrf_pair(base)
     body = consent_body(base)
-    results = {}
+    results, database = {}, {}
     for mode in ("healthz", "consent"):
         script = work / f"{mode}.lua"
         script.write_text(
@@ -66,7 +68,10 @@ def throughput(base: str, web_pid: int, args: argparse.Namespace, work: Path) ->
         url = base + ("/healthz" if mode == "healthz" else "/cookies/choice")
         if args.warmup:
             wrk(url, script, args.warmup, 2, args.connections, work, f"{mode}-warm", web_pid)
+        if pg:
+            pg.mark()
         results[mode], _ = wrk(url, script, args.duration, 2, args.connections, work, mode, web_pid)
+        database[mode] = pg.used() / results[mode].raw["duration_us"] * 1e6 if pg else 0.0
     rows = []
     for mode, r in results.items():
         rows.append(
@@ -78,11 +83,16 @@ def throughput(base: str, web_pid: int, args: argparse.Namespace, work: Path) ->
                 str(r.requests),
                 str(r.bad + r.socket_errors),
                 f"{r.server_cores:.2f}",
+                f"{1000 * r.server_cores / r.rps:.2f}",
+                f"{database[mode]:.2f}" if pg else "",
+                f"{r.cpu:.0%}",
             ]
         )
     ratio = results["consent"].rps / results["healthz"].rps
     verdict = "PASS" if ratio >= 0.5 else "FAIL"
-    rows.append(["consent/healthz", f"{ratio:.1%}", "", "", "", "", f">= 50 % {verdict}"])
+    rows.append(
+        ["consent/healthz", f"{ratio:.1%}", "", "", "", "", f">= 50 % {verdict}", "", "", ""]
+    )
     return rows
 
 
@@ -124,7 +134,7 @@ def main() -> None:
     print(c.table(sizes(), ["file", "raw bytes", "gzip bytes", "vs ours"]))
 
     work = c.temp_dir("tillit-bench-consent-", keep=args.keep)
-    db_url = c.create_pg_database()[1] if args.postgres else ""
+    db_name, db_url = c.create_pg_database() if args.postgres else ("", "")
     env = c.make_env(work, db_url)
     c.run_init(env, partner_port=c.free_port(), logdir=work)
     port = c.free_port()
@@ -133,14 +143,32 @@ def main() -> None:
     try:
         c.wait_http(base + "/healthz", web)
         before = count_rows(db_url, work, "select count(*) from consent_cookieconsent")
-        rows = throughput(base, web.popen.pid, args, work)
+        rows = throughput(base, web.popen.pid, args, work, c.PgCpu(db_name) if db_name else None)
         made = count_rows(db_url, work, "select count(*) from consent_cookieconsent") - before
         print(
             f"\n## 2. Consent records per second ({'PostgreSQL' if db_url else 'SQLite'}, "
             f"wrk -t2 -c{args.connections} -d{args.duration}s, tillit web defaults)\n"
         )
         print(
-            c.table(rows, ["endpoint", "req/s", "p50 ms", "p99 ms", "requests", "errors", "cores"])
+            c.table(
+                rows,
+                [
+                    "endpoint",
+                    "req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "requests",
+                    "errors",
+                    "cores",
+                    "CPU ms/req",
+                    "database cores",
+                    "machine busy",
+                ],
+            )
+        )
+        print(
+            "# cores = the web process's CPU seconds per second; CPU ms/req = its CPU per answer; "
+            "database cores = the PostgreSQL backends'; machine busy = all processes, wrk's too"
         )
         print(f"# proof records in the database after both runs (incl. warm-up): {made}")
         timings = banner_delay(base, args.loads)

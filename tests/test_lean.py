@@ -118,7 +118,7 @@ def test_a_cookie_choice_through_the_short_chain_is_recorded_and_remembered(csrf
     body = json.dumps(
         {"action": "reject_all", "source": "banner", "granted": [], "version": version["version"]}
     ).encode()
-    status, headers, _ = call(
+    status, headers, answer = call(
         "POST",
         "/cookies/choice",
         body,
@@ -129,14 +129,26 @@ def test_a_cookie_choice_through_the_short_chain_is_recorded_and_remembered(csrf
     assert status == 200
     assert any(c.startswith("tillit_consent=") for c in headers["set-cookie"])
     assert headers["cache-control"][0].startswith("max-age=0")
-    assert CookieConsent.objects.get().action == "reject_all"
+    assert headers["content-type"] == ["application/json"]
+    assert headers["vary"] == ["Accept-Language"] and headers["content-language"] == ["nb"]
+    stored = CookieConsent.objects.get()
+    assert stored.action == "reject_all"
+    # The proof as JsonResponse writes it, for the record that was stored.
+    from django.http import JsonResponse
+
+    assert answer == JsonResponse(stored.as_proof()).content.decode()
 
 
 def test_the_short_chain_is_the_full_one_less_what_visitors_never_use():
     from tillit.core.lean import PUBLIC_POSTS
     from tillit.wsgi import application
 
-    lean = settings.PUBLIC_POST_MIDDLEWARE
+    # PathLanguage stands in for LocaleMiddleware (its answers are the same: the test below).
+    stand_ins = {
+        "tillit.core.lean.PathLanguage": "django.middleware.locale.LocaleMiddleware",
+        "tillit.core.lean.PolicyOnce": "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    }
+    lean = [stand_ins.get(m, m) for m in settings.PUBLIC_POST_MIDDLEWARE]
     assert [m for m in settings.MIDDLEWARE if m in lean] == lean  # same layers, same order
     assert {"/", "/en/", "/cookies/choice", "/en/cookies/choice"} == set(PUBLIC_POSTS)
     chain = application.public_post._middleware_chain
@@ -156,3 +168,116 @@ def test_a_web_process_loads_no_worker_browser_or_redis_code():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert found.stdout.strip() == ""
+
+
+@pytest.mark.promise("P14")
+@pytest.mark.parametrize("path", ["/", "/en/", "/cookies/choice", "/en/cookies/choice"])
+@pytest.mark.parametrize(
+    "browser",
+    [
+        {},
+        {"HTTP_ACCEPT_LANGUAGE": "en-GB,en;q=0.8"},
+        {"HTTP_ACCEPT_LANGUAGE": "nb"},
+        {"HTTP_COOKIE": "django_language=en"},
+    ],
+)
+def test_path_language_answers_as_django_locale_middleware_does(rf, path, browser):
+    """The same language for the request and the same Vary and Content-Language headers,
+    whatever the browser asks for: on these paths the path alone decides."""
+    from django.http import HttpResponse
+    from django.middleware.locale import LocaleMiddleware
+    from django.utils import translation
+
+    from tillit.core.lean import PathLanguage
+
+    seen = []
+    for middleware in (LocaleMiddleware, PathLanguage):
+        request = rf.post(path, **browser)
+
+        def view(request, seen=seen):
+            return HttpResponse(translation.get_language())
+
+        response = middleware(view)(request)
+        seen.append(
+            (
+                request.LANGUAGE_CODE,
+                response.content,
+                response.get("Vary"),
+                response["Content-Language"],
+            )
+        )
+        translation.deactivate()
+    assert seen[0] == seen[1]
+    assert seen[1][0] == ("en" if path.startswith("/en/") else "nb")
+
+
+@pytest.mark.parametrize("already", [{}, {"Cache-Control": "public, max-age=60"}])
+def test_the_lean_never_cache_writes_djangos_headers(rf, already):
+    import time_machine
+    from django.http import JsonResponse
+    from django.views.decorators.cache import never_cache
+
+    from tillit.core import lean
+
+    def view(request):
+        response = JsonResponse({"ok": True})
+        for name, value in already.items():
+            response[name] = value
+        return response
+
+    with time_machine.travel("2026-12-07 06:00:00.7+00:00", tick=False):
+        theirs = never_cache(view)(rf.post("/cookies/choice"))
+        ours = lean.never_cache(view)(rf.post("/cookies/choice"))
+    assert dict(ours.headers) == dict(theirs.headers)
+    assert theirs["Expires"] == "Mon, 07 Dec 2026 06:00:00 GMT"
+
+
+def test_a_consent_cookie_expires_as_set_cookie_would_write_it(rf):
+    import time_machine
+    from django.http import HttpResponse
+
+    from tillit.consent import cookies
+    from tillit.core import lean
+
+    seconds = int(cookies.max_age().total_seconds())
+    with time_machine.travel("2026-12-07 06:00:00.9+00:00", tick=False):
+        theirs = HttpResponse()
+        theirs.set_cookie("x", "1", max_age=seconds)
+        ours = HttpResponse()
+        ours.set_cookie("x", "1", max_age=seconds, expires=lean.date_in(seconds))
+    assert ours.cookies["x"].output() == theirs.cookies["x"].output()
+
+
+@pytest.mark.promise("P3")
+@pytest.mark.parametrize("answer", ["json", "nonce", "own", "report-only"])
+def test_policy_once_writes_the_policy_django_would(rf, answer, settings):
+    """The same Content-Security-Policy headers as Django's middleware: built once for a plain
+    answer, and as Django builds them when the answer uses a nonce or sets its own policy."""
+    from django.http import HttpResponse
+    from django.middleware.csp import ContentSecurityPolicyMiddleware
+    from django.utils.csp import CSP
+
+    from tillit.core.lean import PolicyOnce
+
+    if answer == "report-only":
+        settings.SECURE_CSP_REPORT_ONLY = {"default-src": [CSP.SELF], "report-uri": "/r"}
+
+    def view(request):
+        response = HttpResponse("{}", content_type="application/json")
+        if answer == "nonce":
+            response.content = f"<script nonce='{request._csp_nonce}'></script>".encode()
+        if answer == "own":
+            response._csp_config = {**settings.SECURE_CSP, "frame-src": ["https://a.example.com"]}
+        return response
+
+    seen = []
+    for middleware in (ContentSecurityPolicyMiddleware, PolicyOnce):
+        chain = middleware(view)
+        for _ in range(2):  # the second answer comes from what was built for the first
+            response = chain(rf.post("/cookies/choice"))
+            headers = {k: v for k, v in response.headers.items() if "Security-Policy" in k}
+            seen.append(headers if answer != "nonce" else {k: len(v) for k, v in headers.items()})
+            if answer == "nonce":
+                assert "'nonce-" in response["Content-Security-Policy"]
+    assert seen[0] == seen[1] == seen[2] == seen[3] and seen[0]
+    assert answer == "nonce" or "frame-ancestors 'none'" in seen[0]["Content-Security-Policy"]

@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponse
 
 from tillit import datamap
 from tillit.consent.models import CookieAction, CookieConsent, CookieSource
-from tillit.core import rows
+from tillit.core import lean, rows
 from tillit.policy import versions
 
 COOKIE_NAME = datamap.CONSENT_COOKIE
@@ -222,10 +222,12 @@ def remember(response: HttpResponse, request: HttpRequest, proof: CookieConsent)
         salt=SALT,
         compress=False,
     )
+    seconds = int(max_age().total_seconds())
     response.set_cookie(
         COOKIE_NAME,
         value,
-        max_age=int(max_age().total_seconds()),
+        max_age=seconds,
+        expires=lean.date_in(seconds),  # what set_cookie would write, made once a second
         secure=request.is_secure(),
         httponly=True,
         samesite="Lax",

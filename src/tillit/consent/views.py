@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from tillit import datamap
 from tillit.consent import cookies
+from tillit.core import lean
 
 log = logging.getLogger("tillit.consent")
 
@@ -64,7 +66,7 @@ def _settings(request: HttpRequest, error: str = "", status: int = 200) -> HttpR
     )
 
 
-@never_cache
+@lean.never_cache
 @require_POST
 def choose(request: HttpRequest) -> HttpResponse:
     """Record a choice (JSON from the banner, or the settings page's form without script)."""
@@ -80,7 +82,10 @@ def choose(request: HttpRequest) -> HttpResponse:
         return _settings(request, error=_reason(refusal.code), status=400)
     proof = cookies.record(checked, known, dm, _lang())
     if as_json:
-        response: HttpResponse = JsonResponse(proof.as_proof())
+        # The proof is strings and lists: json's own encoder writes what JsonResponse would.
+        response: HttpResponse = HttpResponse(
+            json.dumps(proof.as_proof()), content_type="application/json"
+        )
     else:
         response = redirect("consent:settings")
     cookies.remember(response, request, proof)
