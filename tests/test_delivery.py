@@ -292,3 +292,70 @@ def test_an_endpoint_the_client_cannot_use_is_a_failed_attempt_not_a_crash(clien
     delivery = Delivery.objects.get()
     assert delivery.state == DeliveryState.PENDING and delivery.attempts == 1
     assert delivery.last_error.startswith("request not sent: ")
+
+
+@pytest.mark.promise("P17")
+def test_the_worker_sends_the_next_batch_while_it_records_the_last(
+    client, visitor, running_partner
+):
+    """Pipeline: a step sends a batch and records the one sent in the step before; the leads
+    are at the partner before they are recorded, and a step says 0 only when nothing is in
+    flight and nothing is due."""
+    from tillit.partners.delivery import Pipeline
+
+    make_partner(endpoint=running_partner.url, secret=running_partner.secret)
+    subjects = [
+        sign_up_and_confirm(client, {**visitor, "email": f"roer-{i}@example.com"}) for i in range(3)
+    ]
+    refs = {str(s.id) for s in subjects}
+    with Poster() as http:
+        pipeline = Pipeline(http, batch=2)
+        assert pipeline.step() == 2  # two sent, nothing before them to record
+        assert set(Delivery.objects.values_list("state", flat=True)) == {
+            DeliveryState.LEASED,
+            DeliveryState.PENDING,
+        }
+        assert pipeline.step() == 1 + 2  # the third sent, the first two recorded
+        assert Delivery.objects.filter(state=DeliveryState.DELIVERED).count() == 2
+        assert pipeline.step() == 1  # the third recorded
+        assert pipeline.step() == 0
+        pipeline.close()
+    assert set(Delivery.objects.values_list("state", flat=True)) == {DeliveryState.DELIVERED}
+    stored = [x["subject_ref"] for x in running_partner.leads() if x["subject_ref"] in refs]
+    assert sorted(stored) == sorted(refs)  # each once
+    assert not Envelope.objects.filter(purpose=Purpose.LEAD).exists()
+
+
+@pytest.mark.promise("P17")
+def test_a_batch_in_flight_is_recorded_when_the_worker_stops(client, visitor, running_partner):
+    from tillit.worker.loop import Loop
+
+    make_partner(endpoint=running_partner.url, secret=running_partner.secret)
+    sign_up_and_confirm(client, visitor)
+    loop = Loop()
+    assert loop.deliveries.step() == 1
+    assert Delivery.objects.get().state == DeliveryState.LEASED
+    loop.close()
+    assert Delivery.objects.get().state == DeliveryState.DELIVERED
+
+
+@pytest.mark.promise("P17")
+def test_a_worker_that_dies_with_a_batch_in_flight_loses_nothing_and_doubles_nothing(
+    client, visitor, running_partner
+):
+    """The batch was sent, the worker died before recording it: its lease runs out, the next
+    worker sends it again under the same Idempotency-Key, and the partner keeps one lead."""
+    from tillit.partners.delivery import Pipeline
+
+    make_partner(endpoint=running_partner.url, secret=running_partner.secret)
+    subject = sign_up_and_confirm(client, visitor)
+    with Poster() as http:
+        dead = Pipeline(http)
+        assert dead.step() == 1
+        dead.in_flight.outcomes[0].result()  # the partner has it; nothing is recorded
+        Delivery.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+        assert deliver_batch(http) == 1
+    delivery = Delivery.objects.get()
+    assert delivery.state == DeliveryState.DELIVERED and delivery.attempts == 2
+    assert [x["subject_ref"] for x in running_partner.leads()].count(str(subject.id)) == 1
+    assert AuditEvent.objects.filter(action="lead.delivered", target=subject.ref).count() == 1

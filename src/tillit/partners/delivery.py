@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -157,24 +157,38 @@ def send(poster: Poster, delivery: Delivery, body: bytes, secret: bytes | list[b
     )
 
 
-def deliver_batch(poster: Poster, batch: int = 64) -> int:
-    """Claim, send (concurrently) and record one batch; return how many jobs were handled."""
+@dataclass
+class Sending:
+    """A claimed batch whose requests are on their way (futures of the sending threads)."""
+
+    deliveries: list[Delivery]
+    outcomes: list[Future[Outcome]]
+
+
+def start(poster: Poster, pool: ThreadPoolExecutor, batch: int) -> Sending | None:
+    """Claim a batch and hand its requests to the sending threads; None when nothing is due."""
     deliveries = claim(batch)
     if not deliveries:
-        return 0
+        return None
     records: dict[object, list[ConsentRecord]] = {d.subject_id: [] for d in deliveries}
     for c in ConsentRecord.objects.filter(subject_id__in=list(records)):  # in the model's order
         records[c.subject_id].append(c)
     bodies = {d.id: payload(d, records[d.subject_id]) for d in deliveries if d.envelope is not None}
     # Everything the sending threads need is read here, in the worker's own connection.
     partner_secrets = {d.partner_id: d.partner.secrets() for d in deliveries if d.id in bodies}
-    with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
-        outcomes = list(
-            pool.map(
-                lambda d: send(poster, d, bodies[d.id], partner_secrets[d.partner_id]),
-                [d for d in deliveries if d.id in bodies],
-            )
-        )
+    return Sending(
+        deliveries,
+        [
+            pool.submit(send, poster, d, bodies[d.id], partner_secrets[d.partner_id])
+            for d in deliveries
+            if d.id in bodies
+        ],
+    )
+
+
+def finish(sending: Sending) -> int:
+    """Wait for a batch's answers and record them; return how many jobs were handled."""
+    outcomes = [future.result() for future in sending.outcomes]
     with transaction.atomic():
         _record_successes([o for o in outcomes if o.ok])
         for outcome in outcomes:
@@ -184,7 +198,55 @@ def deliver_batch(poster: Poster, batch: int = 64) -> int:
         {o.delivery.partner for o in outcomes if o.ok and o.delivery.attempts > 1},
         keep={o.delivery.id for o in outcomes if not o.ok},
     )
-    return len(deliveries)
+    return len(sending.deliveries)
+
+
+def deliver_batch(poster: Poster, batch: int = 64) -> int:
+    """Claim, send (concurrently) and record one batch; return how many jobs were handled."""
+    with ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY) as pool:
+        sending = start(poster, pool, batch)
+        return finish(sending) if sending else 0
+
+
+class Pipeline:
+    """The worker's deliveries, one batch on its way while the one before is recorded.
+
+    Each step claims and sends the next batch, then records the answers of the batch sent in
+    the step before: the partner works on one batch while the worker writes the other and
+    does the rest of its step, where deliver_batch would leave one of them idle. A batch in
+    flight is still leased to this worker; if the worker dies before recording it, the lease
+    runs out and the leads are sent again under the same Idempotency-Key, as after any crash
+    between sending and recording. `close` records what is in flight.
+    """
+
+    def __init__(self, poster: Poster, batch: int = 64) -> None:
+        self.poster, self.batch = poster, batch
+        self.pool = ThreadPoolExecutor(
+            max_workers=settings.DELIVERY_CONCURRENCY, thread_name_prefix="tillit-send"
+        )
+        self.in_flight: Sending | None = None
+
+    def step(self) -> int:
+        """Send the next batch and record the last; return how many jobs were sent or recorded
+        (0 only when nothing was in flight and nothing is due)."""
+        previous = self.in_flight
+        self.in_flight = None
+        try:
+            self.in_flight = start(self.poster, self.pool, self.batch)
+        except BaseException:
+            self.in_flight = previous  # recorded at the next step, once the database is back
+            raise
+        sent = len(self.in_flight.deliveries) if self.in_flight else 0
+        return sent + (finish(previous) if previous else 0)
+
+    def close(self) -> None:
+        """Record the batch in flight (its leases run out if that fails) and stop the threads."""
+        previous, self.in_flight = self.in_flight, None
+        try:
+            if previous:
+                finish(previous)
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 # What a partner's failure says when it was down, not when it refused the lead.

@@ -21,7 +21,7 @@ from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 from tillit.audit import sequencer
 from tillit.audit import witnesses as log_witnesses
 from tillit.offers import sending as offers
-from tillit.partners.delivery import deliver_batch
+from tillit.partners.delivery import Pipeline
 from tillit.partners.posting import Poster
 from tillit.rights import fanout
 from tillit.subjects import intake
@@ -40,15 +40,16 @@ class Loop:
         self.client = httpx.Client(http2=False, limits=httpx.Limits(max_keepalive_connections=16))
         # Leads go through httpcore's pool alone (partners/posting.py): the hottest requests.
         self.poster = Poster()
+        self.deliveries = Pipeline(self.poster, batch)
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"[:64]
         self.last_retention = 0.0
 
     def process_one(self) -> int:
-        """One step: new sign-ups, a batch of deliveries, the ready e-mail jobs, retention when
-        due."""
+        """One step: new sign-ups, a batch of deliveries sent (and the last step's recorded),
+        the ready e-mail jobs, retention when due."""
         close_old_connections()
         done = intake.process()
-        done += deliver_batch(self.poster, self.batch)
+        done += self.deliveries.step()
         done += fanout.step(self.client)
         done += offers.step(self.client)
         done += self.run_tasks()
@@ -116,9 +117,22 @@ class Loop:
                 continue
             if not done:
                 self._sleep(self.interval)
+        self.close()
         log.info("worker %s stopped", self.worker_id)
-        self.client.close()
-        self.poster.close()
+
+    def close(self) -> None:
+        """Record the deliveries in flight, then let go of the connections."""
+        try:
+            self.deliveries.close()
+        except DatabaseError as error:
+            log.warning(
+                "the last deliveries were not recorded (%s); their leases run out and they are "
+                "sent again",
+                type(error).__name__,
+            )
+        finally:
+            self.client.close()
+            self.poster.close()
 
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds

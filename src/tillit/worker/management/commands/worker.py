@@ -24,7 +24,10 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         loop = Loop(interval=float(options["interval"]), batch=int(options["batch"]))  # type: ignore[arg-type]
         if options["drain"]:
-            loop.drain()
+            try:
+                loop.drain()
+            finally:
+                loop.close()
             return
 
         def stop(signum: int, frame: FrameType | None) -> None:
