@@ -150,8 +150,9 @@ def test_two_workers_racing_over_one_queue_deliver_each_lead_once(make_queue, re
     site = make_queue(RACING_LEADS)
     site.start_worker("worker-a", *WORKER_ARGS)
     site.start_worker("worker-b", *WORKER_ARGS)
-    # Watch the queue while they work: two different leases held at the same moment show that
-    # both workers were claiming at once (one worker holds one batch at a time).
+    # Watch the queue while they work. One worker holds at most two batches (one on its way,
+    # the one before it being recorded), so three different leases at the same moment show
+    # that both workers were claiming at once, and more than four that one held too many.
     most_at_once = 0
 
     def all_delivered() -> bool:
@@ -166,7 +167,8 @@ def test_two_workers_racing_over_one_queue_deliver_each_lead_once(make_queue, re
 
     until(all_delivered, 90, "every lead is delivered", every=0.02)
     site.stop_all()
-    assert most_at_once == 2, "the two workers never held leases at the same time"
+    assert most_at_once >= 3, "the two workers never held leases at the same time"
+    assert most_at_once <= 4, "a worker held more than two batches at once"
     assert_each_lead_delivered_once(site, reference, RACING_LEADS)
 
 
