@@ -83,7 +83,7 @@ def throughput(
                 str(r.requests),
                 str(r.bad + r.socket_errors),
                 f"{r.server_cores:.2f}",
-                f"{1000 * r.server_cores / r.rps:.2f}",
+                f"{1000 * r.server_cores / r.rps:.2f}" if r.rps else "-",
                 f"{database[mode]:.2f}" if pg else "",
                 f"{r.cpu:.0%}",
             ]

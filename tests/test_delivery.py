@@ -296,30 +296,37 @@ def test_an_endpoint_the_client_cannot_use_is_a_failed_attempt_not_a_crash(clien
 
 @pytest.mark.promise("P17")
 def test_the_worker_sends_the_next_batch_while_it_records_the_last(
-    client, visitor, running_partner
+    client, visitor, running_partner, monkeypatch
 ):
-    """Pipeline: a step sends a batch and records the one sent in the step before; the leads
-    are at the partner before they are recorded, and a step says 0 only when nothing is in
-    flight and nothing is due."""
-    from tillit.partners.delivery import Pipeline
+    """Pipeline: a step sends a batch and then records the one sent in the step before; the
+    leads are at the partner before they are recorded, and a step says 0 only when nothing is
+    waiting and nothing is due."""
+    from tillit.partners import delivery
 
     make_partner(endpoint=running_partner.url, secret=running_partner.secret)
     subjects = [
         sign_up_and_confirm(client, {**visitor, "email": f"roer-{i}@example.com"}) for i in range(3)
     ]
     refs = {str(s.id) for s in subjects}
+    leased_while_recording = []
+    real_finish = delivery.finish
+
+    def finish(sending):
+        leased_while_recording.append(Delivery.objects.filter(state=DeliveryState.LEASED).count())
+        return real_finish(sending)
+
+    monkeypatch.setattr(delivery, "finish", finish)
     with Poster() as http:
-        pipeline = Pipeline(http, batch=2)
+        pipeline = delivery.Pipeline(http, batch=2)
         assert pipeline.step() == 2  # two sent, nothing before them to record
-        assert set(Delivery.objects.values_list("state", flat=True)) == {
-            DeliveryState.LEASED,
-            DeliveryState.PENDING,
-        }
-        assert pipeline.step() == 1 + 2  # the third sent, the first two recorded
+        assert Delivery.objects.filter(state=DeliveryState.LEASED).count() == 2
+        assert pipeline.step() == 1 + 2  # the third sent, then the first two recorded
         assert Delivery.objects.filter(state=DeliveryState.DELIVERED).count() == 2
         assert pipeline.step() == 1  # the third recorded
         assert pipeline.step() == 0
         pipeline.close()
+    # When the first two were recorded, the third was already claimed and sent.
+    assert leased_while_recording == [3, 1]
     assert set(Delivery.objects.values_list("state", flat=True)) == {DeliveryState.DELIVERED}
     stored = [x["subject_ref"] for x in running_partner.leads() if x["subject_ref"] in refs]
     assert sorted(stored) == sorted(refs)  # each once
@@ -327,35 +334,71 @@ def test_the_worker_sends_the_next_batch_while_it_records_the_last(
 
 
 @pytest.mark.promise("P17")
+def test_a_slow_step_never_lets_the_worker_claim_its_own_batch_again(
+    client, visitor, running_partner
+):
+    """A batch waits a whole step to be recorded; were its lease to run out meanwhile (a step
+    slowed by a mail server or a silent partner), the worker would claim and send it again and
+    record neither. Each step renews the lease of what it has sent."""
+    from tillit.partners.delivery import Pipeline
+
+    make_partner(endpoint=running_partner.url, secret=running_partner.secret)
+    subject = sign_up_and_confirm(client, visitor)
+    with Poster() as http:
+        pipeline = Pipeline(http)
+        assert pipeline.step() == 1
+        # The rest of the step took longer than the lease.
+        Delivery.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+        assert pipeline.step() == 1  # recorded; nothing claimed again
+        pipeline.close()
+    delivery = Delivery.objects.get()
+    assert delivery.state == DeliveryState.DELIVERED and delivery.attempts == 1
+    assert [x["subject_ref"] for x in running_partner.leads()].count(str(subject.id)) == 1
+
+
+@pytest.mark.promise("P17")
 def test_a_batch_in_flight_is_recorded_when_the_worker_stops(client, visitor, running_partner):
+    """`tillit worker` on SIGTERM: the loop stops after its step and records what it sent."""
+    from tillit.audit.models import AuditEvent as Event
     from tillit.worker.loop import Loop
 
     make_partner(endpoint=running_partner.url, secret=running_partner.secret)
     sign_up_and_confirm(client, visitor)
-    loop = Loop()
-    assert loop.deliveries.step() == 1
-    assert Delivery.objects.get().state == DeliveryState.LEASED
-    loop.close()
+    loop = Loop(interval=0.01)
+    step = loop.process_one
+
+    def one_step_then_stop():
+        done = step()
+        loop.running = False  # as the SIGTERM handler does
+        assert Delivery.objects.get().state == DeliveryState.LEASED  # sent, not yet recorded
+        return done
+
+    loop.process_one = one_step_then_stop
+    loop.forever()
     assert Delivery.objects.get().state == DeliveryState.DELIVERED
+    assert Event.objects.filter(action="lead.delivered").count() == 1
 
 
 @pytest.mark.promise("P17")
 def test_a_worker_that_dies_with_a_batch_in_flight_loses_nothing_and_doubles_nothing(
     client, visitor, running_partner
 ):
-    """The batch was sent, the worker died before recording it: its lease runs out, the next
-    worker sends it again under the same Idempotency-Key, and the partner keeps one lead."""
+    """The batch was sent, the worker stalled (or died) before recording it: its lease runs
+    out, another worker sends it again under the same Idempotency-Key, and the partner keeps
+    one lead. If the stalled worker then wakes and records, it changes nothing."""
     from tillit.partners.delivery import Pipeline
 
     make_partner(endpoint=running_partner.url, secret=running_partner.secret)
     subject = sign_up_and_confirm(client, visitor)
     with Poster() as http:
-        dead = Pipeline(http)
-        assert dead.step() == 1
-        dead.in_flight.outcomes[0].result()  # the partner has it; nothing is recorded
+        stalled = Pipeline(http)
+        assert stalled.step() == 1
+        stalled.sent[0].outcomes[0].result()  # the partner has it; nothing is recorded
         Delivery.objects.update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
-        assert deliver_batch(http) == 1
-    delivery = Delivery.objects.get()
-    assert delivery.state == DeliveryState.DELIVERED and delivery.attempts == 2
+        assert deliver_batch(http) == 1  # another worker takes the lease over
+        after = Delivery.objects.values("state", "attempts", "lease_token").get()
+        stalled.close()  # the stalled worker records its (stale) batch
+    assert Delivery.objects.values("state", "attempts", "lease_token").get() == after
+    assert after["state"] == DeliveryState.DELIVERED and after["attempts"] == 2
     assert [x["subject_ref"] for x in running_partner.leads()].count(str(subject.id)) == 1
     assert AuditEvent.objects.filter(action="lead.delivered", target=subject.ref).count() == 1

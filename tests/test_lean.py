@@ -281,3 +281,44 @@ def test_policy_once_writes_the_policy_django_would(rf, answer, settings):
                 assert "'nonce-" in response["Content-Security-Policy"]
     assert seen[0] == seen[1] == seen[2] == seen[3] and seen[0]
     assert answer == "nonce" or "frame-ancestors 'none'" in seen[0]["Content-Security-Policy"]
+
+
+def test_one_path_language_serves_every_path_and_browser_as_django_does(rf, settings):
+    """One instance, as in a web process: what it worked out for one request is right for the
+    next, whatever that one's path or browser, and a new default language is followed."""
+    from django.http import HttpResponse
+    from django.middleware.locale import LocaleMiddleware
+    from django.utils import translation
+
+    from tillit.core.lean import PathLanguage
+
+    def view(request):
+        return HttpResponse(translation.get_language())
+
+    ours, theirs = PathLanguage(view), LocaleMiddleware(view)
+    browsers = [{}, {"HTTP_ACCEPT_LANGUAGE": "en"}, {"HTTP_COOKIE": "django_language=en"}]
+    for default in ("nb", "en"):
+        settings.LANGUAGE_CODE = default
+        for path in ["/", "/en/", "/cookies/choice", "/en/cookies/choice"] * 2:
+            for browser in browsers:
+                seen = []
+                for chain in (theirs, ours):
+                    request = rf.post(path, **browser)
+                    response = chain(request)
+                    seen.append((request.LANGUAGE_CODE, response.content, response.get("Vary")))
+                    translation.deactivate()
+                assert seen[0] == seen[1], (default, path, browser)
+
+
+def test_policy_once_follows_a_new_policy_in_the_settings(rf, settings):
+    from django.http import HttpResponse
+    from django.utils.csp import CSP
+
+    from tillit.core.lean import PolicyOnce
+
+    chain = PolicyOnce(lambda request: HttpResponse("{}"))
+    first = chain(rf.post("/cookies/choice"))["Content-Security-Policy"]
+    assert chain(rf.post("/cookies/choice"))["Content-Security-Policy"] == first
+    settings.SECURE_CSP = {"default-src": [CSP.SELF], "frame-ancestors": [CSP.NONE]}
+    after = chain(rf.post("/cookies/choice"))["Content-Security-Policy"]
+    assert after == "default-src 'self'; frame-ancestors 'none'" != first

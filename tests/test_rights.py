@@ -374,3 +374,20 @@ def test_a_download_link_past_seven_days_gives_nothing(client, kari):
     assert page.status_code == 200 and gone.status_code == 410
     assert export.open_once(token) is not None  # within the week the same link works, once
     assert export.open_once(token) is None
+
+
+@pytest.mark.promise("P29")
+@pytest.mark.promise("P17")
+def test_an_erasure_while_the_lead_is_on_its_way_is_passed_on_to_that_partner(client, kari):
+    """The worker has sent the lead and not yet recorded the answer (the delivery is leased):
+    the partner may hold the data, so the erasure goes to it too, though tillit's own part
+    cancels the delivery."""
+    from tillit.partners.models import Delivery, DeliveryState
+    from tillit.rights.models import PartnerTask
+
+    Delivery.objects.update(state=DeliveryState.LEASED, lease_token="in-flight")
+    request = requested(client, "erasure")
+    assert Delivery.objects.get().state == DeliveryState.CANCELLED
+    assert [t.partner_id for t in PartnerTask.objects.filter(request=request)] == [
+        Delivery.objects.get().partner_id
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
@@ -82,9 +83,9 @@ def choose(request: HttpRequest) -> HttpResponse:
         return _settings(request, error=_reason(refusal.code), status=400)
     proof = cookies.record(checked, known, dm, _lang())
     if as_json:
-        # The proof is strings and lists: json's own encoder writes what JsonResponse would.
+        # What JsonResponse writes, without its layers.
         response: HttpResponse = HttpResponse(
-            json.dumps(proof.as_proof()), content_type="application/json"
+            json.dumps(proof.as_proof(), cls=DjangoJSONEncoder), content_type="application/json"
         )
     else:
         response = redirect("consent:settings")

@@ -20,6 +20,7 @@ joining the policy or formatting a date per answer.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterable
 from functools import wraps
@@ -89,12 +90,12 @@ class PathLanguage(LocaleMiddleware):
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         super().__init__(get_response)
-        # path -> (the language, whether the path names it)
-        self.paths: dict[tuple[str, str], tuple[str, bool]] = {}
+        # (URL conf, path, default language) -> (the language, whether the path names it)
+        self.paths: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
     def _language(self, request: HttpRequest) -> tuple[str, bool] | None:
         urlconf = getattr(request, "urlconf", settings.ROOT_URLCONF)
-        key = (urlconf, request.path_info)
+        key = (urlconf, request.path_info, settings.LANGUAGE_CODE)
         known = self.paths.get(key)
         if known is None:
             used, prefixed_default = is_language_prefix_patterns_used(urlconf)
@@ -169,7 +170,9 @@ NEVER = "max-age=0, no-cache, no-store, must-revalidate, private"
 
 def never_cache(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """django.views.decorators.cache.never_cache, for the visitor's hot POST: the same
-    Expires and Cache-Control headers, the date made once a second."""
+    Expires and Cache-Control headers, the date made once a second (for plain views)."""
+    if inspect.iscoroutinefunction(view):
+        raise TypeError("lean.never_cache is for plain views; use Django's for async ones")
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -133,7 +133,8 @@ def send(poster: Poster, delivery: Delivery, body: bytes, secret: bytes | list[b
         )
     except NETWORK_ERRORS as error:
         return Outcome(delivery, False, error=f"network: {type(error).__name__}")
-    except Exception as error:  # noqa: BLE001 (an endpoint httpcore cannot use: never a crash)
+    except Exception as error:  # an endpoint httpcore cannot use: never a crash, but told
+        log.exception("lead %s to partner %s: request not sent", delivery.id, partner.slug)
         return Outcome(delivery, False, error=f"request not sent: {type(error).__name__}")
     if response.status not in (200, 201):
         return Outcome(delivery, False, error=f"partner answered HTTP {response.status}")
@@ -211,12 +212,15 @@ def deliver_batch(poster: Poster, batch: int = 64) -> int:
 class Pipeline:
     """The worker's deliveries, one batch on its way while the one before is recorded.
 
-    Each step claims and sends the next batch, then records the answers of the batch sent in
-    the step before: the partner works on one batch while the worker writes the other and
-    does the rest of its step, where deliver_batch would leave one of them idle. A batch in
-    flight is still leased to this worker; if the worker dies before recording it, the lease
-    runs out and the leads are sent again under the same Idempotency-Key, as after any crash
-    between sending and recording. `close` records what is in flight.
+    Each step claims and sends the next batch, then records the answers of the batches sent
+    before it: the partner works on one batch while the worker writes the other and does the
+    rest of its step, where deliver_batch would leave one of them idle. A batch waiting to be
+    recorded is still leased to this worker, and each step renews its lease before claiming,
+    so a slow step (a partner that does not answer, a stalled mail server) never lets this
+    worker claim its own batch again. If the worker dies first, the lease runs out and the
+    leads are sent again under the same Idempotency-Key, as after any crash between sending
+    and recording. A batch that could not be recorded (the database away) waits for the next
+    step; `flush` records them all, and `close` does so and stops the sending threads.
     """
 
     def __init__(self, poster: Poster, batch: int = 64) -> None:
@@ -224,27 +228,45 @@ class Pipeline:
         self.pool = ThreadPoolExecutor(
             max_workers=settings.DELIVERY_CONCURRENCY, thread_name_prefix="tillit-send"
         )
-        self.in_flight: Sending | None = None
+        self.sent: list[Sending] = []  # oldest first, none recorded yet
+        self.closed = False
 
     def step(self) -> int:
-        """Send the next batch and record the last; return how many jobs were sent or recorded
-        (0 only when nothing was in flight and nothing is due)."""
-        previous = self.in_flight
-        self.in_flight = None
-        try:
-            self.in_flight = start(self.poster, self.pool, self.batch)
-        except BaseException:
-            self.in_flight = previous  # recorded at the next step, once the database is back
-            raise
-        sent = len(self.in_flight.deliveries) if self.in_flight else 0
-        return sent + (finish(previous) if previous else 0)
+        """Send the next batch and record the ones before it; return how many jobs were sent
+        or recorded (0 only when nothing was waiting and nothing is due)."""
+        if self.closed:
+            raise RuntimeError("this pipeline is closed")
+        self._renew()
+        new = start(self.poster, self.pool, self.batch)
+        before = len(self.sent)
+        if new:
+            self.sent.append(new)  # kept before recording: a failure below must not lose it
+        return (len(new.deliveries) if new else 0) + self._record(before)
+
+    def flush(self) -> int:
+        """Record every batch sent (waiting for its answers); return how many jobs."""
+        return self._record(len(self.sent))
+
+    def _record(self, count: int) -> int:
+        done = 0
+        for _ in range(count):
+            done += finish(self.sent[0])
+            self.sent.pop(0)
+        return done
+
+    def _renew(self) -> None:
+        tokens = {s.deliveries[0].lease_token for s in self.sent}
+        if tokens:
+            Delivery.objects.filter(lease_token__in=tokens, state=DeliveryState.LEASED).update(
+                lease_expires_at=timezone.now() + LEASE
+            )
 
     def close(self) -> None:
-        """Record the batch in flight (its leases run out if that fails) and stop the threads."""
-        previous, self.in_flight = self.in_flight, None
+        """Record what was sent (if that fails, the leases run out and the leads are sent
+        again) and stop the sending threads."""
+        self.closed = True
         try:
-            if previous:
-                finish(previous)
+            self.flush()
         finally:
             self.pool.shutdown(wait=True)
 
@@ -322,7 +344,7 @@ def _record_failure(outcome: Outcome) -> None:
     d = outcome.delivery
     now = timezone.now()
     if d.age(now) > timedelta(hours=settings.DELIVERY_MAX_AGE_HOURS):
-        fail(d, outcome.error, now)
+        fail(d, outcome.error, now, leased=True)
         return
     Delivery.objects.filter(id=d.id, lease_token=d.lease_token, state=DeliveryState.LEASED).update(
         state=DeliveryState.PENDING,
@@ -338,17 +360,20 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=step / 2 + random.uniform(0, step / 2))
 
 
-def fail(d: Delivery, error: str, now: datetime) -> None:
-    """Give up on a lead: shred it, and leave a visible failed case without personal data."""
-    won = (
-        Delivery.objects.filter(id=d.id)
-        .exclude(state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.CANCELLED])
-        .update(
-            state=DeliveryState.FAILED,
-            envelope=None,
-            lease_token="",
-            last_error=(error or "too old")[:200],
-        )
+def fail(d: Delivery, error: str, now: datetime, leased: bool = False) -> None:
+    """Give up on a lead: shred it, and leave a visible failed case without personal data.
+    `leased`: only while the lease `d` was sent under is still held (another claim may be
+    sending it now)."""
+    jobs = Delivery.objects.filter(id=d.id)
+    if leased:
+        jobs = jobs.filter(lease_token=d.lease_token, state=DeliveryState.LEASED)
+    won = jobs.exclude(
+        state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.CANCELLED]
+    ).update(
+        state=DeliveryState.FAILED,
+        envelope=None,
+        lease_token="",
+        last_error=(error or "too old")[:200],
     )
     if won:
         Envelope.objects.filter(id=d.envelope_id).shred()

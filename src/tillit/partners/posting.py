@@ -56,9 +56,13 @@ class Poster:
         response = self.pool.request(
             "POST",
             url,
-            # Host as the URL has it (httpcore would drop an IPv6 address's brackets);
-            # Content-Length is added by httpcore.
-            headers=[("Host", urlsplit(url).netloc), ("User-Agent", USER_AGENT), *headers.items()],
+            # Host as the URL has it, without any user:password@ (httpcore would drop an IPv6
+            # address's brackets); Content-Length is added by httpcore.
+            headers=[
+                ("Host", urlsplit(url).netloc.rpartition("@")[2]),
+                ("User-Agent", USER_AGENT),
+                *headers.items(),
+            ],
             content=body,
             extensions={
                 "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}

@@ -61,8 +61,10 @@ def open_request(
         if subject is None:
             _complete(request, "no_data")
         else:
+            # Read first: an erasure cancels a lead in flight, which may be at the partner.
+            partners = fanout.recipients(subject.id)
             EFFECTS.get(kind, _in_progress)(request, subject)
-            fanout.plan(request)
+            fanout.plan(request, partners)
         record("rights.requested", actor="visitor", target=f"request:{request.id}", kind=kind)
         tasks.send_received.enqueue(str(request.id))
     return request

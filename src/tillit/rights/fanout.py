@@ -61,11 +61,13 @@ AUTOMATIC = {
 }
 
 
-def plan(request: RightsRequest) -> int:
-    """One task per recipient; a request with none is done once tillit's part is."""
+def plan(request: RightsRequest, partners: list[Partner] | None = None) -> int:
+    """One task per recipient (`partners`, as read before tillit's own part ran, or read
+    now); a request with none is done once tillit's part is."""
     if request.kind not in AUTOMATIC:
         return 0
-    partners = recipients(request.subject_id) if request.subject_id else []
+    if partners is None:
+        partners = recipients(request.subject_id) if request.subject_id else []
     PartnerTask.objects.bulk_create(PartnerTask(request=request, partner=p) for p in partners)
     if not partners:
         finish(request)

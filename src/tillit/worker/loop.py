@@ -92,6 +92,7 @@ class Loop:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.process_one():
             pass
+        self.deliveries.flush()  # what is still on its way, when the time ran out
         # What the last steps recorded gets its checkpoint now, not a few seconds later.
         self.log_step()
         if sequencer.sign_now():
@@ -121,9 +122,11 @@ class Loop:
         log.info("worker %s stopped", self.worker_id)
 
     def close(self) -> None:
-        """Record the deliveries in flight, then let go of the connections."""
+        """Record the deliveries in flight (and integrate their events into the log), then let
+        go of the connections."""
         try:
             self.deliveries.close()
+            self.log_step()
         except DatabaseError as error:
             log.warning(
                 "the last deliveries were not recorded (%s); their leases run out and they are "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import select
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from django.db.backends.postgresql import base
@@ -33,7 +34,13 @@ QUIET_SECONDS = 10.0
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    checked_at = 0.0
+    # When the connection last showed itself healthy: opened, or checked (either way).
+    checked_at = float("-inf")
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> psycopg.Connection[Any]:
+        connection = super().get_new_connection(conn_params)
+        self.checked_at = time.monotonic()
+        return connection
 
     def is_usable(self) -> bool:
         connection = self.connection
@@ -42,7 +49,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         now, last = time.monotonic(), self.checked_at
         self.checked_at = now
         idle = connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
-        if idle and now - last < QUIET_SECONDS and not _readable(connection.fileno()):
+        # After an error (Django asks before keeping the connection), always the server.
+        quiet = now - last >= QUIET_SECONDS or self.errors_occurred
+        if idle and not quiet and not _readable(connection.fileno()):
             return True
         return super().is_usable()
 
