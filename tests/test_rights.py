@@ -154,15 +154,48 @@ def test_a_case_variant_sends_the_code_to_that_address_not_to_the_asker(client, 
 
 @pytest.mark.promise("P25")
 def test_a_unicode_look_alike_of_the_address_matches_nobody(client, kari):
-    """'\u212a' (the Kelvin sign) lower-cases to 'k': the look-alike's index would be Kari's,
-    but mail to it goes elsewhere. Proving the look-alike's inbox gets no data of Kari's."""
-    look_alike = "\u212aari@example.com"
+    """'\uff4b' (fullwidth k) is a letter of another inbox's address; lower-cased, the
+    look-alike's index would be Kari's. Proving the look-alike's inbox gets no data of
+    Kari's."""
+    look_alike = "\uff4bari@example.com"
     challenge = ask(client, "erasure", look_alike)
     prove(client, challenge, code_for(look_alike))
     send(client, challenge)
     kari.refresh_from_db()
     assert kari.state == State.ACTIVE
     assert RightsRequest.objects.get().outcome == "no_data"
+
+
+@pytest.mark.promise("P25")
+def test_the_kelvin_sign_sends_the_code_to_the_inbox_it_stands_for(client, kari):
+    """'\u212a' (the Kelvin sign) is, composed, the letter 'K': the code goes to
+    Kari@example.com, Kari's own inbox, never to the asker's spelling, so only Kari can go
+    on."""
+    ask(client, "erasure", "\u212aari@example.com")
+    drain_tasks()
+    assert [m.to for m in mail.outbox] == [["Kari@example.com"]]
+    kari.refresh_from_db()
+    assert kari.state == State.ACTIVE
+
+
+@pytest.mark.promise("P25")
+def test_an_address_typed_decomposed_finds_its_account(client, kari, visitor):
+    """Some keyboards write 'å' as 'a' and a combining ring (NFD): the same address, so the
+    same account, and the code goes to the address as it signed up."""
+    import unicodedata
+
+    from tillit.subjects.models import Subject
+
+    composed = "kåre@example.com"
+    client.post("/", {**visitor, "email": composed})
+    drain_tasks()
+    kare = Subject.objects.exclude(id=kari.id).get()
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert decomposed != composed
+    challenge = ask(client, "access", decomposed)
+    prove(client, challenge, code_for(composed))
+    send(client, challenge)
+    assert RightsRequest.objects.get().subject_id == kare.id
 
 
 @pytest.mark.promise("P21")

@@ -29,9 +29,12 @@ class StartForm(forms.Form):
     )
 
     def clean_email(self) -> str:
-        typed = self.cleaned_data["email"].strip()
+        # Composed (NFC), as the sign-up form keeps an address: 'å' typed as 'a' and a
+        # combining ring is the address Kari signed up with. Otherwise as typed (case too):
+        # the code goes to this address and no other.
+        typed = unicodedata.normalize("NFC", self.cleaned_data["email"].strip())
         valid_email(typed)
-        return typed  # exactly as typed: the code goes to this address and no other
+        return typed
 
 
 class CodeForm(forms.Form):

@@ -48,9 +48,11 @@ def _hash(challenge_id: uuid.UUID, code: str) -> str:
 
 def matchable(address: str) -> bool:
     """True when lower-casing the address changes only ASCII letters. A look-alike such as
-    'K' (the Kelvin sign) lower-cases to 'k': its blind index would equal someone else's while
-    mail to it goes elsewhere, so it must match nobody. (No NFC before the comparison: NFC
-    itself turns the Kelvin sign into 'K'. An address typed decomposed matches nobody.)"""
+    'ｋ' (fullwidth) or 'İ' lower-cases to a letter of another inbox's address while mail to it
+    goes elsewhere, so it must match nobody. The privacy centre composes (NFC) what was typed
+    before it gets here and sends the code to that composed address: a decomposed 'å' is
+    Kari's 'å', and the Kelvin sign, which NFC turns into 'K', sends the code to the 'K' inbox
+    it stands for, not to the asker's."""
     ascii_lower = address.strip().translate(ASCII_LOWER)
     return normalise_email(address) == ascii_lower
 
