@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpcore
 
@@ -53,6 +53,7 @@ class Poster:
 
     def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
         """POST `body` and read the whole answer; raises one of NETWORK_ERRORS."""
+        url = ascii_url(url)
         response = self.pool.request(
             "POST",
             url,
@@ -87,3 +88,19 @@ class Poster:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def ascii_url(url: str) -> str:
+    """The URL with a host outside ASCII in its IDNA form ('bølgen.example' as
+    'xn--blgen-vua.example'), as httpx wrote it: httpcore takes ASCII hosts only. A host that
+    IDNA cannot write is left as it is, and sending to it fails as "request not sent"."""
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if hostport.isascii():
+        return url
+    host, colon, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}{colon}{port}"))
