@@ -112,6 +112,8 @@ AXES_LOCKOUT_CALLABLE = "tillit.console.security.locked_out"
 AXES_CLIENT_IP_CALLABLE = "tillit.site.ratelimit.axes_client_ip"
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = "tillit"
+# How long a staff member's enrolment link (an invitation, a new authenticator) works.
+STAFF_LINK_HOURS = env_int("TILLIT_STAFF_LINK_HOURS", 72, minimum=1)
 STAFF_IDLE_MINUTES = env_int("TILLIT_STAFF_IDLE_MINUTES", 30, minimum=1)
 CONSOLE_LANGUAGE = env_str("TILLIT_CONSOLE_LANGUAGE", "en")
 METRICS_TOKEN = env_secret("TILLIT_METRICS_TOKEN") or ""
@@ -122,7 +124,8 @@ WSGI_APPLICATION = "tillit.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Before the apps' own: the console's changes to Django's admin templates.
+        "DIRS": [PACKAGE_DIR / "console" / "overrides"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

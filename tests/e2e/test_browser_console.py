@@ -6,8 +6,10 @@ officer extends a request and the person is told why; the administrator pauses a
 from __future__ import annotations
 
 import re
+from base64 import b32decode
 
 import pytest
+from django_otp.oath import totp
 
 from tests.e2e.conftest import CHROMIUM, CONFIRM_LINK, Console, StaffMember, csrf_token, until
 from tests.processes import reference_partner
@@ -128,3 +130,70 @@ def test_one_workflow_per_role(console_site, smtp, browser):
     assert site.db.scalar("SELECT active FROM partners_partner") in (False, 0)
     denied = site.db.scalar("SELECT count(*) FROM audit_auditevent WHERE action = 'console.denied'")
     assert denied == 1
+
+
+NEWCOMER = "nyansatt@example.com"
+NEW_PASSWORD = "fire blå hester i snøen"
+ENROL_LINK = re.compile(r"https?://\S+/console/enrol/[A-Za-z0-9_-]+/")
+
+
+@pytest.mark.promise("P21")
+def test_a_new_staff_member_is_invited_and_enrols_in_the_browser(
+    make_operator, smtp, browser, tmp_path
+):
+    """No shell after the first administrator: the administrator invites in the console, the
+    worker e-mails the link over SMTP, the newcomer sets a password and an authenticator (by
+    the key shown under the QR code), keeps the recovery codes and signs in."""
+    site = make_operator(smtp_port=smtp.port)
+    site.start_web()
+    site.start_worker()
+    admin = StaffMember(site, "driftsansvarlig", "administrator")
+    context, page = admin.sign_in(browser, site.url)
+    console = Console(page)
+    try:
+        page.get_by_role("link", name="Users").first.click()
+        page.get_by_role("link", name="Add user").click()
+        page.get_by_label("Username").fill("nyansatt")
+        page.get_by_label("Email address").fill(NEWCOMER)
+        page.get_by_label("Role").select_option("support")
+        page.get_by_label("Language").select_option("en")
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text("The invitation is on its way").wait_for()
+        assert console.errors == []
+    finally:
+        context.close()
+
+    invitation = until(lambda: smtp.to(NEWCOMER), 30, "the invitation is e-mailed")[-1]
+    link = ENROL_LINK.search(invitation.text).group(0)
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    console = Console(page)
+    try:
+        page.goto(link)
+        page.get_by_role("button", name="Start").click()
+        page.get_by_label("New password:", exact=True).fill(NEW_PASSWORD)
+        page.get_by_label("New password confirmation").fill(NEW_PASSWORD)
+        page.get_by_role("button", name="Next").click()
+        assert page.get_by_role("img", name="QR code for your authenticator app").count() == 1
+        page.get_by_text("Cannot scan? Type the key instead").click()
+        typed = page.locator(".enrol-key").inner_text().replace(" ", "")
+        key = b32decode(typed + "=" * (-len(typed) % 8))
+        page.get_by_label("The 6-digit code your app shows now").fill(f"{totp(key):06d}")
+        page.get_by_role("button", name="Confirm").click()
+        codes = page.locator(".enrol-codes code").all_inner_texts()
+        assert len(codes) == 10 and all(re.fullmatch(r"[a-z0-9]{5}-[a-z0-9]{5}", c) for c in codes)
+        page.get_by_role("link", name="Sign in").click()
+        page.get_by_label("Username").fill("nyansatt")
+        page.get_by_label("Password").fill(NEW_PASSWORD)
+        page.get_by_label("Code from your authenticator app").fill(codes[0])
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("heading", name="Site administration").wait_for()
+        assert page.get_by_role("link", name="Rights requests").count() == 1  # support's menu
+        assert console.errors == []
+    finally:
+        context.close()
+    used = site.db.scalar(
+        "SELECT count(*) FROM audit_auditevent WHERE action = 'staff.recovery_code_used'"
+    )
+    assert used == 1

@@ -13,21 +13,26 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tillit.audit import note
 from tillit.audit.models import AuditEvent, Witness, record
 from tillit.consent.models import ConsentRecord
-from tillit.console import checks, roles
+from tillit.console import checks, enrolment, roles
+from tillit.console.models import LinkKind, RecoveryCodes, StaffProfile, language_of
 from tillit.contact import cases
 from tillit.contact.forms import ReplyForm
 from tillit.contact.models import ContactMessage
@@ -52,36 +57,74 @@ from tillit.vault.pii import Pii
 # How long a rotated-out signing secret may stay good, in hours (0: shredded at once).
 OVERLAP_CHOICES = (0, 1, 24, 72, 168)
 
-# Authenticators are enrolled and reset with `tillit staff`, never shown in the console; groups
-# are the fixed roles.
-for model in (TOTPDevice, Group):
+# Authenticators and recovery codes are enrolled through a one-time link (or `tillit staff`),
+# never shown in the console; groups are the fixed roles.
+for model in (TOTPDevice, RecoveryCodes, Group):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
 admin.site.unregister(get_user_model())
 
 
+class InviteForm(forms.ModelForm):
+    """A new staff member: who, where to send the link, which role, which language. The
+    person chooses their own password and authenticator through the link."""
+
+    role = forms.ChoiceField(label=gettext_lazy("Role"), choices=[(r, r) for r in roles.ROLES])
+    language = forms.ChoiceField(label=gettext_lazy("Language"), choices=settings.LANGUAGES)
+
+    class Meta:
+        model = get_user_model()
+        fields = ["username", "email"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].required = True
+        self.fields["language"].initial = settings.CONSOLE_LANGUAGE
+
+
+class StaffChangeForm(UserChangeForm):
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language"), choices=settings.LANGUAGES, required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["language"].initial = language_of(self.instance)
+
+
 @admin.register(get_user_model())
 class StaffAdmin(UserAdmin):
-    """Staff accounts: who, which role, active or not. No superuser flag and no loose
-    permissions: a role is the only way to grant anything, and only an administrator may."""
+    """Staff accounts: who, which role, active or not, enrolled or not. No superuser flag, no
+    loose permissions and no password set by someone else: a role is the only way to grant
+    anything, an administrator the only one who may, and each person sets their own password
+    and authenticator through a one-time link (console/enrolment.py)."""
 
-    list_display = ["username", "email", "role_names", "is_active", "last_login"]
+    list_display = ["username", "email", "role_names", "enrolment", "is_active", "last_login"]
     list_filter = ["is_active", "groups"]
+    form = StaffChangeForm
+    add_form = InviteForm
     fieldsets = (
-        (None, {"fields": ("username", "password")}),
-        ("Person", {"fields": ("first_name", "last_name", "email")}),
-        ("Access", {"fields": ("is_active", "groups")}),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        (None, {"fields": ("username",)}),
+        (gettext_lazy("Person"), {"fields": ("first_name", "last_name", "email", "language")}),
+        (gettext_lazy("Access"), {"fields": ("is_active", "groups")}),
+        (gettext_lazy("Dates"), {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = (
-        (None, {"classes": ("wide",), "fields": ("username", "password1", "password2")}),
-    )
+    add_fieldsets = ((None, {"fields": ("username", "email", "role", "language")}),)
     readonly_fields = ["last_login", "date_joined"]
     filter_horizontal = ()
+    actions = ["send_invitation", "reset_authenticator"]
 
-    @admin.display(description="role")
+    @admin.display(description=gettext_lazy("role"))
     def role_names(self, obj: Any) -> str:
         return ", ".join(roles.of(obj)) or "-"
+
+    @admin.display(description=gettext_lazy("enrolment"))
+    def enrolment(self, obj: Any) -> str:
+        return str(enrolment.STATES[enrolment.state(obj)])
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        raise Http404("no page where one person sets another's password")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).filter(is_superuser=False)
@@ -92,13 +135,56 @@ class StaffAdmin(UserAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        actor = f"staff:{request.user.pk}"
+        if not change:
+            data = form.cleaned_data
+            enrolment.invite(obj, data["role"], data["language"], by=actor)
+            messages.success(request, _("The invitation is on its way to %s.") % obj.email)
+            return
         obj.is_staff = True
         super().save_model(request, obj, form, change)
-        record(
-            "staff.changed" if change else "staff.created",
-            actor=f"staff:{request.user.pk}",
-            target=f"staff:{obj.pk}",
-        )
+        if form.cleaned_data.get("language"):
+            StaffProfile.objects.update_or_create(
+                user=obj, defaults={"language": form.cleaned_data["language"]}
+            )
+        record("staff.changed", actor=actor, target=f"staff:{obj.pk}")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if change:  # an invitation's role is given by enrolment.invite
+            super().save_related(request, form, formsets, change)
+
+    @admin.action(
+        description=gettext_lazy("Send a new invitation (new password and authenticator)"),
+        permissions=["change"],
+    )
+    def send_invitation(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._links(request, queryset, LinkKind.INVITE)
+
+    @admin.action(
+        description=gettext_lazy("Reset the authenticator (for a lost phone)"),
+        permissions=["change"],
+    )
+    def reset_authenticator(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        self._links(request, queryset, LinkKind.RESET)
+
+    def _links(self, request: HttpRequest, queryset: QuerySet[Any], kind: str) -> None:
+        actor = f"staff:{request.user.pk}"
+        sent = []
+        for user in queryset.filter(is_active=True).exclude(email=""):
+            if user.pk == request.user.pk and kind == LinkKind.RESET:
+                continue  # who resets their own second factor must ask another administrator
+            if kind == LinkKind.INVITE:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+            enrolment.new_link(user, kind, by=actor)
+            sent.append(user.username)
+        if sent:
+            messages.success(request, _("A link is on its way to %s.") % ", ".join(sent))
+        else:
+            messages.warning(
+                request,
+                _("No link sent: choose active staff with an e-mail address, other than you."),
+            )
 
 
 class ConsoleAdmin(admin.ModelAdmin):

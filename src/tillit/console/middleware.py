@@ -12,21 +12,25 @@ from django.shortcuts import redirect
 from django.utils import translation
 
 from tillit.audit.models import record
+from tillit.console.models import language_of
 
 CONSOLE = "/console/"
 
 
 class ConsoleLanguage:
-    """The console speaks TILLIT_CONSOLE_LANGUAGE (English by default), whatever the site's
-    default language: its own pages and the e-mails to staff are written in it."""
+    """The console speaks each staff member's own language (chosen when they were invited,
+    changed on their account), and before sign-in TILLIT_CONSOLE_LANGUAGE (English by
+    default), whatever the site's default language."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(CONSOLE):
-            translation.activate(settings.CONSOLE_LANGUAGE)
-            request.LANGUAGE_CODE = settings.CONSOLE_LANGUAGE
+            user = request.user
+            language = language_of(user) if user.is_authenticated else settings.CONSOLE_LANGUAGE
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
         return self.get_response(request)
 
 

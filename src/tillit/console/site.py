@@ -4,19 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.translation import gettext as _
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from tillit.audit.models import record
+
 
 class ConsoleLoginForm(OTPAdminAuthenticationForm):
-    """Username, password and the code: each staff member has one authenticator (enrolled by
-    `tillit staff`), so there is no device to choose."""
+    """Username, password and the code: each staff member has one authenticator and ten
+    recovery codes (console/enrolment.py), so there is no device to choose: the code's form
+    says which it is."""
 
     def _chosen_device(self, user: Any) -> Any:
+        from tillit.console.enrolment import normal_code
+        from tillit.console.models import RecoveryCodes
+
         chosen = super()._chosen_device(user)
-        return chosen or TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if chosen is None and normal_code(self.cleaned_data.get("otp_token") or ""):
+            chosen = RecoveryCodes.objects.filter(user=user, confirmed=True).first()
+        chosen = chosen or TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if chosen is None:
+            raise forms.ValidationError(
+                _("This account has no authenticator: open the link an administrator sent you."),
+                code="no_device",
+            )
+        return chosen
+
+    def clean_otp(self, user: Any) -> None:
+        from tillit.console import tasks
+        from tillit.console.models import RecoveryCodes
+
+        super().clean_otp(user)
+        if user is not None and isinstance(getattr(user, "otp_device", None), RecoveryCodes):
+            left = user.otp_device.left()
+            record("staff.recovery_code_used", actor=f"staff:{user.pk}", left=left)
+            tasks.send_recovery_used.enqueue(user.pk)
 
 
 class ConsoleSite(OTPAdminSite):
@@ -32,9 +58,12 @@ class ConsoleSite(OTPAdminSite):
         super().__init__(name)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        from tillit.console import dashboard, views
+        from tillit.console import dashboard, enrol, views
 
         return [
+            path("language/", self.admin_view(views.language), name="language"),
+            path("enrol/", enrol.steps, name="enrol"),
+            path("enrol/<str:token>/", enrol.start, name="enrol-start"),
             path(
                 "cookie-consent/",
                 self.admin_view(views.cookie_consent_rates),

@@ -6,20 +6,37 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from tillit import datamap
 from tillit.audit import proofs
 from tillit.audit.models import AuditEvent, LogAlarm, LogKey, LogState, Witness, record
 from tillit.audit.verify import verify
 from tillit.consent.models import CookieAction, CookieConsent, CookieSource
+from tillit.console.models import StaffProfile
 
 PERIODS = (7, 30, 90, 365)
+
+
+@require_POST
+def language(request: HttpRequest) -> HttpResponse:
+    """A staff member's own choice of language for the console and their e-mails."""
+    chosen = request.POST.get("language", "")
+    if chosen in dict(settings.LANGUAGES):
+        StaffProfile.objects.update_or_create(user=request.user, defaults={"language": chosen})
+    back = request.POST.get("next", "")
+    safe = url_has_allowed_host_and_scheme(back, allowed_hosts=None) and back.startswith(
+        "/console/"
+    )
+    return redirect(back if safe else "admin:index")
 
 
 @permission_required("consent.view_cookieconsent", raise_exception=True)

@@ -7,14 +7,16 @@ from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.validators import validate_email
 
 from tillit.audit.models import record
-from tillit.console import roles, staff
+from tillit.console import enrolment, roles, staff
 
 
 class Command(BaseCommand):
-    help = "Manage staff: add, list, role, disable, enable, reset-otp, unlock, code (demo)."
+    help = "Manage staff: add, invite, list, role, disable, enable, reset-otp, unlock, code (demo)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -22,6 +24,11 @@ class Command(BaseCommand):
         add.add_argument("username")
         add.add_argument("--role", required=True, choices=sorted(roles.ROLES))
         add.add_argument("--email", default="")
+        invite = sub.add_parser("invite", help="e-mail a new staff member a one-time link")
+        invite.add_argument("username")
+        invite.add_argument("--role", required=True, choices=sorted(roles.ROLES))
+        invite.add_argument("--email", required=True)
+        invite.add_argument("--language", default=settings.CONSOLE_LANGUAGE, choices=["nb", "en"])
         sub.add_parser("list", help="list staff with their roles")
         role = sub.add_parser("role", help="set a staff member's role")
         role.add_argument("username")
@@ -63,10 +70,27 @@ class Command(BaseCommand):
         self.stdout.write(f"added {made.username} as {o['role']}")
         self.show_enrolment(made.username, made.otpauth, made.password)
 
+    def handle_invite(self, o: dict[str, Any]) -> None:
+        User = get_user_model()
+        if User.objects.filter(username=o["username"]).exists():
+            raise CommandError(f"there is already a user {o['username']!r}")
+        try:
+            validate_email(o["email"])
+        except ValidationError:
+            raise CommandError("that is not an e-mail address") from None
+        user = User(username=o["username"], email=o["email"])
+        enrolment.invite(user, o["role"], o["language"], by="cli")
+        self.stdout.write(
+            f"invited {user.username} as {o['role']}: the worker e-mails the link, which works"
+            f" for {settings.STAFF_LINK_HOURS} hours"
+        )
+
     def handle_list(self, o: dict[str, Any]) -> None:
         for user in get_user_model().objects.filter(is_staff=True).order_by("username"):
             state = "active" if user.is_active else "disabled"
-            self.stdout.write(f"{user.username:24} {state:9} {','.join(roles.of(user)) or '-'}")
+            role = ",".join(roles.of(user)) or "-"
+            enrolled = enrolment.state(user)
+            self.stdout.write(f"{user.username:24} {state:9} {role:16} {enrolled}")
 
     def handle_role(self, o: dict[str, Any]) -> None:
         user = self.user(o["username"])
