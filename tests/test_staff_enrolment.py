@@ -22,7 +22,9 @@ from tillit.audit.models import AuditEvent
 from tillit.console import enrolment, roles
 from tillit.console.models import Invitation, RecoveryCodes
 
-pytestmark = [pytest.mark.django_db, pytest.mark.promise("P21")]
+# The worker runs the e-mail jobs, and its job loop closes a connection left inside a
+# transaction: these tests commit, as the product does.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.promise("P21")]
 
 NEW = "ny@example.com"
 GOOD_PASSWORD = "lilla ekorn spiser 7 nøtter"
