@@ -261,3 +261,72 @@ def test_a_staff_member_switches_the_console_to_norwegian_and_back(client, suppo
     assert "Log out" in client.get("/console/").content.decode()
     assert client.post("/console/language/", {"language": "xx"}).status_code == 302
     assert "Log out" in client.get("/console/").content.decode()
+
+
+def test_a_new_invitation_stops_the_old_sign_in_and_shows_a_new_key(client, administrator):
+    """Found by review: an abandoned link's key was shown again with the next link, and the
+    old authenticator signed in until the new one was confirmed."""
+    sign_in(client, administrator)
+    invite(client)
+    user = get_user_model().objects.get(username="ny")
+    abandoned = Client()
+    abandoned.post(path_of(mailed_link()))
+    good = {"new_password1": GOOD_PASSWORD, "new_password2": GOOD_PASSWORD}
+    abandoned.post("/console/enrol/", good)
+    seen = re.search(
+        r'class="enrol-key">([A-Z2-7 ]+)<', abandoned.get("/console/enrol/").content.decode()
+    )
+    client.post(
+        "/console/auth/user/", {"action": "send_invitation", "_selected_action": [str(user.pk)]}
+    )
+    assert AuditEvent.objects.filter(action="staff.link_made", actor=f"staff:{administrator.pk}")
+    fresh = Client()
+    fresh.post(path_of(mailed_link()))
+    fresh.post("/console/enrol/", good)
+    shown = re.search(
+        r'class="enrol-key">([A-Z2-7 ]+)<', fresh.get("/console/enrol/").content.decode()
+    )
+    assert seen.group(1) != shown.group(1)
+    fresh.post("/console/enrol/", {"code": code_now(user, pending=True)})
+    old = code_now(user)
+    client.post(
+        "/console/auth/user/", {"action": "send_invitation", "_selected_action": [str(user.pk)]}
+    )
+    assert not signs_in("ny", GOOD_PASSWORD, old)  # password and authenticator stop at once
+    assert enrolment.state(user) == "waiting"
+
+
+def test_an_administrator_cannot_reinvite_themselves(client, administrator):
+    sign_in(client, administrator)
+    administrator.email = NEW
+    administrator.save()
+    client.post(
+        "/console/auth/user/",
+        {"action": "send_invitation", "_selected_action": [str(administrator.pk)]},
+    )
+    assert not Invitation.objects.exists()
+    assert TOTPDevice.objects.filter(user=administrator, confirmed=True).exists()
+
+
+def test_a_worn_out_link_shows_as_expired_and_a_dead_link_keeps_the_live_claim(
+    client, administrator
+):
+    sign_in(client, administrator)
+    invite(client)
+    old = mailed_link()
+    user = get_user_model().objects.get(username="ny")
+    enrolment.new_link(user, "invite", by="test")
+    live = mailed_link()
+    browser = Client()
+    browser.post(path_of(live))
+    assert browser.get(path_of(old)).status_code == 410  # the replaced link, opened by mistake
+    assert browser.get("/console/enrol/").status_code == 200  # the live one still works
+    Invitation.objects.update(failures=5)
+    assert enrolment.state(user) == "expired"
+
+
+def test_the_enrolment_pages_speak_the_invitees_language(client, administrator):
+    sign_in(client, administrator)
+    invite(client, language="nb")
+    start = Client().get(path_of(mailed_link())).content.decode()
+    assert "Begynn" in start and 'lang="nb"' in start

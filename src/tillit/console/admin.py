@@ -171,11 +171,8 @@ class StaffAdmin(UserAdmin):
         actor = f"staff:{request.user.pk}"
         sent = []
         for user in queryset.filter(is_active=True).exclude(email=""):
-            if user.pk == request.user.pk and kind == LinkKind.RESET:
-                continue  # who resets their own second factor must ask another administrator
-            if kind == LinkKind.INVITE:
-                user.set_unusable_password()
-                user.save(update_fields=["password"])
+            if user.pk == request.user.pk:
+                continue  # who replaces their own sign-in must ask another administrator
             enrolment.new_link(user, kind, by=actor)
             sent.append(user.username)
         if sent:

@@ -13,12 +13,13 @@ from django.contrib import admin
 from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 
 from tillit.console import enrolment
-from tillit.console.models import Invitation, LinkKind
+from tillit.console.models import Invitation, LinkKind, language_of
 
 
 class PasswordGiven(forms.Form):
@@ -48,8 +49,10 @@ def page(request: HttpRequest, template: str, status: int = 200, **context: Any)
     )
 
 
-def gone(request: HttpRequest) -> HttpResponse:
-    request.session.pop(enrolment.SESSION_KEY, None)
+def gone(request: HttpRequest, forget: bool = False) -> HttpResponse:
+    """A link that cannot be used; `forget` drops this browser's claim (its own link died)."""
+    if forget:
+        request.session.pop(enrolment.SESSION_KEY, None)
     return page(request, "enrol_gone.html", status=410, title=_("This link no longer works"))
 
 
@@ -65,8 +68,11 @@ def start(request: HttpRequest, token: str) -> HttpResponse:
         link = enrolment.by_token(token)
     except enrolment.Refused:
         return gone(request)
+    translation.activate(language_of(link.user))
     if mine is not None and mine.id == link.id:
         return redirect("admin:enrol")
+    if link.claim_hash:
+        return gone(request)  # another browser started it
     if request.method == "POST":
         try:
             enrolment.claim(token, request.session)
@@ -87,7 +93,8 @@ def steps(request: HttpRequest) -> HttpResponse:
     try:
         link = enrolment.claimed(request.session)
     except enrolment.Refused:
-        return gone(request)
+        return gone(request, forget=True)
+    translation.activate(language_of(link.user))
     if link.proven_at is None:
         return first_step(request, link)
     return authenticator_step(request, link)
@@ -109,7 +116,7 @@ def first_step(request: HttpRequest, link: Invitation) -> HttpResponse:
                 return redirect("admin:enrol")
             left = enrolment.failed(link)
             if not left:
-                return gone(request)
+                return gone(request, forget=True)
             form.add_error("password", tries_left(_("That is not your password."), left))
     return page(
         request,
@@ -138,7 +145,7 @@ def authenticator_step(request: HttpRequest, link: Invitation) -> HttpResponse:
         if codes is None:
             left = enrolment.failed(link)
             if not left:
-                return gone(request)
+                return gone(request, forget=True)
             form.add_error("code", tries_left(_("That code is not the one your app shows."), left))
     qr = segno.make(secret.otpauth, error="m").svg_inline(
         scale=5, border=2, title=_("QR code for your authenticator app")

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -76,16 +77,20 @@ def invite(user: Any, role: str, language: str, *, by: str) -> Invitation:
 
 def new_link(user: Any, kind: str, *, by: str) -> Invitation:
     """A new one-time link for the user, replacing any earlier one, e-mailed by the worker.
-    A reset first removes the authenticator and recovery codes, so a lost phone signs in no
-    more."""
+    The authenticator and recovery codes stop at once (a lost phone signs in no more), and so
+    does the password for a new invitation; an earlier link's half-made authenticator goes
+    too, so nobody who saw its key shares the new one."""
     from tillit.console import tasks
 
     with transaction.atomic():
         user.invitations.all().delete()
-        if kind == LinkKind.RESET:
-            TOTPDevice.objects.filter(user=user).delete()
-            RecoveryCodes.objects.filter(user=user).delete()
-            record("staff.otp_reset", actor=by, target=f"staff:{user.pk}")
+        TOTPDevice.objects.filter(user=user).delete()
+        RecoveryCodes.objects.filter(user=user).delete()
+        if kind == LinkKind.INVITE:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        action = "staff.otp_reset" if kind == LinkKind.RESET else "staff.link_made"
+        record(action, actor=by, target=f"staff:{user.pk}")
         hours = settings.STAFF_LINK_HOURS
         link = Invitation.objects.create(
             user=user, kind=kind, made_by=by, expires_at=timezone.now() + timedelta(hours=hours)
@@ -107,7 +112,7 @@ def by_token(token: str) -> Invitation:
     link = None
     if token.isascii() and 16 <= len(token) <= 64:
         link = Invitation.objects.select_related("user").filter(token_hash=digest(token)).first()
-    if link is None or not link.open or link.failures >= MAX_FAILURES or not link.user.is_active:
+    if link is None or not link.usable:
         raise Refused
     return link
 
@@ -132,18 +137,19 @@ def claimed(session: Any) -> Invitation:
     link = None
     if isinstance(value, str) and value:
         link = Invitation.objects.select_related("user").filter(claim_hash=digest(value)).first()
-    if link is None or not link.open or link.failures >= MAX_FAILURES or not link.user.is_active:
+    if link is None or not link.usable:
         raise Refused
     return link
 
 
 def failed(link: Invitation) -> int:
-    """One more wrong password or code; how many tries are left."""
-    Invitation.objects.filter(id=link.id).update(failures=link.failures + 1)
-    link.failures += 1
-    if link.failures >= MAX_FAILURES:
+    """One more wrong password or code; how many tries are left (counted in the database, so
+    that tries sent at once count one each)."""
+    Invitation.objects.filter(id=link.id).update(failures=F("failures") + 1)
+    link.failures = Invitation.objects.values_list("failures", flat=True).get(id=link.id)
+    if link.failures == MAX_FAILURES:
         record("staff.link_worn_out", actor=f"staff:{link.user_id}", target=f"staff:{link.user_id}")
-    return MAX_FAILURES - link.failures
+    return max(MAX_FAILURES - link.failures, 0)
 
 
 def proven(link: Invitation, password: str | None = None) -> None:
@@ -229,7 +235,7 @@ STATES = {
 def state(user: Any) -> str:
     """Where a staff member stands (a key of STATES)."""
     link = user.invitations.order_by("-made_at").first()
-    if link is not None and link.open:
+    if link is not None and link.usable:
         return "sent" if link.sent_at else "waiting"
     if TOTPDevice.objects.filter(user=user, confirmed=True).exists():
         return "enrolled"

@@ -69,6 +69,13 @@ class Invitation(models.Model):
     def open(self) -> bool:
         return self.used_at is None and self.expires_at > timezone.now()
 
+    @property
+    def usable(self) -> bool:
+        """Open, not worn out by wrong tries, for a person who may still sign in."""
+        from tillit.console.enrolment import MAX_FAILURES
+
+        return self.open and self.failures < MAX_FAILURES and self.user.is_active
+
 
 class RecoveryCodes(ThrottlingMixin, Device):
     """A staff member's recovery codes as one django-otp device: each code signs in once, in

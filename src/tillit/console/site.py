@@ -25,8 +25,12 @@ class ConsoleLoginForm(OTPAdminAuthenticationForm):
 
         chosen = super()._chosen_device(user)
         if chosen is None and normal_code(self.cleaned_data.get("otp_token") or ""):
-            chosen = RecoveryCodes.objects.filter(user=user, confirmed=True).first()
-        chosen = chosen or TOTPDevice.objects.filter(user=user, confirmed=True).first()
+            codes = RecoveryCodes.objects.select_for_update().filter(user=user, confirmed=True)
+            chosen = codes.first()
+        # Locked, as django-otp locks a device it verifies: two sign-ins at once cannot both
+        # pass one code or slip past the back-off (clean_otp holds the transaction).
+        totp = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True)
+        chosen = chosen or totp.first()
         if chosen is None:
             raise forms.ValidationError(
                 _("This account has no authenticator: open the link an administrator sent you."),

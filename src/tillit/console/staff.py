@@ -28,8 +28,13 @@ class Enrolment:
 
 
 def enrol_device(user: Any) -> str:
-    """A new authenticator for the user (replacing any old one); its otpauth:// URL."""
+    """A new authenticator for the user (replacing any old one, its recovery codes and any open
+    link, as the console's reset does); its otpauth:// URL."""
+    from tillit.console.models import RecoveryCodes
+
     TOTPDevice.objects.filter(user=user).delete()
+    RecoveryCodes.objects.filter(user=user).delete()
+    user.invitations.all().delete()
     device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
     return str(device.config_url)
 
@@ -67,6 +72,6 @@ def adopt(username: str, role: str) -> str | None:
 
 def current_code(user: Any) -> str:
     """The code the user's authenticator shows now (demo mode and tests only)."""
-    device = TOTPDevice.objects.get(user=user)
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
     value = totp(device.bin_key, device.step, device.t0, device.digits, 0)
     return f"{value:0{device.digits}d}"
