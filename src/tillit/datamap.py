@@ -34,6 +34,12 @@ LAWFUL_BASES = {
 COOKIE_CATEGORIES = ("essential", "analytics", "third_party")
 CONSENT_COOKIE = "tillit_consent"
 SIGNUP_FIELDS = ("name", "email", "phone", "country")
+# An operator's own site, allowed to embed the sign-up form and the cookie banner: an origin,
+# https (http only for this machine and reserved test names, for development).
+EMBED_ORIGIN = re.compile(
+    r"https://[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?"
+    r"|http://(localhost|127\.0\.0\.1|\[::1\]|[a-z0-9.-]+\.(localhost|test))(:\d{1,5})?"
+)
 LANGS = ("nb", "en")
 
 
@@ -103,6 +109,9 @@ class DataMap:
     banner: dict[str, Text] = field(default_factory=dict)
     cookie_categories: dict[str, CookieCategory] = field(default_factory=dict)
     third_parties: list[dict[str, str]] = field(default_factory=list)
+    # The operator's sites that may frame the sign-up form and call the public API from a
+    # browser (docs/embed.md).
+    embed_origins: tuple[str, ...] = ()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def consent_purposes(self) -> list[Purpose]:
@@ -195,7 +204,24 @@ def problems_in(text: str) -> list[tuple[int, str]]:
     _check_banner(raw, bad)
     for i, t in enumerate(raw.get("third_parties", [])):
         _check_third_party(t, i, bad)
+    _check_embed(raw.get("embed", {}), bad)
     return found
+
+
+def _check_embed(embed: Any, bad: Any) -> None:
+    origins = embed.get("origins", []) if isinstance(embed, dict) else None
+    if not isinstance(origins, list):
+        bad(
+            ("embed",), 'embed.origins must be a list of origins, such as "https://www.example.com"'
+        )
+        return
+    for origin in origins:
+        if not isinstance(origin, str) or not EMBED_ORIGIN.fullmatch(origin):
+            bad(
+                ("embed", "origins"),
+                f"embed.origins: {origin!r} is not an origin: write scheme://host[:port] with "
+                "no path, in lower case, https (http only for localhost)",
+            )
 
 
 def _check_banner(raw: dict[str, Any], bad: Any) -> None:
@@ -425,5 +451,6 @@ def _build(raw: dict[str, Any]) -> DataMap:
             for cat in COOKIE_CATEGORIES
         },
         third_parties=list(raw.get("third_parties", [])),
+        embed_origins=tuple(raw.get("embed", {}).get("origins", [])),
         raw=raw,
     )

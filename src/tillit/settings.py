@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "tillit.policy",
     "tillit.site",
     "tillit.console",
+    "tillit.embed",
     "tillit.worker",
 ]
 

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from tillit.core import health
+from tillit.embed import urls as embed_urls
 from tillit.rights import views as rights_views
 from tillit.site import views
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
     path("console/", admin.site.urls),
     path("", include("tillit.audit.urls")),
+    path("", include("tillit.embed.urls")),
     path(
         "partners/<slug:slug>/opendsr/callback",
         rights_views.partner_callback,
@@ -23,6 +25,7 @@ urlpatterns = [
         path("", include("tillit.rights.urls")),
         path("", include("tillit.contact.urls")),
         path("", include("tillit.offers.urls")),
+        path("", include(embed_urls.framed)),
         prefix_default_language=False,
     ),
 ]

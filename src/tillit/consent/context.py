@@ -27,6 +27,7 @@ def _banner(request: HttpRequest) -> dict[str, Any]:
         "text": dm.banner["text"],
         "categories": list(dm.cookie_categories.values()),
         "choice": choice,
+        "settings_url": reverse("consent:settings"),
         "config": {
             "url": reverse("consent:choose"),
             "csrf": get_token(request),

@@ -97,8 +97,13 @@ def max_age() -> timedelta:
 def held(request: HttpRequest) -> Choice | None:
     """The choice the browser's cookie holds, if the cookie is ours and unaltered, whatever its
     age or banner version (its consent id links the visitor's history)."""
-    raw = request.COOKIES.get(COOKIE_NAME)
-    if not raw:
+    return unsigned(request.COOKIES.get(COOKIE_NAME))
+
+
+def unsigned(raw: str | None) -> Choice | None:
+    """The choice a consent token holds (the cookie's value; on an operator's own site, the
+    token the banner keeps), if we signed it and nobody altered it."""
+    if not raw or not isinstance(raw, str):
         return None
     try:
         data = signing.loads(raw, salt=SALT)
@@ -110,13 +115,13 @@ def held(request: HttpRequest) -> Choice | None:
 def read(request: HttpRequest, dm: datamap.DataMap | None = None) -> Choice | None:
     """The browser's choice if it still holds: signed by us, younger than the re-ask period,
     given under the current banner, naming only known categories. None means ask again."""
-    raw = request.COOKIES.get(COOKIE_NAME, "")
-    choice = held(request)
-    if choice is None:
-        return None
-    try:
-        signing.loads(raw, salt=SALT, max_age=max_age())
-    except signing.BadSignature:  # includes SignatureExpired
+    return current(request.COOKIES.get(COOKIE_NAME, ""), dm)
+
+
+def current(raw: str, dm: datamap.DataMap | None = None) -> Choice | None:
+    """The choice a token holds if it still holds (see read)."""
+    choice = unsigned(raw)
+    if choice is None or not still_holds(raw):
         return None
     dm = dm or datamap.load()
     if choice.version != version(dm):
@@ -215,13 +220,29 @@ def record(
     return proof
 
 
-def remember(response: HttpResponse, request: HttpRequest, proof: CookieConsent) -> None:
-    """Set the signed consent cookie, and expire the analytics cookies when they are refused."""
-    value = signing.dumps(
+def token(proof: CookieConsent) -> str:
+    """The signed value that holds a choice: the consent cookie's, and the token the banner on
+    an operator's own site keeps (its payload, before the first colon, is base64url JSON:
+    {"i": consent id, "g": granted, "v": banner version})."""
+    return signing.dumps(
         {"i": proof.consent_id.hex, "g": proof.granted, "v": proof.banner_version},
         salt=SALT,
         compress=False,
     )
+
+
+def still_holds(raw: str) -> bool:
+    """A token is younger than the re-ask period."""
+    try:
+        signing.loads(raw, salt=SALT, max_age=max_age())
+    except signing.BadSignature:  # includes SignatureExpired
+        return False
+    return True
+
+
+def remember(response: HttpResponse, request: HttpRequest, proof: CookieConsent) -> None:
+    """Set the signed consent cookie, and expire the analytics cookies when they are refused."""
+    value = token(proof)
     seconds = int(max_age().total_seconds())
     response.set_cookie(
         COOKIE_NAME,

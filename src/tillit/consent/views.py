@@ -24,7 +24,7 @@ def _lang() -> str:
     return (get_language() or "nb")[:2]
 
 
-def _reason(code: str) -> str:
+def reason_for(code: str) -> str:
     """A refused choice, told in the visitor's language."""
     return {
         "stale": _("The cookie settings changed while the page was open. Please choose again."),
@@ -80,7 +80,7 @@ def choose(request: HttpRequest) -> HttpResponse:
         log.info("cookie choice refused: %s", refusal.code)
         if as_json:
             return JsonResponse({"error": refusal.code, "reason": str(refusal)}, status=400)
-        return _settings(request, error=_reason(refusal.code), status=400)
+        return _settings(request, error=reason_for(refusal.code), status=400)
     proof = cookies.record(checked, known, dm, _lang())
     if as_json:
         # What JsonResponse writes, without its layers.

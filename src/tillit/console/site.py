@@ -62,7 +62,7 @@ class ConsoleSite(OTPAdminSite):
         super().__init__(name)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        from tillit.console import dashboard, enrol, views
+        from tillit.console import dashboard, embed, enrol, views
 
         return [
             path("language/", self.admin_view(views.language), name="language"),
@@ -75,6 +75,7 @@ class ConsoleSite(OTPAdminSite):
             ),
             path("audit-verify/", self.admin_view(views.audit_verify), name="audit-verify"),
             path("dashboard/", self.admin_view(dashboard.dashboard), name="dashboard"),
+            path("your-site/", self.admin_view(embed.embed), name="embed"),
             *super().get_urls(),
         ]
 
@@ -82,6 +83,7 @@ class ConsoleSite(OTPAdminSite):
         ("consent", "consent.view_cookieconsent", "Cookie consent rates", "cookie-consent-rates"),
         ("audit", "audit.view_auditevent", "The consent log", "audit-verify"),
         ("partners", "partners.view_delivery", "Dashboard", "dashboard"),
+        ("partners", "partners.change_partner", "Your own site", "embed"),
     ]
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:

@@ -18,9 +18,10 @@ from django.http import HttpRequest, HttpResponse
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
-# Endpoints with rules of their own: signed JSON from partners, and a partner's upload of up
-# to 10 MB (rights/answers.py checks its size and type).
-OWN_RULES = ("/partners/", "/privacy/partner-answer/", "/en/privacy/partner-answer/")
+# Endpoints with rules of their own: signed JSON from partners, a partner's upload of up to
+# 10 MB (rights/answers.py checks its size and type), and the public API, which answers a body
+# it cannot read in JSON (embed/api.py).
+OWN_RULES = ("/partners/", "/privacy/partner-answer/", "/en/privacy/partner-answer/", "/api/")
 # The cookie banner posts JSON.
 JSON_TOO = ("/cookies/choice", "/en/cookies/choice")
 

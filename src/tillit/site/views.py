@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from tillit import datamap
 from tillit.consent import receipts
 from tillit.consent.models import ConsentRecord
-from tillit.site.forms import signup_form
+from tillit.site.forms import SignupForm, signup_form
 from tillit.site.ratelimit import hit
 from tillit.subjects import intake
 from tillit.subjects import signup as flow
@@ -34,31 +34,53 @@ def _lang() -> str:
     return (get_language() or "nb")[:2]
 
 
+class Outcome:
+    """What became of a sign-up, for the form, the embedded form and the JSON API alike."""
+
+    ACCEPTED = "accepted"
+    BOT = "bot"
+    LIMITED = "limited"
+    INVALID = "invalid"
+
+
+def no_partner_message() -> str:
+    return _(
+        "We have no partner for that country yet, so we cannot "
+        "refer you. Nothing you typed has been kept."
+    )
+
+
+def take(request: HttpRequest, form: SignupForm) -> str:
+    """Check a sign-up and keep it: the honeypot, the per-address limit, the fields, and a
+    partner for the country. The same rules whichever way it came (P5)."""
+    if form.is_bot():
+        log.info("sign-up refused: honeypot field filled")
+        return Outcome.BOT
+    if not hit(request, "signup", settings.SIGNUPS_PER_IP_PER_HOUR):
+        return Outcome.LIMITED
+    if not form.is_valid():
+        return Outcome.INVALID
+    try:
+        # One sealed INSERT; the worker records the rest (subjects/intake.py).
+        intake.accept(form.signup(_lang()))
+    except flow.NoPartner:
+        form.add_error("country", no_partner_message())
+        return Outcome.INVALID
+    return Outcome.ACCEPTED
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return render(request, "site/signup.html", {"form": signup_form()})
     form = signup_form(request.POST)
-    if form.is_bot():
-        log.info("sign-up refused: honeypot field filled")
-        return redirect("site:sent")
-    if not hit(request, "signup", settings.SIGNUPS_PER_IP_PER_HOUR):
+    outcome = take(request, form)
+    if outcome == Outcome.LIMITED:
         return render(request, "site/signup.html", {"form": form, "limited": True}, status=429)
-    if not form.is_valid():
+    if outcome == Outcome.INVALID:
         return render(request, "site/signup.html", {"form": form}, status=400)
-    try:
-        # One sealed INSERT; the worker records the rest (subjects/intake.py).
-        intake.accept(form.signup(_lang()))
-    except flow.NoPartner:
-        form.add_error(
-            "country",
-            _(
-                "We have no partner for that country yet, so we cannot "
-                "refer you. Nothing you typed has been kept."
-            ),
-        )
-        return render(request, "site/signup.html", {"form": form}, status=400)
-    # The same answer for a new and a known address: the news goes to the address itself.
+    # The same answer for a new and a known address (and for a bot): the news goes to the
+    # address itself.
     return redirect("site:sent")
 
 

@@ -1,25 +1,67 @@
 /* tillit cookie consent: nothing optional runs before the visitor chooses.
-   The server renders the dialog and a JSON config (#cc-config): the stored, verified choice
-   (or none), the categories, GPC as the server saw it, and the Google tag (when configured).
-   Every choice is posted to the server, which keeps the proof and sets the consent cookie. */
+   On tillit's pages the server renders the dialog and a JSON config (#cc-config): the stored,
+   verified choice (or none), the categories, GPC as the server saw it, and the Google tag (when
+   configured). Every choice is posted to the server, which keeps the proof and sets the
+   consent cookie.
+   On an operator's own site this file comes inside /embed/banner.js, which sets
+   window.TILLIT_CC first: the dialog in both languages, the API's address, and no tag of ours
+   (the site loads its own Google tag, after this script: consent mode's defaults come first).
+   There the choice's signed token is kept in a first-party cookie of the site. */
 (function () {
   "use strict";
   var d = document;
-  var config = JSON.parse(d.getElementById("cc-config").textContent);
-  var dialog = d.getElementById("cc");
+  var config = window.TILLIT_CC || JSON.parse(d.getElementById("cc-config").textContent);
+  var embedded = !!config.embedded;
+  var lang = "nb";
+  var dialog = null;
   var ga = config.ga;
-  var granted = config.state ? config.state.granted : [];
   var gpc = config.gpc || navigator.globalPrivacyControl === true;
   var opener = null;
+
+  if (embedded) {
+    var me = d.currentScript;
+    lang = (me && me.dataset.lang) || (d.documentElement.lang || "").slice(0, 2);
+    lang = lang === "en" ? "en" : "nb";
+    config.state = stored();
+  }
+  var granted = config.state ? config.state.granted : [];
+
+  /* The site's own cookie holds the token of the last choice; its payload (before the first
+     colon) says what was granted under which banner. The server checks the signature when
+     the token comes back with the next choice. */
+  function stored() {
+    var pair = ("; " + d.cookie).split("; " + config.cookie + "=")[1];
+    if (!pair) return null;
+    var token = pair.split(";")[0];
+    try {
+      var data = JSON.parse(atob(token.split(":")[0].replace(/-/g, "+").replace(/_/g, "/")));
+      if (data.v !== config.version) return null;
+      config.token = token;
+      return { id: data.i.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5"),
+        granted: data.g.filter(function (c) { return config.categories.indexOf(c) >= 0; }) };
+    } catch (e) {
+      return null;
+    }
+  }
+  function keep(stored) {
+    config.token = stored.token;
+    d.cookie = config.cookie + "=" + stored.token + "; Max-Age=" + stored.max_age +
+      "; Path=/; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");
+  }
 
   function $(selector) { return dialog.querySelectorAll(selector); }
   function has(category) { return granted.indexOf(category) >= 0; }
 
-  /* Google's consent mode, basic: the defaults go first, the tag itself only after consent. */
+  /* Google's consent mode (v2): the defaults go first, then the stored choice; on tillit's
+     pages the tag itself loads only after consent, on an operator's site the site loads it. */
   if (ga) {
     window.dataLayer = window.dataLayer || [];
-    window.gtag = function () { window.dataLayer.push(arguments); };
-    gtag("consent", "default", googleState([]));
+    window.gtag = window.gtag || function () { window.dataLayer.push(arguments); };
+    var defaults = googleState([]);
+    if (embedded) defaults.wait_for_update = 500;
+    gtag("consent", "default", defaults);
+    gtag("set", "ads_data_redaction", true);
+    if (embedded && config.state) gtag("consent", "update", googleState(granted));
   }
   function googleState(list) {
     var analytics = list.indexOf("analytics") >= 0 ? "granted" : "denied";
@@ -27,6 +69,7 @@
       analytics_storage: analytics };
   }
   function loadGoogle() {
+    if (!ga.id) return;
     window["ga-disable-" + ga.id] = false;
     if (ga.loaded) return;
     ga.loaded = true;
@@ -61,7 +104,7 @@
   /* Without analytics consent, the analytics cookies the site can reach go at once (on this
      host and every parent domain, where Google's tag puts them). */
   function forgetAnalytics() {
-    if (ga) window["ga-disable-" + ga.id] = true;
+    if (ga && ga.id) window["ga-disable-" + ga.id] = true;
     var host = location.hostname.split(".");
     d.cookie.split(";").forEach(function (pair) {
       var name = pair.split("=")[0].trim();
@@ -89,10 +132,17 @@
   function send(action, source, list, retried) {
     var body = { action: action, source: source, granted: list, version: config.version };
     if (config.state) body.consent_id = config.state.id;
+    var headers = { "Content-Type": "application/json" };
+    if (embedded) {
+      /* No cookie goes to tillit from the site: the token says which browser this is. */
+      if (config.token) body.token = config.token;
+      body.language = lang;
+    } else {
+      headers["X-CSRFToken"] = config.csrf;
+    }
     return fetch(config.url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": config.csrf },
-      body: JSON.stringify(body)
+      method: "POST", credentials: embedded ? "omit" : "same-origin",
+      headers: headers, body: JSON.stringify(body)
     }).then(function (answer) {
       return answer.json().then(function (data) {
         if (answer.ok) return data;
@@ -101,11 +151,13 @@
         /* The browser no longer holds its consent cookie: answer as a new browser. */
         if (data.error === "wrong_id" && !retried) {
           config.state = null;
+          config.token = null;
           return send(action === "withdraw" ? "reject_all" : action, source, list, true);
         }
         throw new Error("consent not recorded: " + data.error);
       });
     }).then(function (stored) {
+      if (embedded) keep(stored);
       config.state = { id: stored.consent_id, granted: stored.granted };
       apply(stored.granted);
       return stored;
@@ -155,36 +207,50 @@
     });
   }
 
-  dialog.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-cc]");
-    if (button) choose(button.dataset.cc);
-  });
-  dialog.addEventListener("keydown", function (event) {
-    if (event.key === "Escape" && opener) hide();
-  });
-  d.addEventListener("click", function (event) {
-    var link = event.target.closest("[data-cc-open]");
-    if (link) { event.preventDefault(); show(link); return; }
-    var load = event.target.closest("[data-embed-load]");
-    if (load) {
-      event.preventDefault();
-      var holder = load.closest("[data-embed-src]");
-      var list = granted.concat([holder.dataset.category]);
-      send(list.length === config.categories.length ? "accept_all" : "custom", "embed", list)
-        .then(function () {
-          var frame = d.querySelector("iframe.cc-frame");
-          if (frame) { frame.tabIndex = 0; frame.focus(); }
-        }, function () { holder.querySelector(".cc-failed").hidden = false; });
+  function start() {
+    if (embedded) {
+      var style = d.createElement("link");
+      style.rel = "stylesheet";
+      style.href = config.css;
+      d.head.appendChild(style);
+      d.body.insertAdjacentHTML("beforeend", config.html[lang]);
     }
-  });
+    dialog = d.getElementById("cc");
+    dialog.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-cc]");
+      if (button) choose(button.dataset.cc);
+    });
+    dialog.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && opener) hide();
+    });
+    d.addEventListener("click", function (event) {
+      var link = event.target.closest("[data-cc-open]");
+      if (link) { event.preventDefault(); show(link); return; }
+      var load = event.target.closest("[data-embed-load]");
+      if (load) {
+        event.preventDefault();
+        var holder = load.closest("[data-embed-src]");
+        var list = granted.concat([holder.dataset.category]);
+        send(list.length === config.categories.length ? "accept_all" : "custom", "embed", list)
+          .then(function () {
+            var frame = d.querySelector("iframe.cc-frame");
+            if (frame) { frame.tabIndex = 0; frame.focus(); }
+          }, function () { holder.querySelector(".cc-failed").hidden = false; });
+      }
+    });
 
-  if (config.state) {
-    apply(granted);
-  } else if (gpc) {
-    /* GPC is a "no" to everything optional, recorded as such, and shown; never consent. */
-    var shown = function () { show(null); };
-    send("reject_all", "gpc", []).then(shown, shown);
-  } else {
-    show(null);
+    if (config.state) {
+      apply(granted);
+    } else if (gpc) {
+      /* GPC is a "no" to everything optional, recorded as such, and shown; never consent. */
+      var shown = function () { show(null); };
+      send("reject_all", "gpc", []).then(shown, shown);
+    } else {
+      show(null);
+    }
   }
+
+  /* In a site's <head>, the dialog waits for the page's body. */
+  if (embedded && !d.body) d.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
