@@ -326,6 +326,33 @@ def test_an_overdue_request_alarms_the_privacy_officer_once(client, kari):
     assert request.reference in alarm.subject and "kari" not in alarm.body.lower()
 
 
+def test_the_overdue_alarm_speaks_the_language_of_the_staff_member_at_that_address(
+    client, kari, privacy_officer
+):
+    """The privacy contact's address is a staff member's who reads the console in bokmål:
+    the alarm comes in bokmål; at an address that is nobody's account, in
+    TILLIT_CONSOLE_LANGUAGE (English), as before."""
+    from tillit.console.models import StaffProfile
+    from tillit.subjects.retention import run_all
+
+    request = requested(client, "access")
+    mail.outbox.clear()
+    run_all(request.due_at + timedelta(hours=1))
+    drain_tasks()
+    [english] = [m for m in mail.outbox if m.to == ["personvern@example.com"]]
+    assert english.subject.startswith("Needs you: rights request") and "overdue" in english.body
+    privacy_officer.email = "Personvern@example.com"
+    privacy_officer.save(update_fields=["email"])
+    StaffProfile.objects.create(user=privacy_officer, language="nb")
+    RightsRequest.objects.filter(id=request.id).update(overdue_alarm_at=None)
+    mail.outbox.clear()
+    run_all(request.due_at + timedelta(hours=2))
+    drain_tasks()
+    [norwegian] = [m for m in mail.outbox if m.to == ["personvern@example.com"]]
+    assert norwegian.subject.startswith("Trenger deg: forespørsel om rettigheter")
+    assert "Fristen er oversittet." in norwegian.body and "Se den i konsollen" in norwegian.body
+
+
 @pytest.mark.promise("P21")
 def test_the_console_queue_shows_countdowns_and_no_personal_data(client, kari, privacy_officer):
     from django.test import Client

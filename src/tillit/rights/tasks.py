@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.tasks import task
 from django.utils import formats, timezone, translation
 
@@ -185,7 +186,7 @@ def send_partner_request(task_id: str, reminder: bool = False) -> None:
     found = PartnerTask.objects.select_related("partner", "request").filter(id=task_id).first()
     if found is None or found.state == TaskState.COMPLETED or not found.partner.privacy_email:
         return
-    with translation.override("en"):
+    with translation.override(answers.PARTNER_LANGUAGE):
         kind = str(found.request.get_kind_display())
         due = formats.date_format(timezone.localtime(found.request.deadline), "DATE_FORMAT")
     send_templated(
@@ -199,7 +200,7 @@ def send_partner_request(task_id: str, reminder: bool = False) -> None:
             "reminder": reminder,
             "reminders": found.reminders,
         },
-        "en",
+        answers.PARTNER_LANGUAGE,
     )
 
 
@@ -217,13 +218,28 @@ def send_overdue_alarm(request_id: str) -> None:
     failed = [
         t.partner.name for t in request.tasks.select_related("partner") if t.state == "failed"
     ]
+    address = datamap.load().contacts["privacy"]
     send_templated(
         "rights-overdue",
-        Pii(datamap.load().contacts["privacy"]),
+        Pii(address),
         {
             "request": request,
             "failed": failed,
             "console_url": settings.SITE_URL + "/console/rights/rightsrequest/",
         },
-        "en",
+        staff_language(address),
     )
+
+
+def staff_language(address: str) -> str:
+    """The language the staff member with this address reads the console and its e-mails in
+    (their own choice, kept by the console), else TILLIT_CONSOLE_LANGUAGE: the privacy
+    contact's address need not be anyone's account."""
+    chosen = (
+        get_user_model()
+        .objects.filter(email__iexact=address, is_staff=True, is_active=True)
+        .exclude(staff_profile=None)
+        .values_list("staff_profile__language", flat=True)
+        .first()
+    )
+    return chosen or settings.CONSOLE_LANGUAGE
