@@ -205,3 +205,26 @@ def test_the_dashboard_charts_the_flow_with_counts_only(client, privacy_officer,
     assert page.count("<rect ") == 5 * 7  # five charts, a bar per day
     assert "<td>Notifications of time-limited offers</td><td>1</td><td>50%</td>" in page
     assert "dash@example.com" not in page and "Dash Board" not in page
+
+
+def test_a_norwegian_privacy_officer_reads_the_console_in_norwegian(client, privacy_officer):
+    """Menus, page titles, tables and the console's own pages follow the staff member's
+    language; the English console reads as the tests above show."""
+    from tillit.console.models import StaffProfile
+
+    StaffProfile.objects.create(user=privacy_officer, language="nb")
+    sign_in(client, privacy_officer)
+    index = client.get("/console/").content.decode()
+    assert "Forespørsler om rettigheter" in index and "Utleveringssaker" in index
+    dashboard = client.get("/console/dashboard/?days=7").content.decode()
+    assert "<strong>Registreringer</strong>: 0 på 7 dager" in dashboard
+    assert "Forespørsler om rettigheter målt mot fristene" in dashboard
+    rates = client.get("/console/cookie-consent/").content.decode()
+    assert "0 valg de siste 30 dagene." in rates and "Bare samletall" in rates
+    log = client.get("/console/audit-verify/").content.decode()
+    assert "<title>Samtykkeloggen" in log and 'value="Verifiser nå"' in log
+    verified = client.post("/console/audit-verify/").content.decode()
+    assert "Intakt:" in verified
+    queue = client.get("/console/rights/rightsrequest/").content.decode()
+    assert "forespørsel om rettigheter" in queue.lower()
+    assert "Send a new invitation" not in index and "Rights requests" not in dashboard

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tillit.audit import entries, tree
 
@@ -24,20 +25,22 @@ from tillit.audit import entries, tree
 class AuditEvent(models.Model):
     # Arrival order, from the database: not the place in the tree, which concurrent commits
     # on PostgreSQL may give in another order.
-    seq = models.BigAutoField(primary_key=True)
-    at = models.DateTimeField()
-    action = models.CharField(max_length=60)
-    actor = models.CharField(max_length=80)
-    target = models.CharField(max_length=80, blank=True, db_index=True)
-    data = models.JSONField(default=dict, blank=True)
+    seq = models.BigAutoField(_("number"), primary_key=True)
+    at = models.DateTimeField(_("at"))
+    action = models.CharField(_("action"), max_length=60)
+    actor = models.CharField(_("actor"), max_length=80)
+    target = models.CharField(_("target"), max_length=80, blank=True, db_index=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
     # 128 random bits in the entry, so that a public leaf hash cannot be matched by guessing.
-    nonce = models.CharField(max_length=32)
-    leaf_hash = models.CharField(max_length=64, db_index=True)
+    nonce = models.CharField(_("nonce"), max_length=32)
+    leaf_hash = models.CharField(_("leaf hash"), max_length=64, db_index=True)
     # The place in the tree, from 0; empty until the sequencer integrates the event.
-    leaf_index = models.BigIntegerField(null=True, blank=True, unique=True)
+    leaf_index = models.BigIntegerField(_("place in the tree"), null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["seq"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         indexes = [
             models.Index(
                 fields=["seq"],
@@ -147,22 +150,27 @@ class Witness(models.Model):
     """Someone who co-signs the log's checkpoints once they have checked that each extends the
     last they signed: a partner, or an auditor the operator names."""
 
-    name = models.CharField(max_length=200, unique=True)
-    url = models.URLField(max_length=300)
-    vkey = models.CharField(max_length=300)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    url = models.URLField(_("URL"), max_length=300)
+    vkey = models.CharField(_("verifier key"), max_length=300)
     partner = models.ForeignKey(
-        "partners.Partner", null=True, blank=True, on_delete=models.SET_NULL
+        "partners.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        verbose_name=_("partner"),
     )
-    active = models.BooleanField(default=True)
+    active = models.BooleanField(_("active"), default=True)
     # The size of the latest checkpoint it co-signed, as far as we know.
-    size = models.BigIntegerField(default=0)
-    cosigned_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=300, blank=True)
-    tried_at = models.DateTimeField(null=True, blank=True)
-    added_at = models.DateTimeField(default=timezone.now)
+    size = models.BigIntegerField(_("size"), default=0)
+    cosigned_at = models.DateTimeField(_("co-signed at"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    tried_at = models.DateTimeField(_("tried at"), null=True, blank=True)
+    added_at = models.DateTimeField(_("added at"), default=timezone.now)
 
     class Meta:
-        verbose_name_plural = "witnesses"
+        verbose_name = _("witness")
+        verbose_name_plural = _("witnesses")
 
     def __str__(self) -> str:
         return self.name
@@ -188,9 +196,9 @@ class LogAlarm(models.Model):
     rolled back, forked or rewritten. Raised loudly in the console until someone resolves it."""
 
     class Kind(models.TextChoices):
-        ROLLBACK = "rollback", "rolled back: a witness has signed a larger tree"
-        FORK = "fork", "forked: the tree does not extend what a witness signed"
-        REFUSED = "refused", "a witness refused the checkpoint"
+        ROLLBACK = "rollback", _("rolled back: a witness has signed a larger tree")
+        FORK = "fork", _("forked: the tree does not extend what a witness signed")
+        REFUSED = "refused", _("a witness refused the checkpoint")
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     witness = models.ForeignKey(Witness, null=True, blank=True, on_delete=models.SET_NULL)

@@ -25,7 +25,7 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tillit.audit import note
@@ -39,7 +39,7 @@ from tillit.contact.models import ContactMessage
 from tillit.disclosure import steps as disclosure
 from tillit.disclosure.models import DisclosureCase
 from tillit.offers import sending
-from tillit.offers.models import Offer
+from tillit.offers.models import MessageState, Offer
 from tillit.partners.models import (
     DEFAULT_SECRET_OVERLAP_HOURS,
     Delivery,
@@ -193,6 +193,15 @@ class ConsoleAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
+class Referenced:
+    """The short reference a case is known by (a property of the model, which Django would
+    label in English only)."""
+
+    @admin.display(description=gettext_lazy("reference"))
+    def reference(self, obj: Any) -> str:
+        return str(obj.reference)
+
+
 class ReadOnly(ConsoleAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -249,18 +258,20 @@ class PartnerAdmin(ConsoleAdmin):
             "console/rotate_secret.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "The new partner's secret",
-                "rotated": [(obj, secret, "none: a new partner")],
+                "title": _("The new partner's secret"),
+                "rotated": [(obj, secret, _("none: a new partner"))],
             },
         )
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Pause: send these partners nothing new", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Pause: send these partners nothing new"), permissions=["change"]
+    )
     def pause(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
         self._set_active(request, queryset, False)
 
-    @admin.action(description="Resume", permissions=["change"])
+    @admin.action(description=gettext_lazy("Resume"), permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
         self._set_active(request, queryset, True)
 
@@ -272,9 +283,13 @@ class PartnerAdmin(ConsoleAdmin):
                 actor=f"staff:{request.user.pk}",
                 target=f"partner:{partner.slug}",
             )
-            self.message_user(request, f"{partner.name}: {'resumed' if on else 'paused'}")
+            done = _("%(name)s: resumed") if on else _("%(name)s: paused")
+            self.message_user(request, done % {"name": partner.name})
 
-    @admin.action(description="Check: health, signed discovery, agreements", permissions=["view"])
+    @admin.action(
+        description=gettext_lazy("Check: health, signed discovery, agreements"),
+        permissions=["view"],
+    )
     def check_partner(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
         for partner in queryset:
             for ok, text in checks.run(partner):
@@ -283,7 +298,7 @@ class PartnerAdmin(ConsoleAdmin):
                 )
 
     @admin.action(
-        description="Rotate the signing secret (shown once; give it to the partner)",
+        description=gettext_lazy("Rotate the signing secret (shown once; give it to the partner)"),
         permissions=["change"],
     )
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Partner]) -> Any:
@@ -293,7 +308,7 @@ class PartnerAdmin(ConsoleAdmin):
                 "console/rotate_secret.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": "Rotate signing secrets",
+                    "title": _("Rotate signing secrets"),
                     "partners": queryset,
                     "overlap_choices": OVERLAP_CHOICES,
                     "overlap_default": DEFAULT_SECRET_OVERLAP_HOURS,
@@ -306,7 +321,9 @@ class PartnerAdmin(ConsoleAdmin):
         except ValueError:
             hours = -1
         if hours not in OVERLAP_CHOICES:
-            self.message_user(request, "Choose how long the old secret stays good.", messages.ERROR)
+            self.message_user(
+                request, _("Choose how long the old secret stays good."), messages.ERROR
+            )
             return None
         rotated = []
         for partner in queryset:
@@ -321,7 +338,11 @@ class PartnerAdmin(ConsoleAdmin):
         response = render(
             request,
             "console/rotate_secret.html",
-            {**self.admin_site.each_context(request), "title": "New secrets", "rotated": rotated},
+            {
+                **self.admin_site.each_context(request),
+                "title": _("New secrets"),
+                "rotated": rotated,
+            },
         )
         response["Cache-Control"] = "no-store"
         return response
@@ -371,8 +392,8 @@ class WitnessForm(forms.ModelForm):
         model = Witness
         fields = ["name", "url", "vkey", "partner", "active"]
         help_texts = {
-            "url": "The witness's address; checkpoints go to <url>/add-checkpoint.",
-            "vkey": "Its cosignature verifier key: name+key id+base64 key.",
+            "url": gettext_lazy("The witness's address; checkpoints go to <url>/add-checkpoint."),
+            "vkey": gettext_lazy("Its cosignature verifier key: name+key id+base64 key."),
         }
 
     def clean(self) -> dict[str, Any]:
@@ -380,9 +401,13 @@ class WitnessForm(forms.ModelForm):
         try:
             verifier = note.CosignatureVerifier.from_vkey(data.get("vkey", ""))
         except note.NoteError as error:
-            raise forms.ValidationError({"vkey": f"not a witness verifier key: {error}"}) from None
+            raise forms.ValidationError(
+                {"vkey": _("not a witness verifier key: %(error)s") % {"error": error}}
+            ) from None
         if verifier.name != data.get("name"):
-            raise forms.ValidationError({"vkey": f"this key is named {verifier.name!r}"})
+            raise forms.ValidationError(
+                {"vkey": _("this key is named %(name)r") % {"name": verifier.name}}
+            )
         return data
 
 
@@ -425,7 +450,7 @@ class PartnerTaskInline(admin.TabularInline):
 
 
 @admin.register(RightsRequest)
-class RightsRequestAdmin(ReadOnly):
+class RightsRequestAdmin(Referenced, ReadOnly):
     """The queue: what was asked, by when, and how far each partner has got. No address, no
     corrected values, no export: those stay sealed in the vault."""
 
@@ -458,7 +483,9 @@ class RightsRequestAdmin(ReadOnly):
     actions = ["extend_deadline", "refuse_request", "complete_by_hand"]
 
     @admin.action(
-        description="Mark the e-mail partners' parts done (they answered outside their link)",
+        description=gettext_lazy(
+            "Mark the e-mail partners' parts done (they answered outside their link)"
+        ),
         permissions=["act"],
     )
     def complete_by_hand(self, request: HttpRequest, queryset: Any) -> None:
@@ -470,13 +497,16 @@ class RightsRequestAdmin(ReadOnly):
             if not waiting:
                 self.message_user(
                     request,
-                    f"{rights_request.reference}: no e-mail partner's part is open",
+                    _("%(ref)s: no e-mail partner's part is open")
+                    % {"ref": rights_request.reference},
                     messages.WARNING,
                 )
             for task in waiting:
                 fanout.answered(task, "done", None, actor=f"staff:{request.user.pk}")
                 self.message_user(
-                    request, f"{rights_request.reference}: {task.partner.name} marked done"
+                    request,
+                    _("%(ref)s: %(partner)s marked done")
+                    % {"ref": rights_request.reference, "partner": task.partner.name},
                 )
 
     def has_act_permission(self, request: HttpRequest) -> bool:
@@ -484,47 +514,56 @@ class RightsRequestAdmin(ReadOnly):
         read-only for everyone)."""
         return request.user.has_perm("rights.change_rightsrequest")
 
-    @admin.display(description="days left")
+    @admin.display(description=gettext_lazy("deadline"))
+    def deadline(self, obj: RightsRequest) -> Any:
+        return obj.deadline
+
+    @admin.display(description=gettext_lazy("days left"))
     def days_left(self, obj: RightsRequest) -> str:
         if obj.completed_at:
-            return "done"
+            return _("done")
         left = (obj.deadline - timezone.now()).total_seconds() / 86400
-        return f"{left:.0f}" if left >= 0 else f"OVERDUE by {-left:.0f}"
+        if left >= 0:
+            return f"{left:.0f}"
+        return _("OVERDUE by %(days).0f") % {"days": -left}
 
-    @admin.display(description="partners done")
+    @admin.display(description=gettext_lazy("partners done"))
     def partners(self, obj: RightsRequest) -> str:
         tasks = list(obj.tasks.all())
         done = sum(t.state == TaskState.COMPLETED for t in tasks)
         failed = sum(t.state == TaskState.FAILED for t in tasks)
-        return f"{done}/{len(tasks)}" + (f" ({failed} failed)" if failed else "")
+        shown = f"{done}/{len(tasks)}"
+        return shown + " " + _("(%(n)d failed)") % {"n": failed} if failed else shown
 
     @admin.action(
-        description="Extend the deadline by two months (with a reason the person is told)",
+        description=gettext_lazy(
+            "Extend the deadline by two months (with a reason the person is told)"
+        ),
         permissions=["act"],
     )
     def extend_deadline(self, request: HttpRequest, queryset: Any) -> Any:
         return self._with_reason(
             request, queryset, "extend_deadline", actions.extend, actions.CannotExtend,
-            title="Extend the deadline", button="Extend and tell the person",
-            intro="Extend by up to two more months (Art. 12(3)). The person is told the new "
-            "date and this reason by e-mail; it is possible only within the first month.",
-            done="extended, person told",
+            title=_("Extend the deadline"), button=_("Extend and tell the person"),
+            intro=_("Extend by up to two more months (Art. 12(3)). The person is told the new "
+                    "date and this reason by e-mail; it is possible only within the first month."),
+            done=_("extended, person told"),
         )  # fmt: skip
 
     @admin.action(
-        description="Refuse as manifestly unfounded or excessive (with a reason)",
+        description=gettext_lazy("Refuse as manifestly unfounded or excessive (with a reason)"),
         permissions=["act"],
     )
     def refuse_request(self, request: HttpRequest, queryset: Any) -> Any:
         return self._with_reason(
             request, queryset, "refuse_request", actions.refuse, actions.CannotRefuse,
-            title="Refuse a request", button="Refuse and tell the person",
-            intro="Refuse a manifestly unfounded or excessive request (Art. 12(5)); the burden "
-            "of showing that is the operator's. The person is told this reason and how to "
-            "complain (Art. 12(4)). Partners that have not yet acted are told to withdraw it; "
-            "what already took effect (withdrawn consents, an erasure here or at a partner) "
-            "stays.",
-            done="refused, person told",
+            title=_("Refuse a request"), button=_("Refuse and tell the person"),
+            intro=_("Refuse a manifestly unfounded or excessive request (Art. 12(5)); the burden "
+                    "of showing that is the operator's. The person is told this reason and how "
+                    "to complain (Art. 12(4)). Partners that have not yet acted are told to "
+                    "withdraw it; what already took effect (withdrawn consents, an erasure here "
+                    "or at a partner) stays."),
+            done=_("refused, person told"),
         )  # fmt: skip
 
     def _with_reason(
@@ -567,7 +606,7 @@ class RightsRequestAdmin(ReadOnly):
 
 
 @admin.register(ContactMessage)
-class ContactMessageAdmin(ReadOnly):
+class ContactMessageAdmin(Referenced, ReadOnly):
     """The support queue. The list shows no one's name, address or words; opening a case
     decrypts it, and that is an audit event. Support answers by e-mail from here, or calls."""
 
@@ -589,12 +628,14 @@ class ContactMessageAdmin(ReadOnly):
                 version = int(request.POST.get("version", "-1"))
                 if "close" in request.POST:
                     cases.close(message, version, request.user.pk)
-                    self.message_user(request, f"{message.reference}: closed")
+                    self.message_user(request, _("%(ref)s: closed") % {"ref": message.reference})
                 elif form.is_valid():
                     cases.reply(message, form.cleaned_data["reply"], version, request.user.pk)
-                    self.message_user(request, f"{message.reference}: answer sent by e-mail")
+                    self.message_user(
+                        request, _("%(ref)s: answer sent by e-mail") % {"ref": message.reference}
+                    )
                 else:
-                    raise ValueError("write an answer first")
+                    raise ValueError(_("write an answer first"))
             except (cases.StaleCase, ValueError) as problem:
                 self.message_user(request, f"{message.reference}: {problem}", messages.ERROR)
             return redirect(request.path)
@@ -603,7 +644,7 @@ class ContactMessageAdmin(ReadOnly):
             "console/contact_message.html",
             {
                 **self.admin_site.each_context(request),
-                "title": f"Message {message.reference}",
+                "title": _("Message %(ref)s") % {"ref": message.reference},
                 "m": message,
                 "case": cases.read(message, request.user.pk),
                 "form": form,
@@ -630,12 +671,15 @@ class OfferAdmin(ConsoleAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.display(description="messages")
+    @admin.display(description=gettext_lazy("messages"))
     def progress(self, obj: Offer) -> str:
         counts = dict(
             obj.messages.values("state").annotate(n=Count("id")).values_list("state", "n")
         )
-        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "-"
+        return (
+            ", ".join(f"{n} {MessageState(state).label}" for state, n in sorted(counts.items()))
+            or "-"
+        )
 
     def save_model(self, request: HttpRequest, obj: Offer, form: Any, change: bool) -> None:
         obj.created_by = obj.created_by or f"staff:{request.user.pk}"
@@ -647,7 +691,8 @@ class OfferAdmin(ConsoleAdmin):
         )
 
     @admin.action(
-        description="Send to everyone whose consent to offers is active", permissions=["send"]
+        description=gettext_lazy("Send to everyone whose consent to offers is active"),
+        permissions=["send"],
     )
     def send_offer(self, request: HttpRequest, queryset: QuerySet[Offer]) -> None:
         for offer in queryset:
@@ -656,7 +701,15 @@ class OfferAdmin(ConsoleAdmin):
             except sending.CannotSend as refusal:
                 self.message_user(request, f"{offer}: {refusal}", messages.ERROR)
             else:
-                self.message_user(request, f"{offer}: on its way to {count} people")
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(offer)s: on its way to %(count)d person",
+                        "%(offer)s: on its way to %(count)d people",
+                        count,
+                    )
+                    % {"offer": offer, "count": count},
+                )
 
     def has_send_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("offers.change_offer")
@@ -667,8 +720,12 @@ class DisclosureCaseForm(forms.ModelForm):
     tillit's pseudonymous id, or by an e-mail address looked up by its blind index and not
     kept)."""
 
-    subject_ref = forms.UUIDField(required=False, label="The person's pseudonymous id")
-    email = forms.EmailField(required=False, label="Or the person's e-mail address (not kept)")
+    subject_ref = forms.UUIDField(
+        required=False, label=gettext_lazy("The person's pseudonymous id")
+    )
+    email = forms.EmailField(
+        required=False, label=gettext_lazy("Or the person's e-mail address (not kept)")
+    )
 
     class Meta:
         model = DisclosureCase
@@ -683,14 +740,14 @@ class DisclosureCaseForm(forms.ModelForm):
         elif email:
             subject = Subject.objects.filter(email_index=email_index(Pii(email))).first()
         if (ref or email) and subject is None:
-            raise forms.ValidationError("Nobody with that id or address is in tillit's records.")
+            raise forms.ValidationError(_("Nobody with that id or address is in tillit's records."))
         self.instance.subject = subject
         data.pop("email", None)
         return data
 
 
 @admin.register(DisclosureCase)
-class DisclosureCaseAdmin(ConsoleAdmin):
+class DisclosureCaseAdmin(Referenced, ConsoleAdmin):
     """Requests from authorities and third parties, handled step by step (see the case
     page); support may register them, the privacy officer weighs, decides and discloses."""
 
@@ -736,7 +793,7 @@ class DisclosureCaseAdmin(ConsoleAdmin):
                 elif step == "close":
                     disclosure.close(case, version, actor)
                 else:
-                    raise disclosure.StepRefused("no such step")
+                    raise disclosure.StepRefused(_("no such step"))
                 self.message_user(request, f"{case.reference}: {case.get_step_display()}")
             except (disclosure.StepRefused, ValueError) as refusal:
                 self.message_user(request, f"{case.reference}: {refusal}", messages.ERROR)
@@ -749,7 +806,7 @@ class DisclosureCaseAdmin(ConsoleAdmin):
             "console/disclosure_case.html",
             {
                 **self.admin_site.each_context(request),
-                "title": f"Disclosure case {case.reference}",
+                "title": _("Disclosure case %(ref)s") % {"ref": case.reference},
                 "case": case,
                 "may_act": may_act,
                 "disclosed": json.dumps(case.disclosed, indent=2) if case.disclosed else "",
@@ -771,8 +828,11 @@ class PublishForm(forms.ModelForm):
         latest = versions.current()
         if latest is not None and latest.text_hash == versions.digest(versions.snapshot()):
             raise forms.ValidationError(
-                f"Nothing in the policy has changed since version {latest.number}: change the "
-                "data map or the partners first."
+                _(
+                    "Nothing in the policy has changed since version %(number)s: change the "
+                    "data map or the partners first."
+                )
+                % {"number": latest.number}
             )
         return data
 

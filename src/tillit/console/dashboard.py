@@ -15,6 +15,7 @@ from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.consent.models import Action, ConsentRecord, CookieConsent
@@ -40,14 +41,14 @@ def per_day(queryset: Any, field: str, since: date, days: int) -> list[tuple[dat
 
 def bars(series: list[tuple[date, int]], label: str) -> dict[str, Any]:
     """An SVG bar chart's geometry (the template draws it), with its total and its peak."""
-    peak = max((n for _, n in series), default=0)
+    peak = max((n for _day, n in series), default=0)
     step = WIDTH / max(len(series), 1)
     drawn = []
     for i, (day, n) in enumerate(series):
         h = 0 if not peak else round(n / peak * (HEIGHT - 14), 1)
         drawn.append({"x": round(i * step + 1, 1), "y": round(HEIGHT - h, 1),
                       "w": round(max(step - 2, 1), 1), "h": h, "day": day, "n": n})  # fmt: skip
-    total = sum(n for _, n in series)
+    total = sum(n for _day, n in series)
     return {"label": label, "bars": drawn, "total": total, "peak": peak,
             "width": WIDTH, "height": HEIGHT}  # fmt: skip
 
@@ -63,22 +64,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     since = timezone.localdate() - timedelta(days=days - 1)
     signups = Subject.objects.filter(created_at__date__gte=since)
     charts = [
-        bars(per_day(Subject.objects.all(), "created_at", since, days), "Sign-ups"),
+        bars(per_day(Subject.objects.all(), "created_at", since, days), _("Sign-ups")),
         bars(
             per_day(
                 Delivery.objects.filter(state=DeliveryState.DELIVERED), "delivered_at", since, days
             ),
-            "Leads delivered",
+            _("Leads delivered"),
         ),  # fmt: skip
         bars(
             per_day(Delivery.objects.filter(state=DeliveryState.FAILED), "created_at", since, days),
-            "Leads undeliverable (shredded)",
+            _("Leads undeliverable (shredded)"),
         ),  # fmt: skip
         bars(
             per_day(ConsentRecord.objects.filter(action=Action.WITHDRAWN), "at", since, days),
-            "Consents withdrawn",
+            _("Consents withdrawn"),
         ),
-        bars(per_day(RightsRequest.objects.all(), "received_at", since, days), "Rights requests"),
+        bars(
+            per_day(RightsRequest.objects.all(), "received_at", since, days), _("Rights requests")
+        ),
     ]
     total = signups.count()
     given = Counter(
@@ -119,7 +122,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "console/dashboard.html",
         {
             **admin.site.each_context(request),
-            "title": "Dashboard",
+            "title": _("Dashboard"),
             "days": days,
             "periods": PERIODS,
             "charts": charts,

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django_otp.models import Device, ThrottlingMixin
 
 
@@ -37,8 +38,8 @@ def language_of(user: Any) -> str:
 
 
 class LinkKind(models.TextChoices):
-    INVITE = "invite", "invitation"  # a password and an authenticator
-    RESET = "reset", "new authenticator"  # the password is kept and asked for
+    INVITE = "invite", gettext_lazy("invitation")  # a password and an authenticator
+    RESET = "reset", gettext_lazy("new authenticator")  # the password is kept and asked for
 
 
 class Invitation(models.Model):

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tillit import datamap
@@ -73,7 +74,7 @@ def cookie_consent_rates(request: HttpRequest) -> HttpResponse:
         "console/cookie_consent_rates.html",
         {
             **admin.site.each_context(request),
-            "title": "Cookie consent rates",
+            "title": _("Cookie consent rates"),
             "days": days,
             "periods": PERIODS,
             "total": total,
@@ -114,7 +115,7 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
         "console/audit_verify.html",
         {
             **admin.site.each_context(request),
-            "title": "The consent log",
+            "title": _("The consent log"),
             "v": verdict,
             "problem": problem,
             "state": LogState.objects.filter(pk=1).first(),
@@ -134,9 +135,9 @@ def _resolve(request: HttpRequest, actor: str) -> str:
         raise PermissionDenied
     alarm, reason = request.POST.get("resolve", ""), request.POST.get("reason", "").strip()
     if not alarm.isascii() or not alarm.isdigit():
-        return "No such alarm."
+        return _("No such alarm.")
     if not reason:
-        return "Say what you found before you resolve the alarm."
+        return _("Say what you found before you resolve the alarm.")
     won = LogAlarm.objects.filter(pk=int(alarm), resolved_at__isnull=True).update(
         resolved_at=timezone.now(), resolved_by=actor, resolution=reason[:300]
     )

@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
 from tillit.contact import tasks
@@ -59,14 +60,14 @@ def _claim(message: ContactMessage, version: int, **changes: Any) -> None:
         version=version + 1, **changes
     )
     if not updated:
-        raise StaleCase("the case was changed by someone else; reload it")
+        raise StaleCase(_("the case was changed by someone else; reload it"))
 
 
 def reply(message: ContactMessage, text: str, version: int, staff_id: object) -> None:
     if not message.by_email or message.envelope is None:
-        raise ValueError("this person gave no e-mail address: call them instead")
+        raise ValueError(_("this person gave no e-mail address: call them instead"))
     if message.state == CaseState.CLOSED:
-        raise ValueError("the case is closed")
+        raise ValueError(_("the case is closed"))
     now = timezone.now()
     with transaction.atomic():
         sealed = {k: v.reveal() for k, v in message.envelope.open().items()}

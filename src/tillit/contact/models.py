@@ -8,27 +8,30 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tillit.core import refs
 
 
 class CaseState(models.TextChoices):
-    OPEN = "open", "open"
-    ANSWERED = "answered", "answered"
-    CLOSED = "closed", "closed"
+    OPEN = "open", _("open")
+    ANSWERED = "answered", _("answered")
+    CLOSED = "closed", _("closed")
 
 
 class ContactMessage(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    state = models.CharField(max_length=10, choices=CaseState.choices, default=CaseState.OPEN)
-    language = models.CharField(max_length=5, default="nb")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    answered_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    replies = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(
+        _("state"), max_length=10, choices=CaseState.choices, default=CaseState.OPEN
+    )
+    language = models.CharField(_("language"), max_length=5, default="nb")
+    created_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, db_index=True)
+    replies = models.PositiveSmallIntegerField(_("replies"), default=0)
     # How the person can be answered, without saying who they are.
-    by_email = models.BooleanField(default=False)
-    by_phone = models.BooleanField(default=False)
+    by_email = models.BooleanField(_("by e-mail"), default=False)
+    by_phone = models.BooleanField(_("by phone"), default=False)
     envelope = models.ForeignKey(
         "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -37,7 +40,8 @@ class ContactMessage(models.Model):
 
     class Meta:
         ordering = ["state", "-created_at"]
-        verbose_name = "contact message"
+        verbose_name = _("contact message")
+        verbose_name_plural = _("contact messages")
 
     def __str__(self) -> str:
         return self.reference

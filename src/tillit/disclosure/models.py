@@ -10,60 +10,71 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tillit.core import refs
 
 
 class Requester(models.TextChoices):
-    AUTHORITY = "authority", "an authority (e.g. the police)"
-    THIRD_PARTY = "third_party", "a third party (e.g. a lawyer, another company)"
+    AUTHORITY = "authority", _("an authority (e.g. the police)")
+    THIRD_PARTY = "third_party", _("a third party (e.g. a lawyer, another company)")
 
 
 class Step(models.TextChoices):
-    REGISTERED = "registered", "registered"
-    UNDER_REVIEW = "under_review", "weighed, waiting for a decision"
-    DECIDED = "decided", "decided"
-    NOTIFIED = "notified", "the person has been told"
-    WITHHELD = "withheld", "telling the person is forbidden by law"
-    DISCLOSED = "disclosed", "disclosed"
-    CLOSED = "closed", "closed"
+    REGISTERED = "registered", _("registered")
+    UNDER_REVIEW = "under_review", _("weighed, waiting for a decision")
+    DECIDED = "decided", _("decided")
+    NOTIFIED = "notified", _("the person has been told")
+    WITHHELD = "withheld", _("telling the person is forbidden by law")
+    DISCLOSED = "disclosed", _("disclosed")
+    CLOSED = "closed", _("closed")
 
 
 class Decision(models.TextChoices):
-    DISCLOSE = "disclose", "disclose"
-    REFUSE = "refuse", "refuse"
+    DISCLOSE = "disclose", _("disclose")
+    REFUSE = "refuse", _("refuse")
 
 
 class DisclosureCase(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    requester_kind = models.CharField(max_length=12, choices=Requester.choices)
-    requester = models.CharField("who asks", max_length=200)
-    legal_basis = models.CharField("legal basis they cite", max_length=300)
+    requester_kind = models.CharField(
+        _("kind of requester"), max_length=12, choices=Requester.choices
+    )
+    requester = models.CharField(_("who asks"), max_length=200)
+    legal_basis = models.CharField(_("legal basis they cite"), max_length=300)
     scope = models.TextField(
-        "what they ask for",
+        _("what they ask for"),
         max_length=2000,
-        help_text="Describe the records asked for, not the person: no name, address or number "
-        "here (the case is linked to the person by tillit's pseudonymous id).",
+        help_text=_(
+            "Describe the records asked for, not the person: no name, address or number "
+            "here (the case is linked to the person by tillit's pseudonymous id)."
+        ),
     )
-    deadline = models.DateField("their deadline", null=True, blank=True)
+    deadline = models.DateField(_("their deadline"), null=True, blank=True)
     subject = models.ForeignKey(
-        "subjects.Subject", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "subjects.Subject",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("subject"),
     )
-    step = models.CharField(max_length=12, choices=Step.choices, default=Step.REGISTERED)
-    balancing = models.TextField(blank=True)
-    decision = models.CharField(max_length=8, choices=Decision.choices, blank=True)
-    decision_reason = models.TextField(blank=True)
+    step = models.CharField(_("step"), max_length=12, choices=Step.choices, default=Step.REGISTERED)
+    balancing = models.TextField(_("balancing"), blank=True)
+    decision = models.CharField(_("decision"), max_length=8, choices=Decision.choices, blank=True)
+    decision_reason = models.TextField(_("reason for the decision"), blank=True)
     prohibition = models.CharField(
-        "legal prohibition on telling the person", max_length=300, blank=True
+        _("legal prohibition on telling the person"), max_length=300, blank=True
     )
-    disclosed = models.JSONField(null=True, blank=True)
-    registered_at = models.DateTimeField(default=timezone.now)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    disclosed = models.JSONField(_("disclosed"), null=True, blank=True)
+    registered_at = models.DateTimeField(_("registered at"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["closed_at", "-registered_at"]
-        verbose_name = "disclosure case"
+        verbose_name = _("disclosure case")
+        verbose_name_plural = _("disclosure cases")
 
     def __str__(self) -> str:
         return self.reference

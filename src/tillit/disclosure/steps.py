@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.tasks import task
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
 from tillit.disclosure.models import Decision, DisclosureCase, Step
@@ -28,7 +29,7 @@ def _advance(
             version=version + 1, **changes
         )
         if not moved:
-            raise StepRefused("the case was changed meanwhile, or this step does not come next")
+            raise StepRefused(_("the case was changed meanwhile, or this step does not come next"))
         record(f"disclosure.{event}", actor=actor, target=f"disclosure:{case.id}")
     case.refresh_from_db()
     return case
@@ -36,14 +37,14 @@ def _advance(
 
 def _required(text: str, what: str) -> str:
     if not text.strip():
-        raise StepRefused(f"{what} must be written down")
+        raise StepRefused(_("%(what)s must be written down") % {"what": what})
     return text.strip()
 
 
 def weigh(case: DisclosureCase, version: int, balancing: str, actor: str) -> DisclosureCase:
     """The privacy officer's written balancing: the requester's legal basis and need against
     the person's interests and rights."""
-    text = _required(balancing, "the balancing")
+    text = _required(balancing, _("the balancing"))
     return _advance(case, version, [Step.REGISTERED], actor, "weighed", step=Step.UNDER_REVIEW,
                     balancing=text)  # fmt: skip
 
@@ -52,17 +53,17 @@ def decide(
     case: DisclosureCase, version: int, decision: str, reason: str, actor: str
 ) -> DisclosureCase:
     if decision not in Decision.values:
-        raise StepRefused("decide to disclose or to refuse")
+        raise StepRefused(_("decide to disclose or to refuse"))
     return _advance(case, version, [Step.UNDER_REVIEW], actor, f"decided_{decision}",
                     step=Step.DECIDED, decision=decision,
-                    decision_reason=_required(reason, "the reason"))  # fmt: skip
+                    decision_reason=_required(reason, _("the reason")))  # fmt: skip
 
 
 def _disclosing(case: DisclosureCase) -> None:
     if case.decision == Decision.REFUSE:
-        raise StepRefused("the decision was to refuse: close the case")
+        raise StepRefused(_("the decision was to refuse: close the case"))
     if case.decision != Decision.DISCLOSE:
-        raise StepRefused("this step does not come next: weigh and decide first")
+        raise StepRefused(_("this step does not come next: weigh and decide first"))
 
 
 def notify(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
@@ -70,7 +71,7 @@ def notify(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
     contact data (tillit has none)."""
     _disclosing(case)
     if case.subject_id is None or partner_of(case) is None:
-        raise StepRefused("nobody to tell: the case concerns no one whose data a partner holds")
+        raise StepRefused(_("nobody to tell: the case concerns no one whose data a partner holds"))
     with transaction.atomic():
         case = _advance(case, version, [Step.DECIDED], actor, "person_notified",
                         step=Step.NOTIFIED)  # fmt: skip
@@ -82,7 +83,7 @@ def withhold(case: DisclosureCase, version: int, prohibition: str, actor: str) -
     """The law forbids telling the person (e.g. an investigation): the provision is recorded."""
     _disclosing(case)
     return _advance(case, version, [Step.DECIDED], actor, "notice_withheld", step=Step.WITHHELD,
-                    prohibition=_required(prohibition, "the legal prohibition"))  # fmt: skip
+                    prohibition=_required(prohibition, _("the legal prohibition")))  # fmt: skip
 
 
 def disclose(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:

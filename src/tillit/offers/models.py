@@ -9,31 +9,36 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Offer(models.Model):
-    title_nb = models.CharField("title (bokmål)", max_length=120)
-    title_en = models.CharField("title (English)", max_length=120)
-    body_nb = models.TextField("text (bokmål)", max_length=2000)
-    body_en = models.TextField("text (English)", max_length=2000)
-    valid_until = models.DateField(help_text="The offer ends on this day; nothing is sent after.")
-    created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.CharField(max_length=40, blank=True, editable=False)
-    sent_at = models.DateTimeField(null=True, blank=True, editable=False)
-    recipients = models.PositiveIntegerField(default=0, editable=False)
+    title_nb = models.CharField(_("title (bokmål)"), max_length=120)
+    title_en = models.CharField(_("title (English)"), max_length=120)
+    body_nb = models.TextField(_("text (bokmål)"), max_length=2000)
+    body_en = models.TextField(_("text (English)"), max_length=2000)
+    valid_until = models.DateField(
+        _("valid until"), help_text=_("The offer ends on this day; nothing is sent after.")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.CharField(_("created by"), max_length=40, blank=True, editable=False)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True, editable=False)
+    recipients = models.PositiveIntegerField(_("recipients"), default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("offer")
+        verbose_name_plural = _("offers")
 
     def __str__(self) -> str:
         return self.title_en
 
 
 class MessageState(models.TextChoices):
-    PENDING = "pending", "waiting to be sent"
-    SENT = "sent", "passed to the partner"
-    SKIPPED = "skipped", "not sent (consent withdrawn, or the partner no longer has the person)"
-    FAILED = "failed", "the partner could not be reached before the offer ended"
+    PENDING = "pending", _("waiting to be sent")
+    SENT = "sent", _("passed to the partner")
+    SKIPPED = "skipped", _("not sent (consent withdrawn, or the partner no longer has the person)")
+    FAILED = "failed", _("the partner could not be reached before the offer ended")
 
 
 class OfferMessage(models.Model):

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
@@ -59,10 +60,10 @@ def launch(offer: Offer, actor: str) -> int:
     """Queue the offer for everyone consenting now; once per offer."""
     now = timezone.now()
     if offer.valid_until < timezone.localdate():
-        raise CannotSend("the offer has ended")
+        raise CannotSend(_("the offer has ended"))
     with transaction.atomic():
         if not Offer.objects.filter(id=offer.id, sent_at__isnull=True).update(sent_at=now):
-            raise CannotSend("the offer has been sent already")
+            raise CannotSend(_("the offer has been sent already"))
         partner_of = dict(
             Delivery.objects.filter(state=DeliveryState.DELIVERED).values_list(
                 "subject_id", "partner_id"

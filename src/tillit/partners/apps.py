@@ -1,10 +1,12 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_delete, post_save
+from django.utils.translation import gettext_lazy as _
 
 
 class PartnersConfig(AppConfig):
     name = "tillit.partners"
     label = "partners"
+    verbose_name = _("Partners")
 
     def ready(self) -> None:
         from tillit.partners import routing

@@ -11,6 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from tillit.core.mail import header_safe
 from tillit.vault.models import Envelope, Purpose
@@ -29,43 +31,63 @@ class PartnerQuerySet(models.QuerySet["Partner"]):
 
 
 class Partner(models.Model):
-    slug = models.SlugField(max_length=60, unique=True)
-    name = models.CharField(max_length=200)
-    privacy_policy_url = models.URLField(max_length=500)
-    endpoint = models.URLField(max_length=500, help_text="Base URL; leads go to <endpoint>/leads")
+    slug = models.SlugField(gettext_lazy("slug"), max_length=60, unique=True)
+    name = models.CharField(gettext_lazy("name"), max_length=200)
+    privacy_policy_url = models.URLField(gettext_lazy("privacy policy URL"), max_length=500)
+    endpoint = models.URLField(
+        gettext_lazy("endpoint"),
+        max_length=500,
+        help_text=gettext_lazy("Base URL; leads go to <endpoint>/leads"),
+    )
     embed_url = models.URLField(
+        gettext_lazy("embed URL"),
         max_length=500,
         blank=True,
-        help_text="A page of the partner's own that the welcome page may show. It is loaded only "
-        "after the visitor accepts third-party cookies; until then a button stands in for it.",
+        help_text=gettext_lazy(
+            "A page of the partner's own that the welcome page may show. It is loaded only "
+            "after the visitor accepts third-party cookies; until then a button stands in for it."
+        ),
     )
     privacy_email = models.EmailField(
         blank=True,
-        verbose_name="privacy contact",
-        help_text="The partner's privacy contact: rights requests go here by e-mail when the "
-        "partner has no rights API.",
+        verbose_name=gettext_lazy("privacy contact"),
+        help_text=gettext_lazy(
+            "The partner's privacy contact: rights requests go here by e-mail when the "
+            "partner has no rights API."
+        ),
     )
     rights_api = models.BooleanField(
         default=True,
-        verbose_name="has a rights API",
-        help_text="Rights requests go to <endpoint>/opendsr/v2. Without one, they are e-mailed "
-        "to the privacy contact with a one-time link to answer.",
+        verbose_name=gettext_lazy("has a rights API"),
+        help_text=gettext_lazy(
+            "Rights requests go to <endpoint>/opendsr/v2. Without one, they are e-mailed "
+            "to the privacy contact with a one-time link to answer."
+        ),
     )
-    countries = models.JSONField(default=list, help_text='Two-letter codes, e.g. ["NO", "SE"]')
-    weight = models.PositiveIntegerField(default=100)
+    countries = models.JSONField(
+        gettext_lazy("countries"),
+        default=list,
+        help_text=gettext_lazy('Two-letter codes, e.g. ["NO", "SE"]'),
+    )
+    weight = models.PositiveIntegerField(gettext_lazy("weight"), default=100)
     daily_cap = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Leads per day; empty for no cap"
+        gettext_lazy("daily cap"),
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("Leads per day; empty for no cap"),
     )
     dpa_signed_on = models.DateField(
-        null=True, blank=True, verbose_name="data processing agreement signed on"
+        null=True, blank=True, verbose_name=gettext_lazy("data processing agreement signed on")
     )
     dpa_reference = models.CharField(
-        max_length=200, blank=True, verbose_name="data processing agreement (document)"
+        max_length=200,
+        blank=True,
+        verbose_name=gettext_lazy("data processing agreement (document)"),
     )
     compliance_attested_on = models.DateField(
-        null=True, blank=True, verbose_name="GDPR compliance attested on"
+        null=True, blank=True, verbose_name=gettext_lazy("GDPR compliance attested on")
     )
-    active = models.BooleanField(default=True)
+    active = models.BooleanField(gettext_lazy("active"), default=True)
     secret_envelope = models.OneToOneField(
         Envelope, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -75,12 +97,14 @@ class Partner(models.Model):
         Envelope, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(gettext_lazy("created at"), default=timezone.now)
 
     objects = PartnerQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
+        verbose_name = gettext_lazy("partner")
+        verbose_name_plural = gettext_lazy("partners")
 
     def __str__(self) -> str:
         return self.name
@@ -88,14 +112,14 @@ class Partner(models.Model):
     def clean(self) -> None:
         if not self.rights_api and not self.privacy_email:
             raise ValidationError(
-                {"privacy_email": "a partner without a rights API needs a privacy contact"}
+                {"privacy_email": _("a partner without a rights API needs a privacy contact")}
             )
         if self.privacy_email and not header_safe(self.privacy_email):
             # Django's address check lets an encoded-word ("=?utf-8?q?...?=") through, which an
             # e-mail's To header would carry decoded: another recipient, in the worst case.
             raise ValidationError(
-                {"privacy_email": "Enter one plain e-mail address: rights requests are sent "
-                 "to it as it is."}
+                {"privacy_email": _("Enter one plain e-mail address: rights requests are sent "
+                                    "to it as it is.")}
             )  # fmt: skip
 
     def embed_origin(self) -> str:
@@ -169,12 +193,12 @@ class Partner(models.Model):
 
 
 class DeliveryState(models.TextChoices):
-    WAITING = "waiting", "waiting for the person's confirmation"
-    PENDING = "pending", "queued"
-    LEASED = "leased", "being sent"
-    DELIVERED = "delivered", "delivered"
-    FAILED = "failed", "undeliverable; shredded"
-    CANCELLED = "cancelled", "never confirmed; shredded"
+    WAITING = "waiting", gettext_lazy("waiting for the person's confirmation")
+    PENDING = "pending", gettext_lazy("queued")
+    LEASED = "leased", gettext_lazy("being sent")
+    DELIVERED = "delivered", gettext_lazy("delivered")
+    FAILED = "failed", gettext_lazy("undeliverable; shredded")
+    CANCELLED = "cancelled", gettext_lazy("never confirmed; shredded")
 
 
 class DeliveryQuerySet(models.QuerySet["Delivery"]):
@@ -191,30 +215,49 @@ class Delivery(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     subject = models.ForeignKey(
-        "subjects.Subject", on_delete=models.PROTECT, related_name="deliveries"
+        "subjects.Subject",
+        on_delete=models.PROTECT,
+        related_name="deliveries",
+        verbose_name=gettext_lazy("subject"),
     )
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="deliveries")
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.PROTECT,
+        related_name="deliveries",
+        verbose_name=gettext_lazy("partner"),
+    )
     envelope = models.ForeignKey(
         Envelope, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     state = models.CharField(
-        max_length=10, choices=DeliveryState.choices, default=DeliveryState.WAITING, db_index=True
+        gettext_lazy("state"),
+        max_length=10,
+        choices=DeliveryState.choices,
+        default=DeliveryState.WAITING,
+        db_index=True,
     )
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(gettext_lazy("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        gettext_lazy("next attempt at"), null=True, blank=True, db_index=True
+    )
+    lease_expires_at = models.DateTimeField(gettext_lazy("lease expires at"), null=True, blank=True)
     lease_token = models.CharField(max_length=32, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    released_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    partner_reference = models.CharField(max_length=100, blank=True)
-    receipt_hash = models.CharField(max_length=64, blank=True)
-    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(
+        gettext_lazy("created at"), default=timezone.now, db_index=True
+    )
+    released_at = models.DateTimeField(gettext_lazy("released at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(gettext_lazy("delivered at"), null=True, blank=True)
+    partner_reference = models.CharField(
+        gettext_lazy("partner's reference"), max_length=100, blank=True
+    )
+    receipt_hash = models.CharField(gettext_lazy("receipt hash"), max_length=64, blank=True)
+    last_error = models.CharField(gettext_lazy("last error"), max_length=200, blank=True)
 
     objects = DeliveryQuerySet.as_manager()
 
     class Meta:
-        verbose_name_plural = "deliveries"
+        verbose_name = gettext_lazy("delivery")
+        verbose_name_plural = gettext_lazy("deliveries")
         ordering = ["-created_at"]
         indexes = [
             # claim() reads the queue in the order it falls due, along these.
@@ -236,12 +279,11 @@ DEFAULT_SECRET_OVERLAP_HOURS = 24
 def overlap_text(partner: Partner) -> str:
     """What a rotation left behind, for the person who did it."""
     if partner.in_overlap() and partner.previous_secret_until:
-        return (
-            "the old secret stays good until "
-            f"{partner.previous_secret_until:%Y-%m-%d %H:%M} UTC: tillit signs with both and "
-            "takes answers signed with either until then, then shreds it"
-        )
-    return "the old secret is shredded: from now on only the new one is good"
+        return _(
+            "the old secret stays good until %(until)s UTC: tillit signs with both and takes "
+            "answers signed with either until then, then shreds it"
+        ) % {"until": f"{partner.previous_secret_until:%Y-%m-%d %H:%M}"}
+    return _("the old secret is shredded: from now on only the new one is good")
 
 
 def forget_old_secrets(now: datetime) -> int:

@@ -6,25 +6,29 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tillit.consent.models import AppendOnlyModel
 
 
 class PolicyVersion(AppendOnlyModel):
-    number = models.PositiveIntegerField(unique=True)
-    published_at = models.DateTimeField(default=timezone.now)
-    published_by = models.CharField(max_length=40)
-    summary_nb = models.TextField("what changed (bokmål)", max_length=2000)
-    summary_en = models.TextField("what changed (English)", max_length=2000)
+    number = models.PositiveIntegerField(_("number"), unique=True)
+    published_at = models.DateTimeField(_("published at"), default=timezone.now)
+    published_by = models.CharField(_("published by"), max_length=40)
+    summary_nb = models.TextField(_("what changed (bokmål)"), max_length=2000)
+    summary_en = models.TextField(_("what changed (English)"), max_length=2000)
     material = models.BooleanField(
-        default=True, help_text="A change people must be told of when they come back."
+        _("material"),
+        default=True,
+        help_text=_("A change people must be told of when they come back."),
     )
-    content = models.JSONField()
-    text_hash = models.CharField(max_length=64)
+    content = models.JSONField(_("content"))
+    text_hash = models.CharField(_("text hash"), max_length=64)
 
     class Meta:
         ordering = ["-number"]
-        verbose_name = "policy version"
+        verbose_name = _("policy version")
+        verbose_name_plural = _("policy versions")
 
     def __str__(self) -> str:
         return f"version {self.number}"

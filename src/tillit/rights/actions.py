@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.audit.models import record
@@ -203,13 +204,13 @@ def extend(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
     reason = reason.strip()
     now = timezone.now()
     if not reason:
-        raise CannotExtend("an extension needs a reason, which the person is told")
+        raise CannotExtend(_("an extension needs a reason, which the person is told"))
     if request.completed_at or request.extended_until:
-        raise CannotExtend("the request is closed or extended already")
+        raise CannotExtend(_("the request is closed or extended already"))
     if now >= request.due_at:
-        raise CannotExtend("the first month has passed: it is too late to extend")
+        raise CannotExtend(_("the first month has passed: it is too late to extend"))
     if request.contact_id is None:
-        raise CannotExtend("there is no address to tell the person")
+        raise CannotExtend(_("there is no address to tell the person"))
     with transaction.atomic():
         RightsRequest.objects.filter(id=request.id).update(
             extended_until=deadlines.latest_extension(request.received_at),
@@ -227,16 +228,16 @@ def refuse(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
     from them; what already took effect (here or there) stays."""
     reason = reason.strip()
     if not reason:
-        raise CannotRefuse("a refusal needs a reason, which the person is told")
+        raise CannotRefuse(_("a refusal needs a reason, which the person is told"))
     if request.contact_id is None:
-        raise CannotRefuse("there is no address to tell the person")
+        raise CannotRefuse(_("there is no address to tell the person"))
     now = timezone.now()
     with transaction.atomic():
         closed = RightsRequest.objects.filter(id=request.id, completed_at__isnull=True).update(
             state=State.REFUSED, outcome="refused", refusal_reason=reason, completed_at=now
         )
         if not closed:
-            raise CannotRefuse("the request is closed already")
+            raise CannotRefuse(_("the request is closed already"))
         tasks_left = PartnerTask.objects.filter(request_id=request.id)
         tasks_left.filter(
             state__in=[TaskState.PENDING, TaskState.IN_PROGRESS], partner__rights_api=True

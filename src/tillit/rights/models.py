@@ -62,25 +62,28 @@ class State(models.TextChoices):
 
 class RightsRequest(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    state = models.CharField(max_length=12, choices=State.choices, default=State.RECEIVED)
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    state = models.CharField(
+        _("state"), max_length=12, choices=State.choices, default=State.RECEIVED
+    )
     subject = models.ForeignKey(
         "subjects.Subject",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="rights_requests",
+        verbose_name=_("subject"),
     )
-    language = models.CharField(max_length=5, default="nb")
-    received_at = models.DateTimeField(default=timezone.now, db_index=True)
-    due_at = models.DateTimeField()
-    extended_until = models.DateTimeField(null=True, blank=True)
-    extension_reason = models.TextField(blank=True)
+    language = models.CharField(_("language"), max_length=5, default="nb")
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+    due_at = models.DateTimeField(_("due at"))
+    extended_until = models.DateTimeField(_("extended until"), null=True, blank=True)
+    extension_reason = models.TextField(_("reason for the extension"), blank=True)
     # Art. 12(4)-(5): a refused request, with the reason the person was told.
-    refusal_reason = models.TextField(blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    overdue_alarm_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=40, blank=True)
+    refusal_reason = models.TextField(_("reason for the refusal"), blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    overdue_alarm_at = models.DateTimeField(_("overdue alarm at"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=40, blank=True)
     # Where to answer: the verified address, sealed until the request is closed.
     contact = models.ForeignKey(
         "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -101,6 +104,8 @@ class RightsRequest(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+        verbose_name = _("rights request")
+        verbose_name_plural = _("rights requests")
 
     def __str__(self) -> str:
         return f"{self.kind} request {self.reference}"
@@ -134,26 +139,41 @@ class PartnerTask(models.Model):
     is the `subject_request_id` the partner sees."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    request = models.ForeignKey(RightsRequest, on_delete=models.CASCADE, related_name="tasks")
-    partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="+")
-    state = models.CharField(max_length=12, choices=TaskState.choices, default=TaskState.WAITING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
-    last_error = models.CharField(max_length=200, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    expected_completion_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    results_url = models.URLField(max_length=500, blank=True)
+    request = models.ForeignKey(
+        RightsRequest,
+        on_delete=models.CASCADE,
+        related_name="tasks",
+        verbose_name=_("rights request"),
+    )
+    partner = models.ForeignKey(
+        "partners.Partner", on_delete=models.PROTECT, related_name="+", verbose_name=_("partner")
+    )
+    state = models.CharField(
+        _("state"), max_length=12, choices=TaskState.choices, default=TaskState.WAITING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"), default=timezone.now, db_index=True
+    )
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    expected_completion_at = models.DateTimeField(
+        _("expected completion at"), null=True, blank=True
+    )
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    results_url = models.URLField(_("results URL"), max_length=500, blank=True)
     # Partners without a rights API: reminders sent by e-mail, what they answered through
     # their one-time link, and the file they uploaded (sealed until it is in the export).
-    reminders = models.PositiveSmallIntegerField(default=0)
-    answer = models.CharField(max_length=20, blank=True)
+    reminders = models.PositiveSmallIntegerField(_("reminders"), default=0)
+    answer = models.CharField(_("answer"), max_length=20, blank=True)
     answer_file = models.ForeignKey(
         "vault.Envelope", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:
         ordering = ["request", "partner"]
+        verbose_name = _("partner's task")
+        verbose_name_plural = _("partners' tasks")
 
     def __str__(self) -> str:
         return f"{self.request.kind} at {self.partner}"

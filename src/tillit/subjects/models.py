@@ -12,30 +12,39 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class State(models.TextChoices):
-    PENDING = "pending", "waiting for e-mail confirmation"
-    ACTIVE = "active", "confirmed and referred"
-    EXPIRED = "expired", "never confirmed; shredded"
-    ERASED = "erased", "erased on request"
+    PENDING = "pending", _("waiting for e-mail confirmation")
+    ACTIVE = "active", _("confirmed and referred")
+    EXPIRED = "expired", _("never confirmed; shredded")
+    ERASED = "erased", _("erased on request")
 
 
 class Subject(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email_index = models.CharField(max_length=64, db_index=True)
     phone_index = models.CharField(max_length=64, blank=True, db_index=True)
-    country = models.CharField(max_length=2)
-    language = models.CharField(max_length=5, default="nb")
+    country = models.CharField(_("country"), max_length=2)
+    language = models.CharField(_("language"), max_length=5, default="nb")
     partner = models.ForeignKey(
-        "partners.Partner", null=True, on_delete=models.PROTECT, related_name="subjects"
+        "partners.Partner",
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="subjects",
+        verbose_name=_("partner"),
     )
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    policy_version = models.CharField(max_length=40)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    policy_version = models.CharField(_("policy version"), max_length=40)
+    created_at = models.DateTimeField(_("signed up at"), default=timezone.now, db_index=True)
+    confirmed_at = models.DateTimeField(_("confirmed at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("subject")
+        verbose_name_plural = _("subjects")
         constraints = [
             # One live account per address; an expired or erased one may sign up again.
             models.UniqueConstraint(

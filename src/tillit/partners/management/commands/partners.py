@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
 
 from tillit.audit.models import record
 from tillit.partners.models import DEFAULT_SECRET_OVERLAP_HOURS as DEFAULT_OVERLAP_HOURS
@@ -95,6 +95,9 @@ class Command(BaseCommand):
             p = sub.add_parser(name, help=f"{name} a partner")
             p.add_argument("slug")
 
+    # The CLI speaks English (docs/console.md): without this, the model's translated checks
+    # and overlap_text would speak the site's default language, LANGUAGE_CODE.
+    @no_translations
     def handle(self, *args: object, **options: Any) -> None:
         getattr(self, f"handle_{options['action'].replace('-', '_')}")(options)
 
