@@ -205,7 +205,42 @@ def problems_in(text: str) -> list[tuple[int, str]]:
     for i, t in enumerate(raw.get("third_parties", [])):
         _check_third_party(t, i, bad)
     _check_embed(raw.get("embed", {}), bad)
+    _check_brand(raw.get("brand", {}), bad)
     return found
+
+
+BRAND_TEXTS = ("lede", "thanks", "signature")
+
+
+def _check_brand(brand: Any, bad: Any) -> None:
+    """The operator's brand (site/brand.py): colours that meet WCAG AA, texts in both
+    languages, and a logo that is an image of at most 200 kB next to this file."""
+    from tillit.site.brand import LOGO_MAX_BYTES, LOGO_TYPES, sniff
+    from tillit.site.contrast import Palette
+
+    if not isinstance(brand, dict):
+        bad(("brand",), "[brand] must be a table")
+        return
+    for key in BRAND_TEXTS:
+        if key in brand:
+            _check_text(brand[key], ("brand", key), f"brand.{key}", bad)
+    colours = brand.get("colours")
+    if colours is not None:
+        names = ("background", "text", "accent", "accent_text")
+        if not isinstance(colours, dict) or set(colours) != set(names):
+            bad(("brand", "colours"), f"brand.colours must give {', '.join(names)}")
+        else:
+            for name, problem in Palette(**{n: colours[n] for n in names}).problems():
+                bad(("brand", "colours"), f"brand.colours.{name}: {problem}")
+    logo = brand.get("logo")
+    if logo is not None:
+        path = Path(settings.OPERATOR_FILE).parent / str(logo)
+        if Path(str(logo)).suffix.lower() not in LOGO_TYPES:
+            bad(("brand", "logo"), "brand.logo must be a .png, .jpg, .webp or .svg file")
+        elif not path.is_file():
+            bad(("brand", "logo"), f"brand.logo: no file {path}")
+        elif path.stat().st_size > LOGO_MAX_BYTES or not sniff(path.read_bytes()):
+            bad(("brand", "logo"), "brand.logo must be an image of at most 200 kB")
 
 
 def _check_embed(embed: Any, bad: Any) -> None:

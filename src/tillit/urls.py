@@ -12,6 +12,8 @@ urlpatterns = [
     path("healthz/ready", health.ready, name="ready"),
     path("metrics", health.metrics, name="metrics"),
     path("console/", admin.site.urls),
+    path("brand.css", views.brand_css, name="brand-css"),
+    path("brand/logo", views.brand_logo, name="brand-logo"),
     path("", include("tillit.audit.urls")),
     path("", include("tillit.embed.urls")),
     path(

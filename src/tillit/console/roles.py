@@ -6,7 +6,7 @@ menus of its own permissions; every other console URL refuses it (403, audited).
 - privacy_officer runs the privacy work: rights requests (extend, refuse), the partners' tasks,
   consent evidence, cookie consent rates, the audit log.
 - administrator runs the installation: partners, staff accounts and their roles, deliveries,
-  the audit log.
+  the audit log, the operator's brand and own site.
 
 Nobody in these roles is a superuser; `ensure()` runs after every migrate and makes each
 group hold exactly its permissions.
@@ -67,6 +67,8 @@ ROLES: dict[str, list[str]] = {
         "audit.change_witness",
         "audit.change_logalarm",
         "policy.view_policyversion",
+        "site.view_brand",
+        "site.change_brand",
     ],
 }
 

@@ -62,7 +62,7 @@ class ConsoleSite(OTPAdminSite):
         super().__init__(name)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
-        from tillit.console import dashboard, embed, enrol, views
+        from tillit.console import brand, dashboard, embed, enrol, views
 
         return [
             path("language/", self.admin_view(views.language), name="language"),
@@ -76,6 +76,9 @@ class ConsoleSite(OTPAdminSite):
             path("audit-verify/", self.admin_view(views.audit_verify), name="audit-verify"),
             path("dashboard/", self.admin_view(dashboard.dashboard), name="dashboard"),
             path("your-site/", self.admin_view(embed.embed), name="embed"),
+            path("brand/", self.admin_view(brand.edit), name="brand"),
+            path("brand/preview/", self.admin_view(brand.preview), name="brand-preview"),
+            path("brand/preview.css", self.admin_view(brand.preview_css), name="brand-preview-css"),
             *super().get_urls(),
         ]
 
@@ -84,6 +87,7 @@ class ConsoleSite(OTPAdminSite):
         ("audit", "audit.view_auditevent", "The consent log", "audit-verify"),
         ("partners", "partners.view_delivery", "Dashboard", "dashboard"),
         ("partners", "partners.change_partner", "Your own site", "embed"),
+        ("partners", "site.change_brand", "Your brand", "brand"),
     ]
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:

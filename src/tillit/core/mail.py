@@ -17,7 +17,6 @@ from django.template import Context, Engine
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from tillit import datamap
 from tillit.vault.pii import Pii
 
 # An address of letters, digits and . _ % + - on both sides of one @: nothing in it can start
@@ -50,7 +49,10 @@ def send_templated(name: str, to: Pii, context: dict[str, Any], language: str) -
         # The forms refuse such addresses; this is the last line, for one that got past them.
         raise MailNotSent(f"{name} e-mail not sent: the address is not one plain address")
     with translation.override(language):
-        ctx = {"operator": datamap.load().operator, "site_url": settings.SITE_URL, **context}
+        from tillit.site import brand  # the brand reads the database: imported when sent
+
+        shown = brand.current()
+        ctx = {"operator": shown.operator, "brand": shown, "site_url": settings.SITE_URL, **context}
         subject = plain(f"emails/{name}-subject.txt", ctx).strip()
         text = plain(f"emails/{name}-body.txt", ctx)
         html = render_to_string(f"emails/{name}-body.html", ctx)

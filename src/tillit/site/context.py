@@ -8,14 +8,17 @@ from django.utils.translation import get_language
 
 from tillit import datamap
 from tillit.policy import versions
+from tillit.site import brand
 
 
 def operator(request: HttpRequest) -> dict[str, Any]:
     dm = datamap.load()
     lang = (get_language() or "nb")[:2]
     other = "en" if lang == "nb" else "nb"
+    shown = brand.current()
     return {
-        "operator": dm.operator,
+        "operator": shown.operator,
+        "brand": shown,
         "contacts": dm.contacts,
         "policy_version": versions.current_label,  # called only where a page shows it
         "lang": lang,

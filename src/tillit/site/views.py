@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 from tillit import datamap
 from tillit.consent import receipts
 from tillit.consent.models import ConsentRecord
+from tillit.site import brand
 from tillit.site.forms import SignupForm, signup_form
 from tillit.site.ratelimit import hit
 from tillit.subjects import intake
@@ -164,13 +165,15 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if unavailable:
         log.warning("database unavailable: %s", type(error).__name__)
     dm = datamap.load()
+    shown = brand.kept_or_datamap()
     language = translation.get_language_from_request(request, check_path=True)
     with translation.override(language):
         html = render_to_string(
             "site/unavailable.html",
             {
                 "unavailable": unavailable,
-                "operator": dm.operator,
+                "operator": shown.operator,
+                "brand": shown,
                 "contacts": dm.contacts,
                 "lang": (language or "nb")[:2],
                 "retry_after": RETRY_AFTER_SECONDS,
@@ -184,3 +187,29 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return render(request, "site/csrf_failure.html", status=403)
+
+
+# A year: each address names the brand's version, so a changed brand is a new address.
+FOREVER = "public, max-age=31536000, immutable"
+
+
+def _versioned(request: HttpRequest, response: HttpResponse, version: str) -> HttpResponse:
+    response["Cache-Control"] = FOREVER if request.GET.get("v") == version else "no-cache"
+    response["ETag"] = f'"{version}"'
+    return response
+
+
+def brand_css(request: HttpRequest) -> HttpResponse:
+    """The brand's colours as the custom properties site.css uses."""
+    shown = brand.current()
+    return _versioned(request, HttpResponse(shown.css, content_type="text/css"), shown.version)
+
+
+def brand_logo(request: HttpRequest) -> HttpResponse:
+    shown = brand.current()
+    if not shown.logo:
+        return render(request, "site/not_found.html", status=404)
+    response = HttpResponse(shown.logo, content_type=shown.logo_type)
+    # An SVG is a document that could hold a script: opened on its own, it runs nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    return _versioned(request, response, shown.version)

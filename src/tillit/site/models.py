@@ -1,0 +1,39 @@
+"""The operator's brand as set in the console (site/brand.py reads it with the data map)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from tillit.site.brand import LOGO_MAX_BYTES
+
+
+class Brand(models.Model):
+    """One row (pk 1). Each field left empty falls back to the data map's [operator] and
+    [brand]; the colours are saved only together, and only when they meet WCAG 2.2 AA
+    (site/contrast.py)."""
+
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    email = models.EmailField(_("e-mail address"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    logo = models.BinaryField(_("logo"), blank=True, default=b"", max_length=LOGO_MAX_BYTES)
+    logo_type = models.CharField(max_length=40, blank=True)
+    background = models.CharField(_("background"), max_length=7, blank=True)
+    text = models.CharField(_("text"), max_length=7, blank=True)
+    accent = models.CharField(_("accent"), max_length=7, blank=True)
+    accent_text = models.CharField(_("text on the accent"), max_length=7, blank=True)
+    lede_nb = models.TextField(_("lede (nb)"), max_length=600, blank=True)
+    lede_en = models.TextField(_("lede (en)"), max_length=600, blank=True)
+    thanks_nb = models.TextField(_("thank-you text (nb)"), max_length=600, blank=True)
+    thanks_en = models.TextField(_("thank-you text (en)"), max_length=600, blank=True)
+    signature_nb = models.TextField(_("e-mail signature (nb)"), max_length=600, blank=True)
+    signature_en = models.TextField(_("e-mail signature (en)"), max_length=600, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("brand")
+        verbose_name_plural = _("brand")
+
+    def __str__(self) -> str:
+        return str(_("The brand"))
