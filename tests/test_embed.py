@@ -326,3 +326,20 @@ def test_the_console_shows_the_administrator_the_snippets_to_paste(
     client.logout()
     sign_in(client, support)
     assert client.get("/console/your-site/").status_code == 403
+
+
+def test_tillit_embed_prints_the_snippets_and_an_example_page(settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("embed", stdout=out)
+    text = out.getvalue()
+    assert "https://www.example.com" in text
+    assert f'<script src="{settings.SITE_URL}/embed/banner.js"></script>' in text
+    page = StringIO()
+    call_command("embed", "--page", "--language", "en", stdout=page)
+    html = page.getvalue()
+    assert html.startswith("<!doctype html>") and '<html lang="en">' in html
+    assert html.index("/embed/banner.js") < html.index("</head>") < html.index("/embed/signup.js")

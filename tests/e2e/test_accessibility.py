@@ -153,7 +153,7 @@ def test_every_public_page_meets_wcag_22_aa_with_the_cookie_dialog_open_and_clos
     for url in pages(world, lang):
         page.goto(url)
         found += violations(page)
-    assert found == []
+    assert found == [], "\n".join(found)
 
 
 @pytest.mark.parametrize("lang", ["nb", "en"])
@@ -297,3 +297,98 @@ def test_the_check_finds_what_it_looks_for(world, context):
     )
     found = " ".join(violations(page))
     assert "image-alt" in found and "color-contrast" in found
+
+
+# --- The console -----------------------------------------------------------------------------
+
+SKIP = re.compile(r"/console/(logout|password_change|r)/|/delete/|/history/")
+
+
+@pytest.fixture(scope="module")
+def staffed(world) -> dict[str, Any]:
+    """The site of `world` with one staff member per role, a contact message and a rights
+    request (so the lists have a row to open)."""
+    from tests.e2e.conftest import StaffMember
+
+    site = world["site"]
+    person = Visitor(site.url)
+    form = person.http.get("/contact/")
+    from tests.e2e.conftest import csrf_token
+
+    person.http.post(
+        "/contact/",
+        data={
+            "email": "tilgjengelig@example.com",
+            "message": "Et spørsmål om kontoen min.",
+            "csrfmiddlewaretoken": csrf_token(form.text),
+        },
+    )
+    person.close()
+    return {
+        **world,
+        "staff": {
+            role: StaffMember(site, name, role)
+            for role, name in (
+                ("support", "a11y-support"),
+                ("privacy_officer", "a11y-personvern"),
+                ("administrator", "a11y-drift"),
+            )
+        },
+    }
+
+
+def console_pages(page: Any, site_url: str) -> list[str]:
+    """Every console page a role reaches from its menus: each list, the first thing in it,
+    and the form to add one."""
+    page.goto(site_url + "/console/")
+    menus = page.eval_on_selector_all(
+        "#content-main a[href^='/console/']", "links => links.map(a => a.getAttribute('href'))"
+    )
+    seen: list[str] = ["/console/"]
+    for href in dict.fromkeys(menus):
+        if SKIP.search(href) or href in seen:
+            continue
+        seen.append(href)
+        page.goto(site_url + href)
+        for selector in ("#result_list tbody th a", "#result_list tbody td a", "a.addlink"):
+            more = page.locator(selector).first
+            if more.count():
+                target = more.get_attribute("href")
+                if target and target.startswith("/console/") and target not in seen:
+                    seen.append(target.split("?")[0] if "add" in target else target)
+    return seen
+
+
+@pytest.mark.parametrize("lang", ["nb", "en"])
+@pytest.mark.parametrize("role", ["support", "privacy_officer", "administrator"])
+def test_every_console_page_meets_wcag_22_aa(staffed, browser, role, lang):
+    site, member = staffed["site"], staffed["staff"][role]
+    # Each starts in English (the sign-in helper reads English); nb is one button away.
+    site.db.execute(
+        "DELETE FROM console_staffprofile WHERE user_id = "
+        "(SELECT id FROM auth_user WHERE username = %s)",
+        member.username,
+    )
+    context, page = member.sign_in(browser, site.url)
+    try:
+        if lang == "nb":
+            page.locator(".console-language button").click()
+            page.wait_for_load_state()
+        found: list[str] = []
+        visited = console_pages(page, site.url)
+        for path in visited:
+            page.goto(site.url + path)
+            found += violations(page)
+        assert len(visited) > 3, visited
+        assert found == [], "\n".join(found)
+    finally:
+        context.close()
+
+
+def test_the_consoles_sign_in_meets_wcag_22_aa(world, context):
+    page = context("en").new_page()
+    page.goto(world["site"].url + "/console/login/")
+    found = violations(page)
+    page.locator("input[type=submit]").click()
+    page.wait_for_load_state()
+    assert found + violations(page) == []

@@ -6,8 +6,12 @@
   "use strict";
   if (window.parent === window) return;
   function tell() {
-    window.parent.postMessage({ tillit: "height", height: document.documentElement.scrollHeight },
-      "*");
+    /* The body's own height (the document's is never less than the frame's, so a shorter
+       page, such as the one after a sign-up, would never shrink it). */
+    var body = document.body;
+    var height = Math.ceil(body.getBoundingClientRect().bottom +
+      parseFloat(getComputedStyle(body).marginBottom || "0"));
+    window.parent.postMessage({ tillit: "height", height: height }, "*");
   }
   window.addEventListener("load", function () {
     tell();
