@@ -24,6 +24,7 @@ USAGE = """usage: tillit COMMAND [options]
   prune                      apply the retention rules now
   backup [FILE] / restore FILE --yes
                              copy the SQLite database while it runs / put a copy back
+  embed [--page]             the snippets for your own site (cookie banner, sign-up form)
   scan [URL]                 check cookies, storage and third-party requests against the
                              data map, with no choice, after reject and after accept
   check [--url URL]          system checks, then prove the privacy policy true of the site

@@ -363,12 +363,14 @@ def console_pages(page: Any, site_url: str) -> list[str]:
 @pytest.mark.parametrize("role", ["support", "privacy_officer", "administrator"])
 def test_every_console_page_meets_wcag_22_aa(staffed, browser, role, lang):
     site, member = staffed["site"], staffed["staff"][role]
-    # Each starts in English (the sign-in helper reads English); nb is one button away.
-    site.db.execute(
-        "DELETE FROM console_staffprofile WHERE user_id = "
-        "(SELECT id FROM auth_user WHERE username = %s)",
-        member.username,
-    )
+    # Each starts in English (the sign-in helper reads English); nb is one button away. The
+    # same code may sign in again within its 30 seconds (a code is otherwise taken once).
+    for table, column in (("console_staffprofile", None), ("otp_totp_totpdevice", "last_t")):
+        verb = f"UPDATE {table} SET {column} = -1" if column else f"DELETE FROM {table}"
+        site.db.execute(
+            f"{verb} WHERE user_id = (SELECT id FROM auth_user WHERE username = %s)",
+            member.username,
+        )
     context, page = member.sign_in(browser, site.url)
     try:
         if lang == "nb":

@@ -10,9 +10,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Action(models.TextChoices):
-    GIVEN = "given", "given"
-    REFUSED = "refused", "refused"
-    WITHDRAWN = "withdrawn", "withdrawn"
+    GIVEN = "given", _("given")
+    REFUSED = "refused", _("refused")
+    WITHDRAWN = "withdrawn", _("withdrawn")
 
 
 class AppendOnly(Exception):
@@ -37,21 +37,26 @@ class AppendOnlyModel(models.Model):
 class ConsentRecord(AppendOnlyModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     subject = models.ForeignKey(
-        "subjects.Subject", on_delete=models.PROTECT, related_name="consents"
+        "subjects.Subject",
+        on_delete=models.PROTECT,
+        related_name="consents",
+        verbose_name=_("subject"),
     )
-    receipt_id = models.UUIDField(db_index=True)
-    purpose = models.CharField(max_length=40)
-    lawful_basis = models.CharField(max_length=30)
-    action = models.CharField(max_length=10, choices=Action.choices)
-    policy_version = models.CharField(max_length=40)
+    receipt_id = models.UUIDField(_("receipt"), db_index=True)
+    purpose = models.CharField(_("purpose"), max_length=40)
+    lawful_basis = models.CharField(_("lawful basis"), max_length=30)
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    policy_version = models.CharField(_("policy version"), max_length=40)
     # A hash of exactly what was shown: the consent text in the visitor's language + version.
-    text_hash = models.CharField(max_length=64)
-    language = models.CharField(max_length=5)
-    method = models.CharField(max_length=40)
-    at = models.DateTimeField(default=timezone.now)
+    text_hash = models.CharField(_("hash of the text shown"), max_length=64)
+    language = models.CharField(_("language"), max_length=5)
+    method = models.CharField(_("how"), max_length=40)
+    at = models.DateTimeField(_("when"), default=timezone.now)
 
     class Meta:
         ordering = ["at", "purpose"]
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.action} at {self.at:%Y-%m-%d %H:%M}"
@@ -76,18 +81,20 @@ class CookieConsent(AppendOnlyModel):
     banner text and policy, how and when. A random consent id (kept in the visitor's essential
     cookie) ties a browser's choices together; no IP address, no user agent, no person."""
 
-    consent_id = models.UUIDField(db_index=True)
-    action = models.CharField(max_length=12, choices=CookieAction.choices)
-    source = models.CharField(max_length=10, choices=CookieSource.choices)
-    granted = models.JSONField(default=list)
-    refused = models.JSONField(default=list)
-    banner_version = models.CharField(max_length=16)
-    policy_version = models.CharField(max_length=40)
-    language = models.CharField(max_length=5)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    consent_id = models.UUIDField(_("consent id"), db_index=True)
+    action = models.CharField(_("action"), max_length=12, choices=CookieAction.choices)
+    source = models.CharField(_("where"), max_length=10, choices=CookieSource.choices)
+    granted = models.JSONField(_("accepted"), default=list)
+    refused = models.JSONField(_("refused"), default=list)
+    banner_version = models.CharField(_("banner version"), max_length=16)
+    policy_version = models.CharField(_("policy version"), max_length=40)
+    language = models.CharField(_("language"), max_length=5)
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["at", "id"]
+        verbose_name = _("cookie choice")
+        verbose_name_plural = _("cookie choices")
 
     def __str__(self) -> str:
         return f"cookie choice {self.action} at {self.at:%Y-%m-%d %H:%M}"

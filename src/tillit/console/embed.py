@@ -24,9 +24,7 @@ def snippets(site: str) -> dict[str, str]:
             f'<iframe src="{site}/embed/signup/" title="{_("Sign up")}" '
             'width="100%" height="720" style="border:0"></iframe>'
         ),
-        "csp": (
-            f"script-src {site}; style-src {site}; connect-src {site}; frame-src {site}"
-        ),
+        "csp": (f"script-src {site}; style-src {site}; connect-src {site}; frame-src {site}"),
     }
 
 

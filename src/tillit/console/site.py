@@ -8,6 +8,7 @@ from django import forms
 from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -53,7 +54,7 @@ class ConsoleSite(OTPAdminSite):
     """Django's admin with a mandatory second factor: a staff member is let in only after a
     password (argon2-hashed; locked after repeated failures) and a TOTP code."""
 
-    site_header = "tillit console"
+    site_header = gettext_lazy("tillit console")
     site_title = "tillit"
     login_form = ConsoleLoginForm
     login_template = "console/login.html"
@@ -83,11 +84,16 @@ class ConsoleSite(OTPAdminSite):
         ]
 
     EXTRA_PAGES = [
-        ("consent", "consent.view_cookieconsent", "Cookie consent rates", "cookie-consent-rates"),
-        ("audit", "audit.view_auditevent", "The consent log", "audit-verify"),
-        ("partners", "partners.view_delivery", "Dashboard", "dashboard"),
-        ("partners", "partners.change_partner", "Your own site", "embed"),
-        ("partners", "site.change_brand", "Your brand", "brand"),
+        (
+            "consent",
+            "consent.view_cookieconsent",
+            gettext_lazy("Cookie consent rates"),
+            "cookie-consent-rates",
+        ),
+        ("audit", "audit.view_auditevent", gettext_lazy("The consent log"), "audit-verify"),
+        ("partners", "partners.view_delivery", gettext_lazy("Dashboard"), "dashboard"),
+        ("partners", "partners.change_partner", gettext_lazy("Your own site"), "embed"),
+        ("partners", "site.change_brand", gettext_lazy("Your brand"), "brand"),
     ]
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
@@ -101,7 +107,7 @@ class ConsoleSite(OTPAdminSite):
                     app["models"].append(
                         {
                             "name": name,
-                            "object_name": name.title().replace(" ", ""),
+                            "object_name": url_name.title().replace("-", ""),
                             "admin_url": reverse(f"admin:{url_name}"),
                             "view_only": True,
                             "perms": {"view": True},
