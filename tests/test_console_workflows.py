@@ -201,8 +201,13 @@ def test_the_dashboard_charts_the_flow_with_counts_only(client, privacy_officer,
     sign_in(client, privacy_officer)
     assert "/console/dashboard/" in client.get("/console/").content.decode()
     page = client.get("/console/dashboard/?days=7").content.decode()
-    assert "<strong>Sign-ups</strong>: 2 in 7 days" in page
+    assert "<strong>Sign-ups</strong> (2 in all)" in page
     assert page.count("<rect ") == 5 * 7  # five charts, a bar per day
+    # Each has a value axis, a date axis (today is labelled) and its table.
+    today = timezone.localdate()
+    assert page.count(f">{today.day} {today.strftime('%b')}</text>") == 5
+    assert page.count('<details class="chart-table">') == 5
+    assert "<caption>Sign-ups</caption>" in page
     assert "<td>Notifications of time-limited offers</td><td>1</td><td>50%</td>" in page
     assert "dash@example.com" not in page and "Dash Board" not in page
 
@@ -217,7 +222,7 @@ def test_a_norwegian_privacy_officer_reads_the_console_in_norwegian(client, priv
     index = client.get("/console/").content.decode()
     assert "Forespørsler om rettigheter" in index and "Utleveringssaker" in index
     dashboard = client.get("/console/dashboard/?days=7").content.decode()
-    assert "<strong>Registreringer</strong>: 0 på 7 dager" in dashboard
+    assert "<strong>Registreringer</strong> (0 totalt)" in dashboard
     assert "Forespørsler om rettigheter målt mot fristene" in dashboard
     rates = client.get("/console/cookie-consent/").content.decode()
     assert "0 valg de siste 30 dagene." in rates and "Bare samletall" in rates

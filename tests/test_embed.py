@@ -72,6 +72,7 @@ def test_a_listed_site_signs_a_person_up_through_the_api_and_nothing_readable_is
     response = api(client, "signups", person())
     body = fits(schema, response, "signups")
     assert response.status_code == 202 and body["status"] == "accepted"
+    assert set(ConsentRecord.objects.values_list("method", flat=True)) == {"api-v1"}
     assert response["Access-Control-Allow-Origin"] == SITE
     assert "Origin" in response["Vary"] and "Access-Control-Allow-Credentials" not in response
     assert "Set-Cookie" not in response and not response.cookies
@@ -266,6 +267,11 @@ def test_the_framed_form_signs_up_like_the_form_and_refuses_posts_from_elsewhere
         "/embed/signup/", {**visitor, "email": "other@example.com"}, HTTP_ORIGIN=STRANGER
     )
     assert forged.status_code == 403 and Subject.objects.count() == 1
+    # Refused in the frame: framed as the form is, with no cookie dialog and no cookie.
+    assert "frame-ancestors 'self' https://www.example.com" in forged["Content-Security-Policy"]
+    assert "X-Frame-Options" not in forged and not forged.cookies
+    assert 'id="cc"' not in forged.content.decode()
+    assert set(ConsentRecord.objects.values_list("method", flat=True)) == {"embedded-form"}
 
 
 def test_with_no_site_listed_nobody_may_frame_the_form_or_call_the_api(
@@ -282,7 +288,14 @@ def test_with_no_site_listed_nobody_may_frame_the_form_or_call_the_api(
 
 def test_an_origin_that_is_not_one_is_a_data_map_mistake():
     text = datamap.Path(datamap.settings.OPERATOR_FILE).read_text(encoding="utf-8")
-    for wrong in ("https://www.example.com/signup", "http://www.example.com", "*", "HTTPS://X"):
+    for wrong in (
+        "https://www.example.com/signup",
+        "http://www.example.com",
+        "*",
+        "HTTPS://X",
+        "https://www.example.com:443",  # a browser never sends the scheme's own port
+        "https://www.example.com:99999",
+    ):
         found = datamap.problems_in(text.replace(f'origins = ["{SITE}"]', f'origins = ["{wrong}"]'))
         assert any("embed.origins" in message for _, message in found), wrong
     assert datamap.problems_in(text) == []
@@ -298,7 +311,6 @@ def test_the_banner_script_sets_consent_modes_defaults_and_is_revalidated(client
     config = json.loads(body[len("window.TILLIT_CC = ") : body.index(";\n")])
     assert config["url"].endswith("/api/v1/cookie-choices") and config["embedded"] is True
     assert set(config["html"]) == {"nb", "en"} and 'id="cc"' in config["html"]["en"]
-    assert 'gtag("consent", "default"' in body
     again = client.get("/embed/banner.js", HTTP_IF_NONE_MATCH=script["ETag"])
     assert again.status_code == 304
     frame = client.get("/embed/signup.js").content.decode()
@@ -343,3 +355,32 @@ def test_tillit_embed_prints_the_snippets_and_an_example_page(settings):
     html = page.getvalue()
     assert html.startswith("<!doctype html>") and '<html lang="en">' in html
     assert html.index("/embed/banner.js") < html.index("</head>") < html.index("/embed/signup.js")
+
+
+def test_a_refused_cookie_choice_does_not_repeat_what_was_sent(client):
+    version = client.get("/api/v1/cookie-banner").json()["version"]
+    answer = api(
+        client,
+        "cookie-choices",
+        {"action": "custom", "source": "banner", "granted": ["kari@example.com"]}
+        | {"version": version},
+    )
+    assert answer.status_code == 400 and answer.json()["error"] == "unknown_category"
+    assert "kari@example.com" not in answer.content.decode()
+
+
+def test_the_banner_script_is_served_while_the_database_is_away(client, monkeypatch):
+    from django.db import DatabaseError
+
+    from tillit.consent import cookies
+    from tillit.partners.models import Partner
+
+    first = client.get("/embed/banner.js")
+    cookies.forget_embeds()
+
+    def away(*args, **kwargs):
+        raise DatabaseError("the database is away")
+
+    monkeypatch.setattr(Partner.objects, "compliant", away)
+    again = client.get("/embed/banner.js")
+    assert again.status_code == 200 and again.content == first.content

@@ -88,6 +88,7 @@ ALLOWED_TEXT = {
     "English": "a language's own name, on the button that switches to it",
     "Norsk": "a language's own name, on the button that switches to it",
     "Website": "the label of the honeypot field, hidden from people: a trap for bots",
+    "colM": "the name of a layout of Django's admin, in its coltype block: a CSS class",
 }
 # Attributes a person reads or hears; `value` only where it is a button's label.
 READ_ATTRIBUTES = ("title", "alt", "aria-label", "placeholder")

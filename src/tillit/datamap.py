@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import get_language
 
 LAWFUL_BASES = {
@@ -230,7 +231,9 @@ def _check_brand(brand: Any, bad: Any) -> None:
         if not isinstance(colours, dict) or set(colours) != set(names):
             bad(("brand", "colours"), f"brand.colours must give {', '.join(names)}")
         else:
-            for name, problem in Palette(**{n: colours[n] for n in names}).problems():
+            with translation.override("en"):  # a check's words are the command's: English
+                found = Palette(**{n: colours[n] for n in names}).problems()
+            for name, problem in found:
                 bad(("brand", "colours"), f"brand.colours.{name}: {problem}")
     logo = brand.get("logo")
     if logo is not None:
@@ -251,11 +254,22 @@ def _check_embed(embed: Any, bad: Any) -> None:
         )
         return
     for origin in origins:
-        if not isinstance(origin, str) or not EMBED_ORIGIN.fullmatch(origin):
+        port = origin.rsplit(":", 1)[-1] if isinstance(origin, str) else ""
+        # A browser never writes a scheme's own port (https://x:443 arrives as https://x).
+        default = (origin.startswith("https:") and port == "443") or (
+            isinstance(origin, str) and origin.startswith("http:") and port == "80"
+        )
+        if (
+            not isinstance(origin, str)
+            or not EMBED_ORIGIN.fullmatch(origin)
+            or default
+            or (port.isdigit() and not 0 < int(port) < 65536)
+        ):
             bad(
                 ("embed", "origins"),
                 f"embed.origins: {origin!r} is not an origin: write scheme://host[:port] with "
-                "no path, in lower case, https (http only for localhost)",
+                "no path, in lower case, https (http only for localhost), without the "
+                "scheme's own port",
             )
 
 
@@ -304,8 +318,11 @@ def _check_required(raw: dict[str, Any], bad: Any) -> None:
         ("contacts", "support"),
         ("policy", "version"),
     ]:
-        if not raw.get(table, {}).get(key):
+        value = raw.get(table, {}).get(key)
+        if not value:
             bad((table, key), f"{table}.{key} is missing")
+        elif isinstance(value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            bad((table, key), f"{table}.{key} cannot hold a line break or control character")
     if "default" not in raw.get("authorities", {}):
         bad(("authorities",), "authorities.default is missing (used for countries not listed)")
     for country in raw.get("signup", {}).get("countries", []):

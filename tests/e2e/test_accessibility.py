@@ -1,8 +1,8 @@
 """Every public page, in nb and en, with the cookie dialog open and closed, has no WCAG 2.2 A or
 AA violation that axe-core finds (axe-playwright-python's bundled axe-core, in headless
 Chromium, against a real `tillit web` and worker); and the sign-up, the cookie choice and a
-rights request are each done with the keyboard alone. The console's pages are checked in
-tests/e2e/test_accessibility_console.py."""
+rights request are each done with the keyboard alone; and every console page each role
+reaches, in nb and en."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
 from tillit import datamap
@@ -61,12 +62,21 @@ def embed_hosts() -> list[dict[str, str]]:
     if time.monotonic() >= _embeds["until"]:
         from tillit.partners.models import Partner
 
-        _embeds["hosts"] = [
-            {"host": urlsplit(p.embed_url).netloc, "provider": p.name, "category": "third_party"}
-            for p in Partner.objects.compliant().exclude(embed_url="").order_by("slug")
-        ]
+        try:
+            hosts = [
+                {"host": urlsplit(p.embed_url).netloc, "provider": p.name,
+                 "category": "third_party"}
+                for p in Partner.objects.compliant().exclude(embed_url="").order_by("slug")
+            ]  # fmt: skip
+        except DatabaseError:
+            # The banner still works while the database is away, with the hosts last read
+            # (asked again in a few seconds).
+            _embeds["until"] = time.monotonic() + 5
+            return list(_embeds["hosts"])
+        if hosts != _embeds["hosts"]:
+            _embeds["generation"] += 1
+        _embeds["hosts"] = hosts
         _embeds["until"] = time.monotonic() + 30
-        _embeds["generation"] += 1
     return list(_embeds["hosts"])
 
 

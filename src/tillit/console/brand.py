@@ -6,6 +6,7 @@ whom; not the values, which are on the page)."""
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -40,7 +41,10 @@ class BrandForm(forms.ModelForm):
     upload = forms.FileField(
         label=gettext_lazy("New logo"),
         required=False,
-        help_text=gettext_lazy("PNG, JPEG, WebP or SVG, at most 200 kB."),
+        help_text=gettext_lazy(
+            "PNG, JPEG, WebP or SVG, at most 200 kB. The preview shows the logo in use; a new "
+            "one shows once saved."
+        ),
     )
     remove_logo = forms.BooleanField(label=gettext_lazy("Remove the logo"), required=False)
 
@@ -76,6 +80,10 @@ class BrandForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name in ("name", "phone", "address"):
+            # Each goes into e-mails' headers or lines: a line break would stop every e-mail.
+            if any(unicodedata.category(ch).startswith("C") for ch in data.get(name) or ""):
+                self.add_error(name, _("This cannot contain line breaks or control characters."))
         palette = Palette(**{c: (data.get(c) or "").lower() for c in COLOURS})
         for field, problem in palette.problems():
             self.add_error(field, problem)
@@ -121,6 +129,12 @@ def _save(request: HttpRequest, form: BrandForm) -> None:
             row.logo_type = brand.sniff(row.logo)
         elif form.cleaned_data.get("remove_logo"):
             row.logo, row.logo_type = b"", ""
+        fallback = brand.build(datamap.load(), None).palette
+        if all(getattr(row, c).lower() == getattr(fallback, c).lower() for c in COLOURS):
+            # The colours offered were the data map's (a colour field always sends one): keep
+            # none, so that the data map's colours still apply, and their changes.
+            for c in COLOURS:
+                setattr(row, c, "")
         row.save()
         changed = sorted(set(form.changed_data) - {"remove_logo"})
         record("brand.changed", actor=f"staff:{request.user.pk}", fields=changed)

@@ -1,6 +1,7 @@
 """The console's dashboard: the flow over time, as bar charts drawn on the server (SVG, no
-script), from counts only: sign-ups, deliveries and failures, consents and withdrawals,
-cookie choices per category, rights requests per kind and against their deadlines."""
+script; axes, dates and a table each, console/charts.py), from counts only: sign-ups,
+deliveries and failures, consents and withdrawals, cookie choices per category, rights
+requests per kind and against their deadlines."""
 
 from __future__ import annotations
 
@@ -19,38 +20,28 @@ from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.consent.models import Action, ConsentRecord, CookieConsent
+from tillit.console.charts import Series, chart
 from tillit.partners.models import Delivery, DeliveryState
 from tillit.rights.models import Kind, RightsRequest
 from tillit.subjects.models import Subject
 
 PERIODS = (7, 30, 90)
-WIDTH, HEIGHT = 600, 120
 
 
-def per_day(queryset: Any, field: str, since: date, days: int) -> list[tuple[date, int]]:
+def per_day(queryset: Any, field: str, days: list[date]) -> list[float | None]:
     counts = dict(
-        queryset.filter(**{f"{field}__date__gte": since})
+        queryset.filter(**{f"{field}__date__gte": days[0]})
         .annotate(day=TruncDate(field, tzinfo=timezone.get_current_timezone()))
         .values("day")
         .annotate(n=Count("pk"))
         .values_list("day", "n")
     )
-    return [(since + timedelta(days=i), counts.get(since + timedelta(days=i), 0))
-            for i in range(days)]  # fmt: skip
+    return [counts.get(day, 0) for day in days]
 
 
-def bars(series: list[tuple[date, int]], label: str) -> dict[str, Any]:
-    """An SVG bar chart's geometry (the template draws it), with its total and its peak."""
-    peak = max((n for _day, n in series), default=0)
-    step = WIDTH / max(len(series), 1)
-    drawn = []
-    for i, (day, n) in enumerate(series):
-        h = 0 if not peak else round(n / peak * (HEIGHT - 14), 1)
-        drawn.append({"x": round(i * step + 1, 1), "y": round(HEIGHT - h, 1),
-                      "w": round(max(step - 2, 1), 1), "h": h, "day": day, "n": n})  # fmt: skip
-    total = sum(n for _day, n in series)
-    return {"label": label, "bars": drawn, "total": total, "peak": peak,
-            "width": WIDTH, "height": HEIGHT}  # fmt: skip
+def bars(key: str, label: str, queryset: Any, field: str, days: list[date]) -> dict[str, Any]:
+    """A chart of one count per day, with axes and its table (console/charts.py)."""
+    return chart(key, label, days, [Series(label, per_day(queryset, field, days))])
 
 
 def share(n: int, of: int) -> str:
@@ -62,26 +53,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     asked = request.GET.get("days", "30")
     days = int(asked) if asked.isdigit() and int(asked) in PERIODS else 30
     since = timezone.localdate() - timedelta(days=days - 1)
+    span = [since + timedelta(days=i) for i in range(days)]
     signups = Subject.objects.filter(created_at__date__gte=since)
+    delivered = Delivery.objects.filter(state=DeliveryState.DELIVERED)
+    failed = Delivery.objects.filter(state=DeliveryState.FAILED)
+    withdrawn = ConsentRecord.objects.filter(action=Action.WITHDRAWN)
     charts = [
-        bars(per_day(Subject.objects.all(), "created_at", since, days), _("Sign-ups")),
-        bars(
-            per_day(
-                Delivery.objects.filter(state=DeliveryState.DELIVERED), "delivered_at", since, days
-            ),
-            _("Leads delivered"),
-        ),  # fmt: skip
-        bars(
-            per_day(Delivery.objects.filter(state=DeliveryState.FAILED), "created_at", since, days),
-            _("Leads undeliverable (shredded)"),
-        ),  # fmt: skip
-        bars(
-            per_day(ConsentRecord.objects.filter(action=Action.WITHDRAWN), "at", since, days),
-            _("Consents withdrawn"),
-        ),
-        bars(
-            per_day(RightsRequest.objects.all(), "received_at", since, days), _("Rights requests")
-        ),
+        bars("signups", _("Sign-ups"), Subject.objects.all(), "created_at", span),
+        bars("delivered", _("Leads delivered"), delivered, "delivered_at", span),
+        bars("failed", _("Leads undeliverable (shredded)"), failed, "created_at", span),
+        bars("withdrawn", _("Consents withdrawn"), withdrawn, "at", span),
+        bars("rights", _("Rights requests"), RightsRequest.objects.all(), "received_at", span),
     ]
     total = signups.count()
     given = Counter(
@@ -96,7 +78,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     accepted: Counter[str] = Counter()
     for granted in choices.values_list("granted", flat=True).iterator(chunk_size=5000):
         accepted.update(granted)
-    cookies = [(c, accepted[c], share(accepted[c], cookie_total))
+    titles = datamap.load().cookie_categories
+    cookies = [(str(titles[c].title), accepted[c], share(accepted[c], cookie_total))
                for c in datamap.load().optional_cookie_categories()]  # fmt: skip
     now = timezone.now()
     requests = RightsRequest.objects.filter(received_at__date__gte=since)

@@ -24,6 +24,16 @@ def snippets(site: str) -> dict[str, str]:
             f'<iframe src="{site}/embed/signup/" title="{_("Sign up")}" '
             'width="100%" height="720" style="border:0"></iframe>'
         ),
+        # The site's own Google tag, loaded only once statistics are accepted (as tillit's own
+        # pages load theirs): nothing reaches Google before the choice, even if banner.js
+        # could not be loaded.
+        "google": (
+            '<script type="text/plain" data-category="analytics" '
+            'data-src="https://www.googletagmanager.com/gtag/js?id=G-XXXXXXXXXX"></script>\n'
+            '<script type="text/plain" data-category="analytics">\n'
+            "  gtag('js', new Date()); gtag('config', 'G-XXXXXXXXXX');\n"
+            "</script>"
+        ),
         "csp": (f"script-src {site}; style-src {site}; connect-src {site}; frame-src {site}"),
     }
 

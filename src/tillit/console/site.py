@@ -58,6 +58,7 @@ class ConsoleSite(OTPAdminSite):
     site_title = "tillit"
     login_form = ConsoleLoginForm
     login_template = "console/login.html"
+    index_template = "console/home.html"
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
@@ -95,6 +96,12 @@ class ConsoleSite(OTPAdminSite):
         ("partners", "partners.change_partner", gettext_lazy("Your own site"), "embed"),
         ("partners", "site.change_brand", gettext_lazy("Your brand"), "brand"),
     ]
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """The first page: each role's own work (console/home.py), then Django's menus."""
+        from tillit.console import home
+
+        return super().index(request, {**home.context(request), **(extra_context or {})})
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[Any]:
         """Django's menus, plus the console's own pages for those allowed to see them."""

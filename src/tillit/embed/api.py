@@ -198,7 +198,7 @@ def signups(request: HttpRequest) -> HttpResponse:
     dm = datamap.load()
     with translation.override(language(data.get("language"))):
         form = signup_form(form_data(data, dm))
-        outcome = take(request, form)
+        outcome = take(request, form, f"api-v{VERSION}")
         if outcome == Outcome.LIMITED:
             response = answer(
                 request,
@@ -255,8 +255,10 @@ def cookie_choices(request: HttpRequest) -> HttpResponse:
     except cookies.BadChoice as refusal:
         with translation.override(lang):
             message = reason_for(refusal.code)
-        # The message for people; the detail (English) for the developer.
-        raise Refusal(400, refusal.code, message, detail=str(refusal)) from None
+        # The message for people; the detail (English) for the developer, unless it would
+        # repeat what was sent.
+        echoes = refusal.code in ("unknown_field", "unknown_category")
+        raise Refusal(400, refusal.code, message, detail="" if echoes else str(refusal)) from None
     proof = cookies.record(checked, known, dm, lang)
     return answer(
         request,

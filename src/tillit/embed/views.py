@@ -31,6 +31,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from tillit import datamap
 from tillit.consent import cookies
 from tillit.embed import origins
+from tillit.site import brand
 from tillit.site.forms import signup_form
 from tillit.site.views import Outcome, take
 
@@ -82,9 +83,10 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return framed(render(request, "embed/signup.html", {"form": signup_form()}))
     if not from_the_form(request):
-        return framed(render(request, "site/bad_request.html", status=403))
+        # In the frame, without the cookie dialog or a CSRF cookie.
+        return framed(render(request, "embed/refused.html", status=403))
     form = signup_form(request.POST)
-    outcome = take(request, form)
+    outcome = take(request, form, "embedded-form")
     if outcome in (Outcome.LIMITED, Outcome.INVALID):
         status = 429 if outcome == Outcome.LIMITED else 400
         context = {"form": form, "limited": outcome == Outcome.LIMITED}
@@ -104,7 +106,7 @@ def signup_js(request: HttpRequest) -> HttpResponse:
     titles, paths = {}, {}
     for lang in datamap.LANGS:
         with translation.override(lang):
-            titles[lang] = translation.gettext("Sign up") + " · " + datamap.load().operator["name"]
+            titles[lang] = translation.gettext("Sign up") + " · " + brand.current().operator["name"]
             paths[lang] = reverse("embed:signup")
     body = SIGNUP_JS % {
         "origin": json.dumps(settings.SITE_URL),

@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.csp import build_policy
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -44,6 +45,14 @@ def readable(request: HttpRequest) -> bool:
     return True
 
 
+POLICY = [""]
+
+
+def _policy() -> str:
+    POLICY[0] = build_policy(settings.SECURE_CSP)
+    return POLICY[0]
+
+
 class ReadableBodies:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -56,5 +65,9 @@ class ReadableBodies:
         ):
             from tillit.site.views import bad_request
 
-            return bad_request(request)
+            # Answered before the layers that add these, so it adds them itself.
+            response = bad_request(request)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Content-Security-Policy", POLICY[0] or _policy())
+            return response
         return self.get_response(request)

@@ -5,7 +5,7 @@ They come from the data map's [operator] and [brand] (operator.toml) and, field 
 what an administrator set in the console (site.models.Brand), which wins. Every public page
 and e-mail reads `current()`: it is kept in each process for BRAND_SECONDS, so a visitor's
 page costs no query; a change in the console shows in every process within that time. When
-the database cannot be read, the data map's brand is used (and not kept)."""
+the database cannot be read, the brand last read is used (the data map's if none was)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from tillit import datamap
 from tillit.datamap import Text
@@ -128,9 +128,12 @@ def current() -> Brand:
     from tillit.site.models import Brand as Row
 
     try:
-        row = Row.objects.filter(pk=1).first()
+        # In a savepoint: a failed read must not spoil a transaction the caller holds.
+        with transaction.atomic():
+            row = Row.objects.filter(pk=1).first()
     except DatabaseError:
-        return build(dm, None)
+        kept = _kept["brand"]
+        return kept if kept is not None else build(dm, None)
     brand = build(dm, row)
     _kept.update(until=time.monotonic() + BRAND_SECONDS, key=id(dm), brand=brand)
     return brand

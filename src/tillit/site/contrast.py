@@ -6,6 +6,7 @@ meet it."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -69,7 +70,7 @@ class Palette:
                 message = _(
                     "%(what)s: the contrast is %(measured).2f:1; WCAG 2.2 AA asks for at "
                     "least %(least)s:1."
-                ) % {"what": what, "measured": measured, "least": TEXT_AA}
+                ) % {"what": what, "measured": math.floor(measured * 100) / 100, "least": TEXT_AA}
                 found.append((field, message))
         return found
 

@@ -51,9 +51,10 @@ def no_partner_message() -> str:
     )
 
 
-def take(request: HttpRequest, form: SignupForm) -> str:
+def take(request: HttpRequest, form: SignupForm, method: str = "signup-form") -> str:
     """Check a sign-up and keep it: the honeypot, the per-address limit, the fields, and a
-    partner for the country. The same rules whichever way it came (P5)."""
+    partner for the country. The same rules whichever way it came (P5); the consent records
+    say which way (`method`: the form, the framed form, the API)."""
     if form.is_bot():
         log.info("sign-up refused: honeypot field filled")
         return Outcome.BOT
@@ -63,7 +64,7 @@ def take(request: HttpRequest, form: SignupForm) -> str:
         return Outcome.INVALID
     try:
         # One sealed INSERT; the worker records the rest (subjects/intake.py).
-        intake.accept(form.signup(_lang()))
+        intake.accept(form.signup(_lang()), method)
     except flow.NoPartner:
         form.add_error("country", no_partner_message())
         return Outcome.INVALID
@@ -182,6 +183,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(html, status=503 if unavailable else 500)
     if unavailable:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if "/embed/" in request.path:
+        # The framed form says it in its frame, not as a page the browser refuses to show.
+        from tillit.embed.views import framed
+
+        response.xframe_options_exempt = True  # type: ignore[attr-defined]
+        framed(response)
     return response
 
 

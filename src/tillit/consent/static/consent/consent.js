@@ -35,13 +35,25 @@
     var token = pair.split(";")[0];
     try {
       var data = JSON.parse(atob(token.split(":")[0].replace(/-/g, "+").replace(/_/g, "/")));
-      if (data.v !== config.version) return null;
+      /* Kept even when the banner has changed: the next choice, sent with it, continues this
+         browser's history (as the cookie does on tillit's own pages). */
       config.token = token;
+      if (data.v !== config.version) return null;
       return { id: data.i.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, "$1-$2-$3-$4-$5"),
         granted: data.g.filter(function (c) { return config.categories.indexOf(c) >= 0; }) };
     } catch (e) {
       return null;
     }
+  }
+  function reloadOnce() {
+    var key = "tillit-stale-" + config.version;
+    try {
+      if (sessionStorage.getItem(key)) return false;
+      sessionStorage.setItem(key, "1");
+    } catch (e) {
+      return false;
+    }
+    return true;
   }
   function keep(stored) {
     config.token = stored.token;
@@ -146,8 +158,9 @@
     }).then(function (answer) {
       return answer.json().then(function (data) {
         if (answer.ok) return data;
-        /* The settings changed while the page was open: ask again, with the new banner. */
-        if (data.error === "stale") location.reload();
+        /* The settings changed while the page was open: ask again, with the new banner; once
+           per version only, so that processes that disagree for a moment cannot loop. */
+        if (data.error === "stale" && reloadOnce()) location.reload();
         /* The browser no longer holds its consent cookie: answer as a new browser. */
         if (data.error === "wrong_id" && !retried) {
           config.state = null;
@@ -213,9 +226,24 @@
       style.rel = "stylesheet";
       style.href = config.css;
       d.head.appendChild(style);
-      d.body.insertAdjacentHTML("beforeend", config.html[lang]);
+      var holder = d.createElement("div");
+      holder.innerHTML = config.html[lang];
+      /* The dialog itself, not whatever else on the site might be called #cc. */
+      dialog = holder.querySelector(".cc");
+      d.body.appendChild(dialog);
+      /* "Which cookies, and why" opens the categories here: tillit's own cookie page would
+         set tillit's choice, not this site's. */
+      var why = dialog.querySelector("#cc-text a");
+      if (why) {
+        why.href = "#cc-choose";
+        why.addEventListener("click", function (event) {
+          event.preventDefault();
+          choose("choose");
+        });
+      }
+    } else {
+      dialog = d.getElementById("cc");
     }
-    dialog = d.getElementById("cc");
     dialog.addEventListener("click", function (event) {
       var button = event.target.closest("[data-cc]");
       if (button) choose(button.dataset.cc);

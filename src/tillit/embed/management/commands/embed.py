@@ -3,6 +3,7 @@ page says the same), or with --page a whole example page holding both snippets."
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from tillit import datamap
 from tillit.console.embed import snippets
+from tillit.site import brand
 
 PAGE = """<!doctype html>
 <html lang="{lang}">
@@ -50,7 +52,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 PAGE.format(
                     lang=options["language"],
-                    name=dm.operator["name"],
+                    name=html.escape(brand.current().operator["name"]),
                     banner=code["banner"],
                     form=code["form"],
                     cookies=cookies,

@@ -9,7 +9,7 @@
     /* The body's own height (the document's is never less than the frame's, so a shorter
        page, such as the one after a sign-up, would never shrink it). */
     var body = document.body;
-    var height = Math.ceil(body.getBoundingClientRect().bottom +
+    var height = Math.ceil(body.getBoundingClientRect().bottom + window.scrollY +
       parseFloat(getComputedStyle(body).marginBottom || "0"));
     window.parent.postMessage({ tillit: "height", height: height }, "*");
   }
