@@ -15,7 +15,7 @@ from django.utils import formats
 from django.utils.translation import pgettext
 
 WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 52, 12, 14, 34
+LEFT, RIGHT, TOP, BOTTOM = 52, 28, 14, 34
 MOST_DATE_LABELS = 8
 
 
