@@ -208,3 +208,65 @@ def test_a_site_the_operator_did_not_list_can_neither_frame_the_form_nor_record_
     finally:
         context.close()
     assert len(proofs(site)) == before
+
+
+@pytest.mark.promise("P14")
+def test_on_the_operators_site_a_withdrawal_continues_the_same_history(world, browser):
+    site = world["site"]
+    # The page says lang="nb": the banner speaks bokmål, whatever the browser's language.
+    context = browser.new_context(locale="en-GB")
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        console = Console(page)
+        page.goto(world["listed"] + "/")
+        dialog = page.get_by_role("dialog", name="Informasjonskapsler")
+        before = len(proofs(site))
+        dialog.get_by_role("button", name="Godta alle").click()
+        dialog.wait_for(state="hidden")
+        until(lambda: len(proofs(site)) == before + 1, 10, "the acceptance is recorded")
+        # The site's own link opens the choice again; rejecting all now is a withdrawal,
+        # and the page is loaded afresh so that nothing granted keeps running.
+        # (From the keyboard: the framed form grows as it loads and moves the link about.)
+        with page.expect_navigation():
+            page.get_by_role("link", name="Informasjonskapsler").focus()
+            page.keyboard.press("Enter")
+            dialog.wait_for(state="visible")
+            dialog.get_by_role("button", name="Avslå alle").click()
+        until(lambda: len(proofs(site)) == before + 2, 10, "the withdrawal is recorded")
+        rows = site.db.rows(
+            "SELECT consent_id, action FROM consent_cookieconsent ORDER BY at DESC LIMIT 2"
+        )
+        assert [a for _, a in rows] == ["withdraw", "accept_all"]
+        assert rows[0][0] == rows[1][0], "the withdrawal started a new history"
+        layer = page.evaluate("window.seenByTheTag")
+        assert ["consent", "update", {**DENIED, "analytics_storage": "granted"}] not in layer
+        assert console.errors == []
+    finally:
+        context.close()
+
+
+@pytest.mark.promise("P14")
+def test_on_the_operators_site_global_privacy_control_is_a_recorded_no(world, browser):
+    site = world["site"]
+    context = browser.new_context(locale="en-GB")
+    context.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true})"
+    )
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        console = Console(page)
+        before = len(proofs(site))
+        page.goto(world["listed"] + "/")
+        until(lambda: len(proofs(site)) == before + 1, 10, "the refusal is recorded")
+        assert proofs(site)[-1] == ("reject_all", "gpc")
+        dialog = page.get_by_role("dialog", name="Informasjonskapsler")
+        dialog.wait_for(state="visible")
+        assert dialog.locator(".cc-gpc").is_visible()
+        # Reloaded, the refusal holds: no dialog, nothing recorded again.
+        page.reload()
+        page.wait_for_timeout(500)
+        assert dialog.is_hidden() and len(proofs(site)) == before + 1
+    finally:
+        context.close()
