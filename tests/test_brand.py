@@ -70,6 +70,7 @@ def test_derived_colours_fall_back_to_the_text_colour_when_they_would_fail():
 
 
 @pytest.mark.promise("P3")
+@pytest.mark.django_db(transaction=True)  # the worker's job loop runs (see test_console_home)
 def test_the_console_saves_a_brand_every_public_page_and_e_mail_shows(
     client, administrator, partner, visitor, mailoutbox
 ):

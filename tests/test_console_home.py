@@ -18,7 +18,9 @@ from tillit.console import charts
 from tillit.partners.models import Delivery, DeliveryState
 from tillit.rights.models import RightsRequest
 
-pytestmark = pytest.mark.django_db
+# The worker's job loop runs here (the rights request's code e-mail), and it closes a
+# connection it finds inside a transaction (on PostgreSQL): each test commits.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 CANARY = "Kanarifugl-melding-9e1"
 
