@@ -268,5 +268,6 @@ def test_on_the_operators_site_global_privacy_control_is_a_recorded_no(world, br
         page.reload()
         page.wait_for_timeout(500)
         assert dialog.is_hidden() and len(proofs(site)) == before + 1
+        assert console.errors == []
     finally:
         context.close()
