@@ -79,6 +79,9 @@ class Command(BaseCommand):
                 "                  and the code that prints (demo only; in real use, an "
                 f"authenticator app):\n                    {command}"
             ]
+        lines.append(
+            f"  your own site:  {url}/console/your-site/   (the snippets; or `tillit embed`)"
+        )
         if demo:
             lines += [
                 f"  demo partner:   http://127.0.0.1:{port + 1}/   (its leads: /leads.json)",
