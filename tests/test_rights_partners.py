@@ -318,3 +318,17 @@ def test_staff_complete_an_e_mail_partners_part_by_hand(client, by_email, privac
     assert request.state == "completed"
     done = AuditEvent.objects.get(action="rights.partner_done")
     assert done.actor == f"staff:{privacy_officer.pk}"
+
+
+@pytest.mark.promise("P29")
+def test_a_norwegian_partner_is_written_to_and_answers_in_norwegian(client, by_email):
+    by_email.partner.language = "nb"
+    by_email.partner.save()
+    requested(client, "erasure")
+    step()
+    [message] = partner_mails()
+    assert message.subject.startswith("En henvendelse om rettigheter som dere må svare på")
+    path = "/" + answer_path(message)
+    assert path.startswith("/privacy/partner-answer/")  # bokmål has no prefix
+    page = client.get(path).content.decode()
+    assert 'lang="nb"' in page

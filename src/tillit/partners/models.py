@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
@@ -54,6 +55,16 @@ class Partner(models.Model):
         help_text=gettext_lazy(
             "The partner's privacy contact: rights requests go here by e-mail when the "
             "partner has no rights API."
+        ),
+    )
+    language = models.CharField(
+        gettext_lazy("language"),
+        max_length=8,
+        choices=settings.LANGUAGES,
+        default="en",
+        help_text=gettext_lazy(
+            "The language of the e-mails tillit sends the partner's privacy contact, and of "
+            "the page they answer on."
         ),
     )
     rights_api = models.BooleanField(

@@ -20,10 +20,10 @@ from tillit.rights.models import PartnerTask
 from tillit.vault.models import Envelope, Purpose
 
 SALT = "tillit.rights.partner-answer"
-# Partners are written to in English: the Partner model keeps no language, and their privacy
-# contacts work across countries. The link opens the answer page in the same language; the
-# page follows the language of the address it is opened at, like every public page.
-PARTNER_LANGUAGE = "en"
+# Partners are written to in their own language (Partner.language, English by default: their
+# privacy contacts often work across countries). The link opens the answer page in the same
+# language; the page follows the language of the address it is opened at, like every public
+# page.
 # Long enough for an extended request (three months) and the reminders before it.
 LIFETIME = timedelta(days=100)
 MAX_UPLOAD = 10 * 1024 * 1024
@@ -37,7 +37,7 @@ class Answer:
 
 def link(task: PartnerTask) -> str:
     token = signing.dumps(str(task.id), salt=SALT, compress=False)
-    with translation.override(PARTNER_LANGUAGE):
+    with translation.override(task.partner.language):
         return reverse("rights:partner-answer", args=[token])
 
 

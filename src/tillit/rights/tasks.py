@@ -186,7 +186,7 @@ def send_partner_request(task_id: str, reminder: bool = False) -> None:
     found = PartnerTask.objects.select_related("partner", "request").filter(id=task_id).first()
     if found is None or found.state == TaskState.COMPLETED or not found.partner.privacy_email:
         return
-    with translation.override(answers.PARTNER_LANGUAGE):
+    with translation.override(found.partner.language):
         kind = str(found.request.get_kind_display())
         due = formats.date_format(timezone.localtime(found.request.deadline), "DATE_FORMAT")
     send_templated(
@@ -200,7 +200,7 @@ def send_partner_request(task_id: str, reminder: bool = False) -> None:
             "reminder": reminder,
             "reminders": found.reminders,
         },
-        answers.PARTNER_LANGUAGE,
+        found.partner.language,
     )
 
 

@@ -53,6 +53,12 @@ class Command(BaseCommand):
             "--privacy-email", default="", help="the partner's privacy contact (an e-mail address)"
         )
         add.add_argument(
+            "--language",
+            choices=["nb", "en"],
+            default="en",
+            help="the language of the e-mails to the partner's privacy contact (default en)",
+        )
+        add.add_argument(
             "--no-rights-api",
             dest="rights_api",
             action="store_false",
@@ -109,6 +115,7 @@ class Command(BaseCommand):
             privacy_policy_url=o["privacy_url"],
             embed_url=o["embed_url"],
             privacy_email=o["privacy_email"],
+            language=o["language"],
             rights_api=o["rights_api"],
             countries=[c.strip().upper() for c in o["countries"].split(",") if c.strip()],
             weight=o["weight"],
