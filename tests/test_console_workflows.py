@@ -90,6 +90,7 @@ def test_a_partner_added_in_the_console_gets_a_secret_shown_once(client, adminis
             "dpa_signed_on": "2026-01-01",
             "compliance_attested_on": "2026-01-01",
             "privacy_email": "privacy@broker-c.example.com",
+            "language": "en",
             "created_at_0": "2026-01-01",
             "created_at_1": "12:00:00",
             "active": "on",
