@@ -1,20 +1,48 @@
 """The test cast and the environment every test runs in.
 
 The data directory (keys, SQLite files) is a fresh temporary directory per run, set before
-Django's settings load. DATABASE_URL, when set, moves the database to PostgreSQL.
+Django's settings load. DATABASE_URL, when set, moves the database to PostgreSQL. The `tillit`
+command speaks English in every test, whatever the shell's locale.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import django.core.management as management
 import pytest
 
 from tests.environment import DATA_DIR  # noqa: E402,F401  (loaded first, as a plugin)
+
+# The tests read what commands print in English; a machine with a Norwegian locale, or a shell
+# that chose nb, would otherwise change it (tillit/cli.py). Processes the tests start inherit it.
+os.environ["TILLIT_CLI_LANGUAGE"] = "en"
+
+
+def _call_command_as_tillit_does(command_name: Any, *args: Any, **options: Any) -> Any:
+    """`tillit` makes its language the active one before a command parses its arguments and
+    runs (tillit/cli.py). call_command runs one in the test's process instead, where the last
+    request's language is still active, or none (then LANGUAGE_CODE's, nb): so it too runs every
+    command but the services in the command's language, as `tillit` would."""
+    from django.utils import translation
+
+    from tillit.cli import SERVICES, language
+
+    name = command_name if isinstance(command_name, str) else type(command_name).__module__
+    if name.rsplit(".", 1)[-1] in (*SERVICES, "serve_partner"):
+        return _call_command(command_name, *args, **options)
+    with translation.override(language()):
+        return _call_command(command_name, *args, **options)
+
+
+# Before the test modules import it.
+_call_command = management.call_command
+management.call_command = _call_command_as_tillit_does
 
 # Canary values: planted by the tests that prove nothing readable stays at rest.
 CANARY_NAME = "Kanarifugl Åsmundsdóttir"

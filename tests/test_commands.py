@@ -155,3 +155,112 @@ def test_without_init_every_command_says_what_to_do(tmp_path):
     )
     assert result.returncode != 0
     assert "tillit.E001" in result.stderr and "tillit init" in result.stderr
+
+
+# The command's language: chosen by cli.py before the command runs, so these run it as a person
+# does, in a process of its own.
+
+
+def tillit(*args, env, check=True):
+    return subprocess.run(
+        [sys.executable, "-m", "tillit", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+    )
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory):
+    """The environment of a shell with a data directory made by `tillit init`, and neither a
+    language chosen nor a locale."""
+    unset = ("TILLIT_CLI_LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE", "DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env["TILLIT_DATA_DIR"] = str(tmp_path_factory.mktemp("cli") / "data")
+    tillit("init", env={**env, "TILLIT_CLI_LANGUAGE": "en"})
+    return env
+
+
+@pytest.mark.promise("P10")
+@pytest.mark.parametrize("chosen", [{"TILLIT_CLI_LANGUAGE": "nb"}, {"LANG": "nb_NO.UTF-8"}])
+def test_the_command_speaks_bokmal_when_asked_or_when_the_shell_does(shell, chosen):
+    env = {**shell, **chosen}
+    assert tillit("staff", "list", env=env).stdout.split() == [
+        "admin",
+        "aktiv",
+        "administrator",
+        "innrullert",
+    ]
+    refused = tillit("staff", "role", "nobody", "support", env=env, check=False)
+    assert refused.returncode == 1 and "ingen ansatt 'nobody'" in refused.stderr
+    assert tillit("help", env=env).stdout.startswith("bruk: tillit KOMMANDO [valg]\n")
+
+
+@pytest.mark.promise("P10")
+@pytest.mark.parametrize("chosen", [{}, {"TILLIT_CLI_LANGUAGE": "en"}])
+def test_the_command_speaks_english_by_default_and_when_asked(shell, chosen):
+    env = {**shell, **chosen}
+    assert tillit("staff", "list", env=env).stdout.split() == [
+        "admin",
+        "active",
+        "administrator",
+        "enrolled",
+    ]
+    refused = tillit("staff", "role", "nobody", "support", env=env, check=False)
+    assert refused.returncode == 1 and "no staff member 'nobody'" in refused.stderr
+    assert tillit("help", env=env).stdout.startswith("usage: tillit COMMAND [options]\n")
+
+
+@pytest.mark.promise("P10")
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"TILLIT_CLI_LANGUAGE": "en", "LANG": "nb_NO.UTF-8"}, "en"),
+        ({"TILLIT_CLI_LANGUAGE": "NB", "LANG": "C.UTF-8"}, "nb"),
+        ({"LANG": "no_NO.UTF-8"}, "nb"),
+        ({"LANG": "nn_NO.UTF-8"}, "nb"),
+        ({"LANG": "nb_NO.UTF-8", "LC_ALL": "C.UTF-8"}, "en"),  # LC_ALL decides first
+        ({"LANG": "en_GB.UTF-8", "LC_MESSAGES": "nb_NO.UTF-8"}, "nb"),
+        ({"LANG": "", "LC_ALL": "", "LC_MESSAGES": "nb_NO"}, "nb"),  # empty is unset
+        ({"LANG": "de_DE.UTF-8"}, "en"),
+        ({}, "en"),
+    ],
+)
+def test_the_language_is_chosen_as_unix_programs_choose_theirs(monkeypatch, environ, expected):
+    from tillit.cli import language
+
+    for name in ("TILLIT_CLI_LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert language() == expected
+
+
+def test_a_language_it_does_not_speak_stops_it_with_the_variable_named(shell):
+    refused = tillit("staff", "list", env={**shell, "TILLIT_CLI_LANGUAGE": "de"}, check=False)
+    assert refused.returncode != 0
+    assert "TILLIT_CLI_LANGUAGE must be nb or en, not 'de'" in refused.stderr
+
+
+@pytest.mark.promise("P10")
+@pytest.mark.parametrize("lang", ["nb", "en"])
+def test_the_usage_keeps_its_columns_in_both_languages(lang):
+    from django.utils import translation
+
+    from tillit.cli import COMMANDS, SYNOPSIS_WIDTH, usage
+
+    column = 2 + SYNOPSIS_WIDTH + 1
+    synopses = {synopsis for synopsis, _does in COMMANDS}
+    with translation.override(lang):
+        lines = usage().splitlines()[2:-2]
+    for line in lines:
+        if line.startswith(" " * column):
+            assert line[column] != " ", line
+            continue
+        if line[2:] in synopses:  # too long for its column: the description is under it
+            continue
+        assert line[2:column].rstrip() in synopses, line
+        assert line[column - 1] == " " != line[column], line
+    assert len(lines) >= len(COMMANDS)

@@ -12,6 +12,9 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 def test_every_environment_variable_is_documented():
     import tillit.reference_partner.settings  # noqa: F401  (records the partner's variables)
+    from tillit.cli import language
+
+    language()  # records the command's variable
 
     documented = set(re.findall(r"^### `([A-Z_]+)`", DOCS.read_text(), re.M))
     secrets_by_file = {n for n in KNOWN if n.endswith("_FILE") and n[:-5] in documented}

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -41,10 +42,13 @@ def enrol_device(user: Any) -> str:
 
 def create(username: str, role: str, email: str = "", password: str | None = None) -> Enrolment:
     if role not in roles.ROLES:
-        raise ValueError(f"no role {role!r}; choose one of {', '.join(roles.ROLES)}")
+        raise ValueError(
+            _("no role %(role)s; choose one of %(roles)s")
+            % {"role": repr(role), "roles": ", ".join(roles.ROLES)}
+        )
     User = get_user_model()
     if User.objects.filter(username=username).exists():
-        raise ValueError(f"there is already a user {username!r}")
+        raise ValueError(_("there is already a user %(username)s") % {"username": repr(username)})
     password = password or secrets.token_urlsafe(12)
     with transaction.atomic():
         user = User.objects.create_user(username, email or None, password, is_staff=True)

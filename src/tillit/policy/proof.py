@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from tillit import datamap
 from tillit.partners.models import Partner
 
@@ -27,20 +29,30 @@ def purposes() -> list[str]:
     found = []
     for p in datamap.load().purposes.values():
         if p.lawful_basis not in datamap.LAWFUL_BASES:
-            found.append(f"purpose {p.id!r} has no lawful basis (got {p.lawful_basis!r})")
+            found.append(
+                _("purpose %(purpose)s has no lawful basis (got %(basis)s)")
+                % {"purpose": repr(p.id), "basis": repr(p.lawful_basis)}
+            )
         if p.lawful_basis == "legitimate_interest" and not (p.balancing and all(
             p.balancing.get(lang) for lang in datamap.LANGS
         )):  # fmt: skip
-            found.append(f"purpose {p.id!r} rests on legitimate interest with no balancing test")
+            found.append(
+                _("purpose %(purpose)s rests on legitimate interest with no balancing test")
+                % {"purpose": repr(p.id)}
+            )
         if not all((p.retention or {}).get(lang, "").strip() for lang in datamap.LANGS):
-            found.append(f"purpose {p.id!r} has no retention period (in nb and en)")
+            found.append(
+                _("purpose %(purpose)s has no retention period (in nb and en)")
+                % {"purpose": repr(p.id)}
+            )
     return found
 
 
 def partners() -> list[str]:
     """Every active partner has a data processing agreement and a compliance attestation."""
     return [
-        f"active partner {p.slug!r} has no DPA or compliance attestation on record"
+        _("active partner %(partner)s has no DPA or compliance attestation on record")
+        % {"partner": repr(p.slug)}
         for p in Partner.objects.filter(active=True)
         if not p.has_agreements()
     ]
@@ -72,8 +84,11 @@ def promises(spec: Path | None, tests: Path) -> tuple[list[str], list[str]]:
     for pid in sorted(proving, key=lambda p: int(p[1:])):
         names = proving[pid]
         title = titles.get(pid, "")
-        lines.append(f"{pid:4} {title[:40]:40} {len(names):3} test(s)"
-                     + (f"  e.g. {names[0]}" if names else ""))  # fmt: skip
+        example = "  " + _("e.g. %(test)s") % {"test": names[0]} if names else ""
+        lines.append(f"{pid:4} {title[:40]:40} {len(names):3} " + _("test(s)") + example)
         if not names:
-            problems.append(f"promise {pid} ({title}) has no test that names it")
+            problems.append(
+                _("promise %(promise)s (%(title)s) has no test that names it")
+                % {"promise": pid, "title": title}
+            )
     return problems, lines

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.audit.models import record
@@ -110,12 +111,15 @@ def publish(summary_nb: str, summary_en: str, actor: str, material: bool = True)
     """A new immutable version from the data map and partners as they are now. In force at
     once. Refused when nothing the policy says has changed."""
     if not summary_nb.strip() or not summary_en.strip():
-        raise NothingChanged("say what changed, in bokmål and in English")
+        raise NothingChanged(_("say what changed, in bokmål and in English"))
     content = snapshot()
     text_hash = digest(content)
     latest = current()
     if latest is not None and latest.text_hash == text_hash:
-        raise NothingChanged(f"nothing in the policy has changed since version {latest.number}")
+        raise NothingChanged(
+            _("nothing in the policy has changed since version %(number)s")
+            % {"number": latest.number}
+        )
     try:
         with transaction.atomic():
             version = PolicyVersion.objects.create(
@@ -130,7 +134,7 @@ def publish(summary_nb: str, summary_en: str, actor: str, material: bool = True)
             record("policy.published", actor=actor, target=f"policy:{version.number}",
                    text_hash=text_hash)  # fmt: skip
     except IntegrityError:
-        raise NothingChanged("someone else published a version just now; look again") from None
+        raise NothingChanged(_("someone else published a version just now; look again")) from None
     forget_label()  # in force at once here; other processes read it within 2 seconds
     return version
 

@@ -2,6 +2,7 @@ from typing import Any
 
 import httpx
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from tillit.audit import proofs, witnesses
 from tillit.audit.models import Witness
@@ -22,10 +23,18 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: Any) -> None:
         verdict = verify()
         if not verdict.ok:
-            raise CommandError(f"audit log broken: {verdict.problem}")
+            raise CommandError(_("audit log broken: %(problem)s") % {"problem": verdict.problem})
         self.stdout.write(
-            f"audit log intact: {verdict.events} events in the tree, {verdict.waiting} waiting, "
-            f"{verdict.checkpoints} checkpoints and {verdict.cosignatures} cosignatures verified"
+            _(
+                "audit log intact: %(events)s events in the tree, %(waiting)s waiting, "
+                "%(checkpoints)s checkpoints and %(cosignatures)s cosignatures verified"
+            )
+            % {
+                "events": verdict.events,
+                "waiting": verdict.waiting,
+                "checkpoints": verdict.checkpoints,
+                "cosignatures": verdict.cosignatures,
+            }
         )
         checkpoint = proofs.latest()
         active = list(Witness.objects.filter(active=True))
@@ -34,8 +43,13 @@ class Command(BaseCommand):
         with httpx.Client() as client:
             outcomes = [witnesses.send(client, w, checkpoint) for w in active]
         for outcome in outcomes:
-            said = "co-signed the latest checkpoint" if outcome.cosigned else outcome.problem
-            self.stdout.write(f"  witness {outcome.witness}: {said}")
+            said = _("co-signed the latest checkpoint") if outcome.cosigned else outcome.problem
+            self.stdout.write(
+                "  "
+                + _("witness %(witness)s: %(said)s") % {"witness": outcome.witness, "said": said}
+            )
         alarms = [o for o in outcomes if o.alarm]
         if alarms:
-            raise CommandError(f"a witness refused the log: {alarms[0].problem}")
+            raise CommandError(
+                _("a witness refused the log: %(problem)s") % {"problem": alarms[0].problem}
+            )

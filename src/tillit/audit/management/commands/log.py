@@ -5,6 +5,8 @@ from typing import Any
 import httpx
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from tillit.audit import bundle, logkey, note, sequencer, witnesses
 from tillit.audit.models import AuditEvent, LogAlarm, Witness, record
@@ -45,14 +47,19 @@ class Command(BaseCommand):
     def do_integrate(self, options: dict[str, Any]) -> None:
         done = sequencer.integrate()
         made = sequencer.sign_checkpoint(force=True)
-        self.stdout.write(
-            f"integrated {done.entries} entries; the tree has {done.size}"
-            + (f"; signed checkpoint {made.size}" if made else "")
-        )
+        counts = {"entries": done.entries, "size": done.size}
+        if made:
+            said = _(
+                "integrated %(entries)s entries; the tree has %(size)s; "
+                "signed checkpoint %(signed)s"
+            ) % {**counts, "signed": made.size}
+        else:
+            said = _("integrated %(entries)s entries; the tree has %(size)s") % counts
+        self.stdout.write(said)
         if options["witness"]:
             with httpx.Client() as client:
                 cosigned = witnesses.step(client)
-            self.stdout.write(f"{cosigned} witnesses co-signed")
+            self.stdout.write(_("%(count)s witnesses co-signed") % {"count": cosigned})
 
     def do_verify_receipt(self, options: dict[str, Any]) -> None:
         try:
@@ -61,62 +68,82 @@ class Command(BaseCommand):
                 receipt, log_key=options["key"], witness_keys=tuple(options["witness_keys"])
             )
         except (OSError, ValueError) as error:
-            raise CommandError(f"cannot read {options['file']}: {error}") from None
+            raise CommandError(
+                _("cannot read %(file)s: %(error)s") % {"file": options["file"], "error": error}
+            ) from None
         except bundle.ReceiptInvalid as error:
-            raise CommandError(f"the receipt does not verify: {error}") from None
+            raise CommandError(
+                _("the receipt does not verify: %(error)s") % {"error": error}
+            ) from None
         if report.pending:
             self.stdout.write(
-                "the receipt was made before its events were in the log: fetch it again"
+                _("the receipt was made before its events were in the log: fetch it again")
             )
             return
         self.stdout.write(
-            f"verified: {len(report.entries)} entries in the log's tree of "
-            f"{report.checkpoint_size} ({', '.join(report.entries)})"
+            _("verified: %(count)s entries in the log's tree of %(size)s (%(actions)s)")
+            % {
+                "count": len(report.entries),
+                "size": report.checkpoint_size,
+                "actions": ", ".join(report.entries),
+            }
         )
         where = (
-            "named in the receipt: compare it with the one the operator publishes"
+            _("named in the receipt: compare it with the one the operator publishes")
             if report.log_key_from_receipt
-            else "given"
+            else pgettext("a key given with --key", "given")
         )
-        self.stdout.write(f"  signed by {report.log_key} ({where})")
-        self.stdout.write(f"  co-signed by {', '.join(report.witnesses) or 'no witness'}")
+        signed = _("signed by %(key)s (%(where)s)") % {"key": report.log_key, "where": where}
+        cosigners = ", ".join(report.witnesses) or _("no witness")
+        self.stdout.write("  " + signed)
+        self.stdout.write("  " + _("co-signed by %(witnesses)s") % {"witnesses": cosigners})
 
     def do_rotate_key(self, options: dict[str, Any]) -> None:
         keys = logkey.rotate()
         record("log.key_rotated", actor="cli", target="log", vkey=keys.active.vkey)
         self.stdout.write(
-            f"new log key {keys.active.vkey}\nthe next checkpoint is signed by both keys; then the "
-            "old private key is destroyed. Give the new key to every witness."
+            _(
+                "new log key %(key)s\nthe next checkpoint is signed by both keys; then the old "
+                "private key is destroyed. Give the new key to every witness."
+            )
+            % {"key": keys.active.vkey}
         )
 
     def do_witness(self, options: dict[str, Any]) -> None:
         verb, rest = options["verb"], options["args"]
         if verb == "list":
             for w in Witness.objects.order_by("name"):
-                state = "active" if w.active else "removed"
-                self.stdout.write(
-                    f"{w.name}  {w.url}  {state}  co-signed {w.size} {w.last_error}".rstrip()
-                )
+                state = _("active") if w.active else _("removed")
+                cosigned = _("co-signed %(size)s") % {"size": w.size}
+                self.stdout.write(f"{w.name}  {w.url}  {state}  {cosigned} {w.last_error}".rstrip())
             return
         if verb == "remove" and len(rest) == 1:
             Witness.objects.filter(name=rest[0]).update(active=False)
             record("log.witness_removed", actor="cli", target=f"witness:{rest[0]}")
             return
         if verb != "add" or len(rest) != 3:
-            raise CommandError("usage: tillit log witness add NAME URL VKEY | list | remove NAME")
+            raise CommandError(
+                _("usage: tillit log witness add NAME URL VKEY | list | remove NAME")
+            )
         name, url, vkey = rest
         try:
             verifier = note.CosignatureVerifier.from_vkey(vkey)
         except note.NoteError as error:
-            raise CommandError(f"not a witness verifier key: {error}") from None
+            raise CommandError(
+                _("not a witness verifier key: %(error)s") % {"error": error}
+            ) from None
         if verifier.name != name:
-            raise CommandError(f"the key is named {verifier.name!r}, not {name!r}")
+            raise CommandError(
+                _("the key is named %(found)s, not %(name)s")
+                % {"found": repr(verifier.name), "name": repr(name)}
+            )
         Witness.objects.update_or_create(
             name=name, defaults={"url": url, "vkey": vkey, "active": True}
         )
         record("log.witness_added", actor="cli", target=f"witness:{name}")
         self.stdout.write(
-            f"added witness {name}; give it the log's key {logkey.load().active.vkey}"
+            _("added witness %(name)s; give it the log's key %(key)s")
+            % {"name": name, "key": logkey.load().active.vkey}
         )
 
     def do_export(self, options: dict[str, Any]) -> None:
@@ -141,5 +168,5 @@ class Command(BaseCommand):
             resolved_at=timezone.now(), resolved_by="cli", resolution=options["reason"][:300]
         )
         if not won:
-            raise CommandError(f"no open alarm #{options['alarm']}")
+            raise CommandError(_("no open alarm #%(alarm)s") % {"alarm": options["alarm"]})
         record("log.alarm_resolved", actor="cli", target=f"alarm:{options['alarm']}")

@@ -5,6 +5,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from tillit import datamap
 from tillit.consent import cookies, scan
@@ -32,7 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         url = (options["url"] or settings.SITE_URL).rstrip("/")
         if not url.startswith(("http://", "https://")):
-            raise CommandError(f"not a web address: {url!r}")
+            raise CommandError(_("not a web address: %(url)s") % {"url": repr(url)})
         dm = datamap.load()
         paths = options["paths"] or ["/", "/en/", "/cookies/", dm.policy_path]
         findings: list[scan.Finding] = []
@@ -52,8 +54,18 @@ class Command(BaseCommand):
     def _table(
         self, url: str, paths: list[str], findings: list[scan.Finding], trouble: list[str]
     ) -> None:
-        self.stdout.write(f"tillit scan {url}  (pages: {' '.join(paths)})\n")
-        header = ("state", "kind", "name", "where", "category", "verdict")
+        pages = _("pages: %(paths)s") % {"paths": " ".join(paths)}
+        self.stdout.write(f"tillit scan {url}  ({pages})\n")
+        # The column names are read; the findings' states, kinds and verdicts are the scanner's
+        # own words, the same in --json, and stay as they are.
+        header = (
+            pgettext("scan column", "state"),
+            pgettext("scan column", "kind"),
+            pgettext("scan column", "name"),
+            pgettext("scan column", "where"),
+            pgettext("scan column", "category"),
+            pgettext("scan column", "verdict"),
+        )
         rows = [header] + [
             (f.state, f.kind, f.name, f.where, f.category or "-", f.verdict) for f in findings
         ]
@@ -64,16 +76,25 @@ class Command(BaseCommand):
             if n == 0:
                 self.stdout.write("  ".join("-" * w for w in widths))
         for line in trouble:
-            self.stdout.write(f"problem: {line}")
+            self.stdout.write(_("problem: %(problem)s") % {"problem": line})
         bad = [f for f in findings if f.bad]
         if bad or trouble:
+            # FAIL and OK are the verdict, for a script to find in any language.
             self.stdout.write(
-                f"\nFAIL: {len(bad)} finding(s) undeclared or before consent, "
-                f"{len(trouble)} problem(s). Declare cookies and hosts in the data map "
-                "([[cookies]], [[third_parties]]), or stop setting them before consent."
+                "\nFAIL: "
+                + _(
+                    "%(bad)s finding(s) undeclared or before consent, %(trouble)s problem(s). "
+                    "Declare cookies and hosts in the data map ([[cookies]], [[third_parties]]), "
+                    "or stop setting them before consent."
+                )
+                % {"bad": len(bad), "trouble": len(trouble)}
             )
         else:
             self.stdout.write(
-                f"\nOK: {len(findings)} finding(s) in {len(scan.STATES)} states, "
-                "all declared, none before consent."
+                "\nOK: "
+                + _(
+                    "%(findings)s finding(s) in %(states)s states, all declared, "
+                    "none before consent."
+                )
+                % {"findings": len(findings), "states": len(scan.STATES)}
             )

@@ -10,9 +10,21 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from tillit.audit.models import record
 from tillit.console import enrolment, roles, staff
+
+# The list's last column: where each staff member stands with their authenticator, a word each
+# (the console says it at length, enrolment.STATES).
+ENROLMENT = {
+    "enrolled": pgettext_lazy("enrolment", "enrolled"),
+    "sent": pgettext_lazy("enrolment", "sent"),
+    "waiting": pgettext_lazy("enrolment", "waiting"),
+    "expired": pgettext_lazy("enrolment", "expired"),
+    "none": pgettext_lazy("enrolment", "none"),
+}
 
 
 class Command(BaseCommand):
@@ -50,14 +62,17 @@ class Command(BaseCommand):
     def user(self, username: str) -> Any:
         found = get_user_model().objects.filter(username=username).first()
         if found is None:
-            raise CommandError(f"no staff member {username!r}")
+            raise CommandError(_("no staff member %(username)s") % {"username": repr(username)})
         return found
 
     def show_enrolment(self, username: str, otpauth: str, password: str = "") -> None:
         if password:
-            self.stdout.write(f"password for {username} (shown once): {password}")
+            self.stdout.write(
+                _("password for %(username)s (shown once): %(password)s")
+                % {"username": username, "password": password}
+            )
         self.stdout.write(
-            "add this to an authenticator app (shown once; scan the QR code or paste the link):"
+            _("add this to an authenticator app (shown once; scan the QR code or paste the link):")
         )
         self.stdout.write(otpauth)
         self.stdout.write(segno.make(otpauth, error="m").terminal(compact=True) or "")
@@ -67,29 +82,36 @@ class Command(BaseCommand):
             made = staff.create(o["username"], o["role"], o["email"])
         except ValueError as error:
             raise CommandError(str(error)) from None
-        self.stdout.write(f"added {made.username} as {o['role']}")
+        self.stdout.write(
+            _("added %(username)s as %(role)s") % {"username": made.username, "role": o["role"]}
+        )
         self.show_enrolment(made.username, made.otpauth, made.password)
 
     def handle_invite(self, o: dict[str, Any]) -> None:
         User = get_user_model()
         if User.objects.filter(username=o["username"]).exists():
-            raise CommandError(f"there is already a user {o['username']!r}")
+            raise CommandError(
+                _("there is already a user %(username)s") % {"username": repr(o["username"])}
+            )
         try:
             validate_email(o["email"])
         except ValidationError:
-            raise CommandError("that is not an e-mail address") from None
+            raise CommandError(_("that is not an e-mail address")) from None
         user = User(username=o["username"], email=o["email"])
         enrolment.invite(user, o["role"], o["language"], by="cli")
         self.stdout.write(
-            f"invited {user.username} as {o['role']}: the worker e-mails the link, which works"
-            f" for {settings.STAFF_LINK_HOURS} hours"
+            _(
+                "invited %(username)s as %(role)s: the worker e-mails the link, which works for "
+                "%(hours)s hours"
+            )
+            % {"username": user.username, "role": o["role"], "hours": settings.STAFF_LINK_HOURS}
         )
 
     def handle_list(self, o: dict[str, Any]) -> None:
         for user in get_user_model().objects.filter(is_staff=True).order_by("username"):
-            state = "active" if user.is_active else "disabled"
+            state = _("active") if user.is_active else _("disabled")
             role = ",".join(roles.of(user)) or "-"
-            enrolled = enrolment.state(user)
+            enrolled = ENROLMENT[enrolment.state(user)]
             self.stdout.write(f"{user.username:24} {state:9} {role:16} {enrolled}")
 
     def handle_role(self, o: dict[str, Any]) -> None:
@@ -97,7 +119,9 @@ class Command(BaseCommand):
         user.groups.remove(*Group.objects.filter(name__in=roles.ROLES))
         user.groups.add(Group.objects.get(name=o["role"]))
         record("staff.role_changed", actor="cli", target=f"staff:{user.pk}", role=o["role"])
-        self.stdout.write(f"{user.username} is now {o['role']}")
+        self.stdout.write(
+            _("%(username)s is now %(role)s") % {"username": user.username, "role": o["role"]}
+        )
 
     def handle_disable(self, o: dict[str, Any]) -> None:
         self._set_active(o["username"], False)
@@ -111,7 +135,8 @@ class Command(BaseCommand):
         user.save(update_fields=["is_active"])
         action = "staff.enabled" if active else "staff.disabled"
         record(action, actor="cli", target=f"staff:{user.pk}")
-        self.stdout.write(f"{username} {'enabled' if active else 'disabled'}")
+        said = _("%(username)s enabled") if active else _("%(username)s disabled")
+        self.stdout.write(said % {"username": username})
 
     def handle_reset_otp(self, o: dict[str, Any]) -> None:
         user = self.user(o["username"])
@@ -123,9 +148,12 @@ class Command(BaseCommand):
         user = self.user(o["username"])
         lifted = axes_reset(username=user.username)
         record("staff.unlocked", actor="cli", target=f"staff:{user.pk}")
-        self.stdout.write(f"{user.username}: {lifted} failed attempt(s) forgotten")
+        self.stdout.write(
+            _("%(username)s: %(count)s failed attempt(s) forgotten")
+            % {"username": user.username, "count": lifted}
+        )
 
     def handle_code(self, o: dict[str, Any]) -> None:
         if not (settings.DEMO or (settings.DATA_DIR / "demo" / "staff.txt").exists()):
-            raise CommandError("codes are shown only in demo mode: use your authenticator app")
+            raise CommandError(_("codes are shown only in demo mode: use your authenticator app"))
         self.stdout.write(staff.current_code(self.user(o["username"])))

@@ -14,13 +14,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-POSTGRES_GUIDANCE = (
+# Translated where it is said (gettext(POSTGRES_GUIDANCE)); the commands in it stay as they are.
+POSTGRES_GUIDANCE = gettext_noop(
     "this installation runs on PostgreSQL: back it up with pg_dump, for example\n"
     '  pg_dump --format=custom --file=tillit-$(date +%F).dump "$DATABASE_URL"\n'
     'and restore with pg_restore --clean --dbname="$DATABASE_URL" FILE (docs/deploy.md)'
@@ -36,11 +39,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: Any) -> None:
         if on_postgres():
-            raise CommandError(POSTGRES_GUIDANCE)
+            raise CommandError(_(POSTGRES_GUIDANCE))
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         target: Path = options["file"] or settings.DATA_DIR / "backups" / f"tillit-{stamp}.sqlite3"
         if target.exists():
-            raise CommandError(f"{target} exists already: name a new file")
+            raise CommandError(_("%(file)s exists already: name a new file") % {"file": target})
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
@@ -51,9 +54,12 @@ class Command(BaseCommand):
         finally:
             copy.close()
             source.close()
-        self.stdout.write(f"backed up to {target}")
+        self.stdout.write(_("backed up to %(file)s") % {"file": target})
         self.stdout.write(
-            f"keep the keyring ({settings.KEK_FILE}) and the secret key "
-            f"({settings.SECRET_KEY_FILE}) backed up too, and stored apart from this file: "
-            "without them nothing sealed in it can be read"
+            _(
+                "keep the keyring (%(keyring)s) and the secret key (%(secret_key)s) backed up "
+                "too, and stored apart from this file: without them nothing sealed in it can be "
+                "read"
+            )
+            % {"keyring": settings.KEK_FILE, "secret_key": settings.SECRET_KEY_FILE}
         )

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.audit.models import record
@@ -49,12 +50,17 @@ class Command(BaseCommand):
             write_private(settings.SECRET_KEY_FILE, value)
             settings.SECRET_KEY = value
             settings.SECRET_KEY_MISSING = False
-            self.stdout.write(f"made a secret key in {settings.SECRET_KEY_FILE}")
+            self.stdout.write(
+                _("made a secret key in %(file)s") % {"file": settings.SECRET_KEY_FILE}
+            )
         if not settings.KEK_FILE.exists():
             keys.write(keys.generate())
             self.stdout.write(
-                f"made a keyring in {settings.KEK_FILE} (back it up: without it "
-                "nothing waiting for delivery can be read)"
+                _(
+                    "made a keyring in %(file)s (back it up: without it nothing waiting for "
+                    "delivery can be read)"
+                )
+                % {"file": settings.KEK_FILE}
             )
         call_command("migrate", interactive=False, verbosity=0)
         self.ensure_log_key()
@@ -76,28 +82,44 @@ class Command(BaseCommand):
         wanted = [("admin", roles.ADMINISTRATOR)]
         if demo:
             wanted += [("personvern", roles.PRIVACY_OFFICER), ("kundeservice", roles.SUPPORT)]
+        # demo/staff.txt is a file `tillit run --demo` shows and scripts read: it stays as it is,
+        # whatever language made it.
         lines = []
         for username, role in wanted:
             older = staff.adopt(username, role)
             if older is not None:  # a user from before roles and authenticators
                 lines.append(f"{username} ({role}): the password it had")
                 self.stdout.write(
-                    f"gave the existing user '{username}' the role {role} (no longer a superuser)"
+                    _(
+                        "gave the existing user '%(username)s' the role %(role)s (no longer a "
+                        "superuser)"
+                    )
+                    % {"username": username, "role": role}
                 )
                 if older:
-                    self.stdout.write(f"  its new authenticator (shown once): {older}")
+                    self.stdout.write(
+                        "  "
+                        + _("its new authenticator (shown once): %(otpauth)s") % {"otpauth": older}
+                    )
                 continue
             made = staff.create(username, role)
             lines.append(f"{username} ({role}): password {made.password}")
             self.stdout.write(
-                f"made the {role} '{username}' with password {made.password} (shown once; "
-                f"change it with 'tillit changepassword {username}')"
+                _(
+                    "made the %(role)s '%(username)s' with password %(password)s (shown once; "
+                    "change it with 'tillit changepassword %(username)s')"
+                )
+                % {"role": role, "username": username, "password": made.password}
             )
-            self.stdout.write(f"  its authenticator (shown once): {made.otpauth}")
+            self.stdout.write(
+                "  " + _("its authenticator (shown once): %(otpauth)s") % {"otpauth": made.otpauth}
+            )
         if demo:
             write_private(settings.DATA_DIR / "demo" / "staff.txt", "\n".join(lines) + "\n")
         else:
-            self.stdout.write("  (or run 'tillit staff reset-otp admin' to see it as a QR code)")
+            self.stdout.write(
+                "  " + _("(or run 'tillit staff reset-otp admin' to see it as a QR code)")
+            )
 
     def ensure_log_key(self) -> None:
         """The consent log's signing key; its public half is registered in the database."""
@@ -106,8 +128,11 @@ class Command(BaseCommand):
         keys, made = logkey.ensure()
         if made:
             self.stdout.write(
-                f"made the consent log's signing key in {settings.LOG_KEY_FILE} (back it up with "
-                f"the keyring); its verifier key: {keys.active.vkey}"
+                _(
+                    "made the consent log's signing key in %(file)s (back it up with the "
+                    "keyring); its verifier key: %(key)s"
+                )
+                % {"file": settings.LOG_KEY_FILE, "key": keys.active.vkey}
             )
 
     def ensure_policy(self) -> None:
@@ -118,7 +143,9 @@ class Command(BaseCommand):
             first = versions.publish(
                 "Første versjon.", "First version.", actor="cli", material=False
             )
-            self.stdout.write(f"published version {first.number} of the privacy policy")
+            self.stdout.write(
+                _("published version %(number)s of the privacy policy") % {"number": first.number}
+            )
 
     def ensure_demo_witness(self, port: int) -> None:
         """The demo partner witnesses the consent log: it is given the log's verifier key (its
@@ -132,7 +159,7 @@ class Command(BaseCommand):
         if not key_file.exists():
             write_private(key_file, note.Cosigner.generate(DEMO_WITNESS).skey + "\n")
         cosigner = note.Cosigner.from_skey(key_file.read_text().strip())
-        _, made = Witness.objects.update_or_create(
+        _witness, made = Witness.objects.update_or_create(
             name=cosigner.name,
             defaults={
                 "url": f"http://127.0.0.1:{port}/witness",
@@ -143,7 +170,10 @@ class Command(BaseCommand):
         )
         if made:
             record("log.witness_added", actor="cli", target=f"witness:{cosigner.name}")
-            self.stdout.write(f"the demo partner witnesses the consent log as {cosigner.name}")
+            self.stdout.write(
+                _("the demo partner witnesses the consent log as %(name)s")
+                % {"name": cosigner.name}
+            )
 
     def ensure_demo_partner(self, port: int) -> None:
         endpoint = f"http://127.0.0.1:{port}"
@@ -167,7 +197,7 @@ class Command(BaseCommand):
             )
             write_private(secret_file, partner.set_secret())
             record("partner.added", actor="cli", target=f"partner:{DEMO_PARTNER}")
-            self.stdout.write(f"registered the demo partner at {endpoint}")
+            self.stdout.write(_("registered the demo partner at %(url)s") % {"url": endpoint})
         elif partner.endpoint != endpoint:
             Partner.objects.filter(pk=partner.pk).update(
                 endpoint=endpoint, privacy_policy_url=f"{endpoint}/privacy", embed_url=embed_url

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.commands.migrate import Command as Migrate
 from django.db import connections
+from django.utils.translation import gettext as _
 
 # Any constant both processes agree on: "tillit" in ASCII.
 LOCK_KEY = 0x74696C6C6974
@@ -57,7 +58,9 @@ class Command(Migrate):
         keys, made = logkey.ensure()
         if made:
             self.stdout.write(
-                f"made the consent log's signing key in {settings.LOG_KEY_FILE}: back it up with "
-                f"the keyring, and copy both to every machine that runs a worker. Its verifier "
-                f"key: {keys.active.vkey}"
+                _(
+                    "made the consent log's signing key in %(file)s: back it up with the keyring, "
+                    "and copy both to every machine that runs a worker. Its verifier key: %(key)s"
+                )
+                % {"file": settings.LOG_KEY_FILE, "key": keys.active.vkey}
             )

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from tillit.core.management.commands.backup import POSTGRES_GUIDANCE, on_postgres
 
@@ -25,19 +26,22 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **options: Any) -> None:
         if on_postgres():
-            raise CommandError(POSTGRES_GUIDANCE)
+            raise CommandError(_(POSTGRES_GUIDANCE))
         source_path: Path = options["file"]
         if not source_path.is_file():
-            raise CommandError(f"no backup at {source_path}")
+            raise CommandError(_("no backup at %(file)s") % {"file": source_path})
         source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
         try:
             verdict = source.execute("PRAGMA integrity_check").fetchone()[0]
             tables = {r[0] for r in source.execute("SELECT name FROM sqlite_master")}
             if verdict != "ok" or not {"django_migrations", "vault_envelope"} <= tables:
-                raise CommandError(f"{source_path} is not a sound tillit backup ({verdict})")
+                raise CommandError(
+                    _("%(file)s is not a sound tillit backup (%(verdict)s)")
+                    % {"file": source_path, "verdict": verdict}
+                )
             if not options["yes"]:
                 raise CommandError(
-                    "this replaces the whole database: stop web and worker, then add --yes"
+                    _("this replaces the whole database: stop web and worker, then add --yes")
                 )
             live = sqlite3.connect(settings.DATABASES["default"]["NAME"])
             try:
@@ -46,4 +50,7 @@ class Command(BaseCommand):
                 live.close()
         finally:
             source.close()
-        self.stdout.write(f"restored {source_path}; run `tillit migrate` if the code is newer")
+        self.stdout.write(
+            _("restored %(file)s; run `tillit migrate` if the code is newer")
+            % {"file": source_path}
+        )

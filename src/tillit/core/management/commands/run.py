@@ -11,6 +11,7 @@ import httpx
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 
 class Command(BaseCommand):
@@ -48,7 +49,10 @@ class Command(BaseCommand):
         while True:
             for name, proc in procs.items():
                 if proc.poll() is not None:
-                    self.stderr.write(f"{name} stopped (exit {proc.returncode}); stopping the rest")
+                    self.stderr.write(
+                        _("%(name)s stopped (exit %(code)s); stopping the rest")
+                        % {"name": name, "code": proc.returncode}
+                    )
                     self.stop(procs)
                     sys.exit(proc.returncode or 1)
             time.sleep(0.5)
@@ -63,31 +67,47 @@ class Command(BaseCommand):
                 time.sleep(0.2)
 
     def banner(self, url: str, port: int, demo: bool) -> None:
-        lines = [
-            "",
-            "tillit is running.",
-            f"  site:           {url}/   (English: {url}/en/)",
-            f"  staff console:  {url}/console/   user 'admin' (its password and authenticator "
-            "were printed when the data directory was made)",
-        ]
+        # Each row: its label, what it points to, and any lines under it; the values start in
+        # one column whatever the labels' language.
+        console = _(
+            "user 'admin' (its password and authenticator were printed when the data directory "
+            "was made)"
+        )
+        under: list[str] = []
         staff_file = settings.DATA_DIR / "demo" / "staff.txt"
         if demo and staff_file.exists():
-            lines[-1] = f"  staff console:  {url}/console/   sign in as one of:"
-            lines += [f"                    {line}" for line in staff_file.read_text().splitlines()]
+            console = _("sign in as one of:")
             command = f"TILLIT_DATA_DIR={settings.DATA_DIR} {sys.argv[0]} staff code USER"
-            lines += [
-                "                  and the code that prints (demo only; in real use, an "
-                f"authenticator app):\n                    {command}"
+            under = [f"  {line}" for line in staff_file.read_text().splitlines()]
+            under += [
+                _("and the code that prints (demo only; in real use, an authenticator app):"),
+                f"  {command}",
             ]
-        lines.append(
-            f"  your own site:  {url}/console/your-site/   (the snippets; or `tillit embed`)"
-        )
+        rows: list[tuple[str, str, list[str]]] = [
+            (_("site:"), f"{url}/   " + _("(English: %(url)s/en/)") % {"url": url}, []),
+            (_("staff console:"), f"{url}/console/   {console}", under),
+            (
+                _("your own site:"),
+                f"{url}/console/your-site/   " + _("(the snippets; or `tillit embed`)"),
+                [],
+            ),
+        ]
         if demo:
-            lines += [
-                f"  demo partner:   http://127.0.0.1:{port + 1}/   (its leads: /leads.json)",
-                f"  demo e-mails:   {settings.DEMO_MAIL_DIR}/*.eml",
+            rows += [
+                (
+                    _("demo partner:"),
+                    f"http://127.0.0.1:{port + 1}/   " + _("(its leads: /leads.json)"),
+                    [],
+                ),
+                (_("demo e-mails:"), f"{settings.DEMO_MAIL_DIR}/*.eml", []),
             ]
-        lines += [f"  data directory: {settings.DATA_DIR}", "Stop with Ctrl-C.", ""]
+        rows.append((_("data directory:"), str(settings.DATA_DIR), []))
+        width = max(len(label) for label, _value, _under in rows) + 1
+        lines = ["", _("tillit is running.")]
+        for label, value, below in rows:
+            lines.append(f"  {label:{width}}{value}")
+            lines += [" " * (2 + width) + line for line in below]
+        lines += [_("Stop with Ctrl-C."), ""]
         self.stdout.write("\n".join(lines))
 
     def stop_on_signal(self, procs: dict[str, subprocess.Popen[bytes]]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.console.embed import snippets
@@ -59,15 +60,24 @@ class Command(BaseCommand):
                 )
             )
             if not dm.embed_origins:
-                self.stderr.write("No site may use these yet: list yours in [embed] origins.")
+                self.stderr.write(_("No site may use these yet: list yours in [embed] origins."))
             return
-        listed = ", ".join(dm.embed_origins) or "none yet: list yours in [embed] origins"
+        listed = ", ".join(dm.embed_origins) or _("none yet: list yours in [embed] origins")
+        sites = _("Sites allowed (%(file)s): %(sites)s") % {
+            "file": settings.OPERATOR_FILE,
+            "sites": listed,
+        }
+        api = f"{settings.SITE_URL}/api/v1/openapi.json"
         self.stdout.write(
-            f"Sites allowed ({settings.OPERATOR_FILE}): {listed}\n\n"
-            f"The cookie banner, in the <head> of every page, before your own Google tag:\n"
-            f"  {code['banner']}\n\n"
-            f"The sign-up form, where it should stand:\n  {code['form']}\n\n"
-            f"Without scripts, a frame of fixed height:\n  {code['frame']}\n\n"
-            f"If your site sends a Content-Security-Policy, allow:\n  {code['csp']}\n\n"
-            f"Your own form instead: {settings.SITE_URL}/api/v1/openapi.json\n"
+            f"{sites}\n\n"
+            + _("The cookie banner, in the <head> of every page, before your own Google tag:")
+            + f"\n  {code['banner']}\n\n"
+            + _("The sign-up form, where it should stand:")
+            + f"\n  {code['form']}\n\n"
+            + _("Without scripts, a frame of fixed height:")
+            + f"\n  {code['frame']}\n\n"
+            + _("If your site sends a Content-Security-Policy, allow:")
+            + f"\n  {code['csp']}\n\n"
+            + _("Your own form instead: %(url)s") % {"url": api}
+            + "\n"
         )

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser, no_translations
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
 from tillit.partners.models import DEFAULT_SECRET_OVERLAP_HOURS as DEFAULT_OVERLAP_HOURS
@@ -17,7 +18,9 @@ def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        raise CommandError(
+            _("%(value)s is not a date (YYYY-MM-DD)") % {"value": repr(value)}
+        ) from None
 
 
 def _hours(value: str) -> float:
@@ -26,7 +29,9 @@ def _hours(value: str) -> float:
     except ValueError:
         hours = -1
     if not 0 <= hours <= 24 * 7:
-        raise CommandError(f"{value!r} is not a number of hours from 0 to 168 (a week)")
+        raise CommandError(
+            _("%(value)s is not a number of hours from 0 to 168 (a week)") % {"value": repr(value)}
+        )
     return hours
 
 
@@ -101,9 +106,6 @@ class Command(BaseCommand):
             p = sub.add_parser(name, help=f"{name} a partner")
             p.add_argument("slug")
 
-    # The CLI speaks English (docs/console.md): without this, the model's translated checks
-    # and overlap_text would speak the site's default language, LANGUAGE_CODE.
-    @no_translations
     def handle(self, *args: object, **options: Any) -> None:
         getattr(self, f"handle_{options['action'].replace('-', '_')}")(options)
 
@@ -131,25 +133,36 @@ class Command(BaseCommand):
                 "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
             ) from None
         if not partner.endpoint_is_safe():
-            raise CommandError("the endpoint must be https (http only to 127.0.0.1/localhost)")
+            raise CommandError(_("the endpoint must be https (http only to 127.0.0.1/localhost)"))
         partner.save()
         secret = o["secret_file"].read_text().strip() if o["secret_file"] else None
         secret = partner.set_secret(secret)
         record("partner.added", actor="cli", target=f"partner:{partner.slug}")
-        self.stdout.write(f"added {partner.slug}")
+        self.stdout.write(_("added %(slug)s") % {"slug": partner.slug})
         if not o["secret_file"]:
-            self.stdout.write(f"signing secret (shown once; give it to the partner): {secret}")
+            self.show_secret(secret)
         if not partner.has_agreements():
-            self.stdout.write("note: no DPA or compliance date on record, so it receives nothing")
+            self.stdout.write(
+                _("note: no DPA or compliance date on record, so it receives nothing")
+            )
+
+    def show_secret(self, secret: str) -> None:
+        self.stdout.write(
+            _("signing secret (shown once; give it to the partner): %(secret)s")
+            % {"secret": secret}
+        )
 
     def handle_rotate_secret(self, o: dict[str, Any]) -> None:
         partner = Partner.objects.filter(slug=o["slug"]).first()
         if partner is None:
-            raise CommandError(f"no partner {o['slug']!r}")
+            raise CommandError(_("no partner %(slug)s") % {"slug": repr(o["slug"])})
         given = o["secret_file"].read_text().strip() if o["secret_file"] else None
         if partner.in_overlap():
             self.stdout.write(
-                "note: the secret from before the last rotation was still good; it is shredded now"
+                _(
+                    "note: the secret from before the last rotation was still good; it is "
+                    "shredded now"
+                )
             )
         secret = partner.set_secret(given, overlap=timedelta(hours=o["overlap_hours"]))
         record(
@@ -158,15 +171,16 @@ class Command(BaseCommand):
             target=f"partner:{partner.slug}",
             overlap_hours=o["overlap_hours"],
         )
-        self.stdout.write(f"{partner.slug}: new signing secret in use")
+        self.stdout.write(_("%(slug)s: new signing secret in use") % {"slug": partner.slug})
         if not given:
-            self.stdout.write(f"signing secret (shown once; give it to the partner): {secret}")
+            self.show_secret(secret)
         self.stdout.write(overlap_text(partner))
 
     def handle_list(self, o: dict[str, Any]) -> None:
         for p in Partner.objects.all():
-            state = "active" if p.active else "disabled"
-            agreements = "DPA+compliance" if p.has_agreements() else "NO DPA/compliance"
+            # The key=value fields are for scripts too, and stay as they are.
+            state = _("active") if p.active else _("disabled")
+            agreements = _("DPA+compliance") if p.has_agreements() else _("NO DPA/compliance")
             rotating = (
                 f" old-secret-until={_when(p.previous_secret_until)}" if p.in_overlap() else ""
             )
@@ -184,10 +198,11 @@ class Command(BaseCommand):
 
     def _set_active(self, slug: str, active: bool) -> None:
         if not Partner.objects.filter(slug=slug).update(active=active):
-            raise CommandError(f"no partner {slug!r}")
+            raise CommandError(_("no partner %(slug)s") % {"slug": repr(slug)})
         record(
             "partner.enabled" if active else "partner.disabled",
             actor="cli",
             target=f"partner:{slug}",
         )
-        self.stdout.write(f"{slug} {'enabled' if active else 'disabled'}")
+        said = _("%(slug)s enabled") if active else _("%(slug)s disabled")
+        self.stdout.write(said % {"slug": slug})

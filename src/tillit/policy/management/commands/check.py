@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.commands.check import Command as SystemCheck
+from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.consent import cookies, scan
@@ -48,18 +49,24 @@ class Command(SystemCheck):
             found, report.lines = proof.promises(options["promises"], options["tests"])
             report.problems += found
         else:
-            report.problems.append(f"no tests at {options['tests']}: cannot prove the promises")
+            report.problems.append(
+                _("no tests at %(path)s: cannot prove the promises") % {"path": options["tests"]}
+            )
         if not options["no_scan"]:
             report.problems += self.scan(options["url"] or settings.SITE_URL, options["chromium"])
-        self.stdout.write("promises and the tests that prove them:")
+        self.stdout.write(_("promises and the tests that prove them:"))
         for line in report.lines:
             self.stdout.write(f"  {line}")
         if report.problems:
-            self.stdout.write(f"\nthe policy is not proven ({len(report.problems)} problems):")
+            self.stdout.write(
+                "\n"
+                + _("the policy is not proven (%(count)s problems):")
+                % {"count": len(report.problems)}
+            )
             for problem in report.problems:
                 self.stdout.write(f"  - {problem}")
             sys.exit(1)
-        self.stdout.write("\nthe policy is proven true of this system")
+        self.stdout.write("\n" + _("the policy is proven true of this system"))
 
     def scan(self, url: str, chromium: str) -> list[str]:
         """Every cookie, storage entry and third party seen is declared, and none comes before
@@ -71,11 +78,23 @@ class Command(SystemCheck):
                 scan.observe(url.rstrip("/"), ["/", "/en/", "/cookies/", dm.policy_path], chromium)
             )
         except Exception as error:  # the site is down, or no browser: say so, fail
-            return [f"the cookie scan of {url} could not run: {type(error).__name__}: {error}"]
+            return [
+                _("the cookie scan of %(url)s could not run: %(error)s")
+                % {"url": url, "error": f"{type(error).__name__}: {error}"}
+            ]
         embeds = cookies.embed_hosts()
         for seen in seen_all:
-            found += [f"scan: {t}" for t in seen.trouble]
+            found += [_("scan: %(trouble)s") % {"trouble": t} for t in seen.trouble]
             for f in scan.judge(url.rstrip("/"), seen, dm, embeds):
                 if f.bad:
-                    found.append(f"scan ({f.state}): {f.kind} {f.name} at {f.where}: {f.verdict}")
+                    found.append(
+                        _("scan (%(state)s): %(kind)s %(name)s at %(where)s: %(verdict)s")
+                        % {
+                            "state": f.state,
+                            "kind": f.kind,
+                            "name": f.name,
+                            "where": f.where,
+                            "verdict": f.verdict,
+                        }
+                    )
         return found

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import get_language, pgettext
+from django.utils.translation import gettext as _
 
 from tillit.policy import versions
 from tillit.policy.models import PolicyVersion
@@ -27,11 +29,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, **o: Any) -> None:
         if o["action"] == "list":
+            kinds = {True: pgettext("policy", "material"), False: pgettext("policy", "minor")}
+            width = max(len(kind) for kind in kinds.values())
+            nb = (get_language() or "").startswith("nb")
             for v in PolicyVersion.objects.all():
-                kind = "material" if v.material else "minor"
                 self.stdout.write(
-                    f"{v.number:4}  {v.published_at:%Y-%m-%d %H:%M}  {kind:8}  {v.text_hash[:12]}"
-                    f"  {v.summary_en}"
+                    f"{v.number:4}  {v.published_at:%Y-%m-%d %H:%M}  {kinds[v.material]:{width}}"
+                    f"  {v.text_hash[:12]}  {v.summary_nb if nb else v.summary_en}"
                 )
             return
         try:
@@ -40,4 +44,7 @@ class Command(BaseCommand):
             )
         except versions.NothingChanged as refusal:
             raise CommandError(str(refusal)) from None
-        self.stdout.write(f"published version {version.number} ({version.text_hash[:12]})")
+        self.stdout.write(
+            _("published version %(number)s (%(hash)s)")
+            % {"number": version.number, "hash": version.text_hash[:12]}
+        )

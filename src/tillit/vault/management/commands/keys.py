@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
 from tillit.vault.rotate import rotate
@@ -29,8 +30,14 @@ class Command(BaseCommand):
             retired=report.retired,
         )
         self.stdout.write(
-            f"new key {report.new_kek_id} is active; {report.rewrapped} "
-            f"envelope(s) re-wrapped; retired: {', '.join(report.retired) or '-'}"
+            _("new key %(key)s is active; %(count)s envelope(s) re-wrapped; retired: %(retired)s")
+            % {
+                "key": report.new_kek_id,
+                "count": report.rewrapped,
+                "retired": ", ".join(report.retired) or "-",
+            }
         )
         if report.kept:
-            self.stderr.write(f"kept (still in use; run again): {', '.join(report.kept)}")
+            self.stderr.write(
+                _("kept (still in use; run again): %(kept)s") % {"kept": ", ".join(report.kept)}
+            )
