@@ -264,3 +264,19 @@ def test_the_usage_keeps_its_columns_in_both_languages(lang):
         assert line[2:column].rstrip() in synopses, line
         assert line[column - 1] == " " != line[column], line
     assert len(lines) >= len(COMMANDS)
+
+
+def test_log_witness_add_list_remove_from_a_shell(shell):
+    """`tillit log witness` as a person types it (it failed on its own positional arguments,
+    which Django's call_command in the other tests passes another way)."""
+    from tillit.audit import note
+
+    env = {**shell, "TILLIT_CLI_LANGUAGE": "en"}
+    vkey = note.Cosigner.generate("witness.cli.example").vkey
+    assert "witness.cli.example" not in tillit("log", "witness", "list", env=env).stdout
+    tillit("log", "witness", "add", "witness.cli.example", "https://w.example.com", vkey, env=env)
+    assert "witness.cli.example" in tillit("log", "witness", "list", env=env).stdout
+    tillit("log", "witness", "remove", "witness.cli.example", env=env)
+    # Kept, marked removed: its cosignatures stay part of the log's history.
+    [line] = [x for x in tillit("log", "witness", "list", env=env).stdout.splitlines() if x]
+    assert line.split()[:3] == ["witness.cli.example", "https://w.example.com", "removed"]

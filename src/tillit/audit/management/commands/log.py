@@ -30,7 +30,8 @@ class Command(BaseCommand):
         sub.add_parser("rotate-key", help="a new signing key; the next checkpoint hands over")
         add = sub.add_parser("witness", help="witnesses: add NAME URL VKEY | list | remove NAME")
         add.add_argument("verb", choices=["add", "list", "remove"])
-        add.add_argument("args", nargs="*")
+        # Not "args": Django keeps that name for its own positional arguments.
+        add.add_argument("words", nargs="*", metavar="ARG")
         export = sub.add_parser(
             "export", help="entries in tree order, one JSON line each, for an auditor"
         )
@@ -110,7 +111,7 @@ class Command(BaseCommand):
         )
 
     def do_witness(self, options: dict[str, Any]) -> None:
-        verb, rest = options["verb"], options["args"]
+        verb, rest = options["verb"], options["words"]
         if verb == "list":
             for w in Witness.objects.order_by("name"):
                 state = _("active") if w.active else _("removed")
