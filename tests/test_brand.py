@@ -145,6 +145,7 @@ def test_a_logo_is_an_image_and_is_served_so_that_it_cannot_run(client, administ
     assert "sandbox" in logo["Content-Security-Policy"]
 
 
+@pytest.mark.promise("P21")
 def test_support_may_not_change_the_brand(client, support):
     sign_in(client, support)
     assert client.get("/console/brand/").status_code == 403

@@ -59,6 +59,7 @@ def section(html: str, key: str) -> str:
     return match.group(1) if match else ""
 
 
+@pytest.mark.promise("P21")
 def test_support_lands_on_open_messages_and_requests_by_deadline(client, support, busy):
     html = home(client, support)
     work = section(html, "support")
@@ -70,6 +71,7 @@ def test_support_lands_on_open_messages_and_requests_by_deadline(client, support
     assert 'id="all-menus"' in html  # Django's menus stay, below the work
 
 
+@pytest.mark.promise("P21")
 def test_the_privacy_officer_lands_on_deadlines_tasks_and_rates_over_time(
     client, privacy_officer, busy
 ):
@@ -90,6 +92,7 @@ def test_the_privacy_officer_lands_on_deadlines_tasks_and_rates_over_time(
     assert CANARY not in html
 
 
+@pytest.mark.promise("P21")
 def test_the_administrator_lands_on_partners_health_the_backlog_and_the_log(
     client, administrator, busy
 ):

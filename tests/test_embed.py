@@ -317,6 +317,7 @@ def test_the_banner_script_sets_consent_modes_defaults_and_is_revalidated(client
     assert "/en/embed/signup/" in frame and "insertBefore" in frame
 
 
+@pytest.mark.promise("P21")
 def test_the_console_shows_the_administrator_the_snippets_to_paste(
     client, administrator, support, settings
 ):

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Max, Min, Q
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import HttpRequest
@@ -30,17 +31,14 @@ from tillit.audit.models import AuditEvent, LogAlarm, LogState, Witness
 from tillit.consent.models import Action, ConsentRecord, CookieConsent
 from tillit.console.charts import Series, chart
 from tillit.contact.models import CaseState, ContactMessage
-from tillit.core.health import queue_ages
+from tillit.core.health import queue_ages, queue_depths
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.subjects.models import Subject
-from tillit.vault.models import Envelope, Purpose
 
 PERIODS = (7, 30, 90)
 LISTED = 15
 SOON = timedelta(days=7)
-# A queue whose oldest item is older than this is shown as stuck (as /healthz/ready says).
-STUCK_SECONDS = {"signups": 120, "deliveries": 3600, "email_jobs": 900}
 
 
 def period(request: HttpRequest) -> int:
@@ -242,14 +240,9 @@ def partners_health(now: datetime) -> list[dict[str, Any]]:
 
 
 def backlog(now: datetime) -> list[dict[str, Any]]:
-    ages = queue_ages(now)
-    counts = {
-        "signups": Envelope.objects.filter(purpose=Purpose.INTAKE).count(),
-        "deliveries": Delivery.objects.filter(
-            state__in=[DeliveryState.PENDING, DeliveryState.LEASED]
-        ).count(),
-        "email_jobs": DBTaskResult.objects.filter(status=TaskResultStatus.READY).count(),
-    }
+    ages, counts = queue_ages(now), queue_depths()
+    # Stuck as /healthz/ready says it: the oldest older than the readiness limit.
+    limit = settings.READY_MAX_QUEUE_AGE_SECONDS
     names = {
         "signups": _("Sign-ups waiting to be recorded"),
         "deliveries": _("Leads waiting to be delivered"),
@@ -263,7 +256,7 @@ def backlog(now: datetime) -> list[dict[str, Any]]:
             "name": names[queue],
             "count": counts[queue],
             "oldest": timedelta(seconds=round(ages[queue])) if counts[queue] else None,
-            "stuck": ages[queue] > STUCK_SECONDS[queue],
+            "stuck": ages[queue] > limit,
         }
         for queue in names
     ]

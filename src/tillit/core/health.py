@@ -51,6 +51,17 @@ def queue_ages(now: datetime) -> dict[str, float]:
     }
 
 
+def queue_depths() -> dict[str, int]:
+    """Work waiting in each queue (the console's first page and /metrics both show it)."""
+    return {
+        "signups": Envelope.objects.filter(purpose=Purpose.INTAKE).count(),
+        "deliveries": Delivery.objects.filter(
+            state__in=[DeliveryState.PENDING, DeliveryState.LEASED]
+        ).count(),
+        "email_jobs": DBTaskResult.objects.filter(status=TaskResultStatus.READY).count(),
+    }
+
+
 @never_cache
 def ready(request: HttpRequest) -> HttpResponse:
     checks: dict[str, Any] = {}
@@ -106,12 +117,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
     deliveries = dict(Delivery.objects.order_by().values_list("state").annotate(n=Count("pk")))
     metric("deliveries", "gauge", "Deliveries by state.",
            [({"state": s}, n) for s, n in sorted(deliveries.items())])  # fmt: skip
-    waiting = deliveries.get(DeliveryState.PENDING, 0) + deliveries.get(DeliveryState.LEASED, 0)
-    jobs = DBTaskResult.objects.filter(status=TaskResultStatus.READY).count()
-    signups = Envelope.objects.filter(purpose=Purpose.INTAKE).count()
     metric("queue_depth", "gauge", "Work waiting.",
-           [({"queue": "signups"}, signups), ({"queue": "deliveries"}, waiting),
-            ({"queue": "email_jobs"}, jobs)])  # fmt: skip
+           [({"queue": q}, n) for q, n in queue_depths().items()])  # fmt: skip
     metric("queue_oldest_seconds", "gauge", "Age of the oldest waiting item.",
            [({"queue": q}, age) for q, age in queue_ages(now).items()])  # fmt: skip
     requests = dict(RightsRequest.objects.order_by().values_list("state").annotate(n=Count("pk")))
