@@ -9,12 +9,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint install messages clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml partner/pyproject.toml
 	@py=$$(scripts/find-python) || exit 1; \
 	  [ -x $(VENV)/bin/python ] || $$py -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv
-	$(VENV)/bin/uv pip install --quiet -p $(VENV)/bin/python -e ".[test]" \
-	  || $(VENV)/bin/python -m pip install --quiet -e ".[test]"
+	$(VENV)/bin/uv pip install --quiet -p $(VENV)/bin/python -e ./partner -e ".[test]" \
+	  || $(VENV)/bin/python -m pip install --quiet -e ./partner -e ".[test]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -23,8 +23,8 @@ run: $(STAMP)
 	$(VENV)/bin/tillit run --demo --port $(PORT)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench partner
+	$(VENV)/bin/ruff format --check src tests bench partner
 
 # Test processes (pytest-xdist); each file runs in one of them. TEST_JOBS=0 runs in this one.
 TEST_JOBS ?= 2

@@ -20,6 +20,8 @@ class Lead(models.Model):
     # Set by the operator's rights requests: use limited (Art. 18), objected to (Art. 21).
     restricted = models.BooleanField(default=False)
     objected = models.BooleanField(default=False)
+    # Test traffic (`tillit partner-check`): no real person; shown as such, never as a lead.
+    test = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-received_at"]
@@ -41,6 +43,7 @@ class Lead(models.Model):
             "received_at": self.received_at.isoformat(),
             "restricted": self.restricted,
             "objected": self.objected,
+            "test": self.test,
         }
 
 
@@ -52,7 +55,9 @@ class DsrRequest(models.Model):
     subject_ref = models.CharField(max_length=64)
     status = models.CharField(max_length=12, default="pending")
     callback_urls = models.JSONField(default=list)
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField()
+    # When the status last changed: a request in progress for long was left by a dead worker.
+    changed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     leads_affected = models.PositiveIntegerField(default=0)
     # For access and portability: the person's leads as they were when the request came.
@@ -63,16 +68,6 @@ class DsrRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_type} {self.subject_request_id}"
-
-    def status_body(self) -> dict[str, object]:
-        return {
-            "controller_id": "tillit",
-            "subject_request_id": str(self.subject_request_id),
-            "request_status": self.status,
-            "expected_completion_time": (self.completed_at or self.received_at).isoformat(),
-            "api_version": "2.0",
-            **({"results_url": self.results_url} if self.results_url else {}),
-        }
 
 
 class Message(models.Model):

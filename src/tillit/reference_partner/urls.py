@@ -1,21 +1,17 @@
 from django.urls import path
+from tillit_partner.django import urls as protocol
 
 from tillit.reference_partner import views, witness
 
 urlpatterns = [
     path("", views.index),
-    path("leads", views.leads),
     path("leads.json", views.leads_json),
-    path("messages", views.messages),
     path("messages.json", views.messages_json),
     path("privacy", views.privacy),
     path("embed", views.embed),
-    path("opendsr/v2/discovery", views.dsr_discovery),
-    path("opendsr/v2/requests", views.dsr_requests),
-    path("opendsr/v2/requests/<str:request_id>", views.dsr_status),
-    path("opendsr/v2/results/<str:request_id>", views.dsr_results),
-    path("healthz", views.healthz),
     path("openapi.json", views.openapi),
+    # The protocol (leads, messages, OpenDSR, healthz), served by the partner library.
+    *protocol(views.PARTNER),
     # C2SP tlog-witness: <endpoint>/witness is both its submission and its monitoring prefix.
     path("witness/add-checkpoint", witness.add_checkpoint),
     path("witness/<str:origin_hash>/checkpoint", witness.checkpoint),

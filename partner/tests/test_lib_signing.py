@@ -1,6 +1,6 @@
 import pytest
 
-from tillit.partners import signing
+from tillit_partner import signing
 
 SECRET = b"s3cret"
 BODY = b'{"lead_id":"1"}'
