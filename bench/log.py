@@ -6,7 +6,7 @@ PostgreSQL database):
 1. seed N audit events as `record()` writes them (one row each, nonce and leaf hash included,
    every column converted by its model field as the ORM would; many rows per statement, so
    seeding is fast) in a child process, so that the sequencer's process starts small;
-2. baseline: the tree's own work for N leaves in memory (audit/tree.py, no database);
+2. baseline: the tree's own work for N leaves in memory (tillit_partner.tree, no database);
 3. integrate the whole backlog with the sequencer's own `_integrate_batch`, one batch per
    transaction as the worker does, sampling this process's resident memory (VmRSS) after each
    batch: entries/s (target >= 20,000 on SQLite), the ratio to the baseline, the rate of the
@@ -180,7 +180,7 @@ def seed(env: dict[str, str], n: int, step: int) -> float:
 def baseline(n: int) -> float:
     """The tree's own work, in memory: N leaf hashes (at most 500,000; from hex, as stored)
     through a frontier. Returns leaves/s."""
-    from tillit.audit import tree
+    from tillit_partner import tree
 
     count = min(n, 500_000)
     leaves = [tree.leaf_hash(i.to_bytes(8, "big")).hex() for i in range(count)]
@@ -253,8 +253,9 @@ def serve_in_process(size: int, k: int) -> tuple[list[list[str]], float]:
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from tillit_partner import tree
 
-    from tillit.audit import proofs, tree
+    from tillit.audit import proofs
 
     # The site's own host: the test client's default, "testserver", is not an allowed host.
     client = Client(HTTP_HOST="127.0.0.1")

@@ -21,7 +21,9 @@ def _make_keys() -> None:
     path = DATA_DIR / "keys" / "keyring.json"
     keys.write(keys.generate(), path)
     (DATA_DIR / "keys" / "secret_key").write_text("test-secret-key-" + "x" * 40)
-    from tillit.audit import logkey, note
+    from tillit_partner import note
+
+    from tillit.audit import logkey
 
     logkey.write(
         logkey.LogKeys(active=note.Signer.generate("testserver/consent-log")),

@@ -269,7 +269,7 @@ def test_the_usage_keeps_its_columns_in_both_languages(lang):
 def test_log_witness_add_list_remove_from_a_shell(shell):
     """`tillit log witness` as a person types it (it failed on its own positional arguments,
     which Django's call_command in the other tests passes another way)."""
-    from tillit.audit import note
+    from tillit_partner import note
 
     env = {**shell, "TILLIT_CLI_LANGUAGE": "en"}
     vkey = note.Cosigner.generate("witness.cli.example").vkey

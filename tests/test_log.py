@@ -10,8 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from tillit_partner import note, tree
 
-from tillit.audit import logkey, note, proofs, sequencer, tree
+from tillit.audit import logkey, proofs, sequencer
 from tillit.audit.models import AuditEvent, Checkpoint, LogHash, LogKey, LogState, record
 from tillit.audit.verify import verify
 

@@ -1,4 +1,4 @@
-"""Signed notes, checkpoints and cosignatures (tillit.audit.note), proved against others' work.
+"""Signed notes, checkpoints and cosignatures (tillit_partner.note), proved against others' work.
 
 1. Published vectors: Go's golang.org/x/mod/sumdb/note tests, the C2SP signed-note and
    tlog-cosignature examples, sigsum-go's checkpoint and cosigned-message tests, a litewitness
@@ -17,8 +17,7 @@ import hashlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from tillit.audit.note import (
+from tillit_partner.note import (
     Checkpoint,
     CosignatureVerifier,
     Cosigner,

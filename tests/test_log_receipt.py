@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from tillit_partner import note
 
-from tillit.audit import logkey, note, proofs, sequencer
+from tillit.audit import logkey, proofs, sequencer
 from tillit.audit.models import Checkpoint, Cosignature, Witness
 from tillit.consent.models import ConsentRecord
 from tillit.rights.actions import _withdraw

@@ -1,4 +1,4 @@
-"""The audit log's Merkle tree (tillit.audit.tree), proved against work not done here.
+"""The audit log's Merkle tree (tillit_partner.tree), proved against work not done here.
 
 1. Published test vectors of RFC 6962 / RFC 9162 trees: the 8-leaf tree of Google's Certificate
    Transparency and transparency-dev/merkle (hashes, roots, proofs), the verifier probes of
@@ -21,9 +21,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pymerkle.hasher import MerkleHasher
-
-from tillit.audit import tree
-from tillit.audit.tree import ProofError
+from tillit_partner import tree
+from tillit_partner.tree import ProofError
 
 # The log is the audit trail's tamper evidence: every recorded disclosure stays provable.
 pytestmark = pytest.mark.promise("P24")

@@ -10,10 +10,11 @@ import httpx
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from tillit_partner import note, tree
 
 from tests.processes import ReferencePartner
 from tests.test_log import recompute_everything
-from tillit.audit import logkey, note, proofs, sequencer, tree, witnesses
+from tillit.audit import logkey, proofs, sequencer, witnesses
 from tillit.audit.models import (
     AuditEvent,
     Checkpoint,

@@ -1,4 +1,5 @@
-"""The reference partner as a C2SP tlog-witness (src/tillit/reference_partner/witness.py).
+"""The reference partner as a C2SP tlog-witness (the partner library's tillit_partner.witness,
+over the reference partner's database: src/tillit/reference_partner/witness.py).
 
 The partner runs as its own process, spoken to over real HTTP; the logs it witnesses are
 built here, a Merkle tree in memory and a key that signs its checkpoints. Parsing is also
@@ -19,9 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tillit_partner import note, tree
 
 from tests.processes import ReferencePartner, free_port
-from tillit.audit import note, tree
 from tillit.reference_partner import witness as witness_module
 
 pytestmark = pytest.mark.promise("P24")
@@ -237,15 +238,16 @@ LOST_RACE = """
 import base64, sys
 import django
 django.setup()
-from tillit.audit import note
-from tillit.reference_partner import witness
+from tillit_partner import note
+from tillit.reference_partner.witness import DatabaseWitnessStore, State
 old, root = int(sys.argv[1]), base64.b64decode(sys.argv[2])
-try:
-    witness.advance(note.Checkpoint.parse(sys.stdin.read()), witness.State(old, root), "", 1)
-except witness.Refused as refusal:
-    print(refusal.status, refusal.stored)
-else:
+store = DatabaseWitnessStore()
+checkpoint = note.Checkpoint.parse(sys.stdin.read())
+new = State(checkpoint.size, checkpoint.root)
+if store.advance(checkpoint.origin, State(old, root), new, "", 1):
     print(200)
+else:
+    print(409, store.state(checkpoint.origin).size)
 """
 
 

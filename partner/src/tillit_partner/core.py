@@ -13,6 +13,8 @@ Paths, relative to the endpoint:
   GET|DELETE /opendsr/v2/requests/{id}         purpose dsr     -> dsr-response
   GET  /opendsr/v2/results/{id}                purpose dsr     -> dsr-response
   GET  /healthz
+  POST /witness/add-checkpoint, GET /witness/{sha256 of origin}/checkpoint  (C2SP tlog-witness,
+       when the partner is given a `witness`; tillit_partner.witness)
 A GET or DELETE is signed over "<METHOD> <path>", the path relative to the endpoint: a partner
 mounted under /partner verifies "GET /opendsr/v2/discovery", not "GET /partner/opendsr/...".
 """
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from tillit_partner import callbacks, protocol, signing
 from tillit_partner.store import (
@@ -37,6 +40,9 @@ from tillit_partner.store import (
     Store,
     StoredLead,
 )
+
+if TYPE_CHECKING:  # the witness needs `cryptography`; the rest of the core does not
+    from tillit_partner.witness import Witness
 
 DSR = "/opendsr/v2"
 # Larger than any lead, request or message tillit sends; a bigger body is refused unread.
@@ -90,7 +96,8 @@ class Partner:
     restart). `hold_seconds`: rights requests wait this long as pending before they are
     carried out (0: at once); `settle()` carries out those due and is also run whenever the
     rights API is used. `callback`: how status callbacks are sent (default: in a background
-    thread, with retries)."""
+    thread, with retries). `witness`: a tillit_partner.witness.Witness, to serve as a witness
+    of tillit's consent log under /witness."""
 
     def __init__(
         self,
@@ -102,8 +109,10 @@ class Partner:
         tolerance: int = signing.TOLERANCE_SECONDS,
         callback: Callable[[str, bytes, str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        witness: Witness | None = None,
     ) -> None:
         self.store = store
+        self.witness = witness
         self.controller_id = controller_id
         self.hold_seconds = hold_seconds
         self.tolerance = tolerance
@@ -120,6 +129,11 @@ class Partner:
             ("GET", re.compile(DSR + r"/results/([^/]+)"), self._results),
             ("GET", re.compile(r"/healthz"), self._healthz),
         ]
+        if witness is not None:
+            self._routes += [
+                ("POST", re.compile(r"/witness/add-checkpoint"), self._add_checkpoint),
+                ("GET", re.compile(r"/witness/([0-9a-f]{64})/checkpoint"), self._checkpoint),
+            ]
 
     # Dispatch
 
@@ -370,6 +384,29 @@ class Partner:
 
     def _healthz(self, request: Request) -> Response:
         return Response(200, b"ok", "text/plain")
+
+    # The witness (C2SP tlog-witness): unsigned by tillit's secret; the log's key signs.
+
+    def _add_checkpoint(self, request: Request) -> Response:
+        from tillit_partner.witness import TEXT_TYPE, Refused
+
+        assert self.witness is not None
+        try:
+            line = self.witness.cosign(request.body)
+        except Refused as refusal:
+            refusal.log()
+            status, body, content_type = refusal.answer()
+            return Response(status, body, content_type)
+        return Response(200, line.encode(), TEXT_TYPE)
+
+    def _checkpoint(self, request: Request, hashed: str) -> Response:
+        from tillit_partner.witness import TEXT_TYPE
+
+        assert self.witness is not None
+        cosigned = self.witness.checkpoint(hashed)
+        if cosigned is None:
+            return _plain(404, "no checkpoint cosigned for that origin")
+        return Response(200, cosigned.encode(), TEXT_TYPE)
 
 
 def _latest(leads: list[StoredLead]) -> StoredLead | None:

@@ -15,7 +15,10 @@ from django.views.decorators.csrf import csrf_exempt
 from tillit_partner.core import Partner, Request
 
 # The protocol's paths, relative to the endpoint; anything else is left to the site's own URLs.
-PATHS = r"^(?P<rest>(?:leads|messages|healthz|opendsr/v2/[^/]+(?:/[^/]+)?))$"
+PATHS = (
+    r"^(?P<rest>(?:leads|messages|healthz|opendsr/v2/[^/]+(?:/[^/]+)?"
+    r"|witness/add-checkpoint|witness/[0-9a-f]{64}/checkpoint))$"
+)
 
 
 def view(partner: Partner) -> Callable[..., HttpResponse]:

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tillit.audit import note, tree
+from tillit_partner import note, tree
 
 
 class ReceiptInvalid(Exception):

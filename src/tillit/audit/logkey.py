@@ -19,8 +19,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
+from tillit_partner import note
 
-from tillit.audit import note
 from tillit.vault.keys import write_private
 
 

@@ -18,8 +18,9 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from tillit_partner import tree
 
-from tillit.audit import entries, tree
+from tillit.audit import entries
 
 
 class AuditEvent(models.Model):
@@ -94,7 +95,7 @@ def new_event(action: str, *, actor: str, target: str = "", **data: Any) -> Audi
 
 
 class LogHash(models.Model):
-    """The hash of one complete subtree, at its stored index (audit/tree.py)."""
+    """The hash of one complete subtree, at its stored index (tillit_partner.tree)."""
 
     id = models.BigIntegerField(primary_key=True)
     hash = models.BinaryField(max_length=32)

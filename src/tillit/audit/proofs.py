@@ -1,6 +1,6 @@
 """Reading the log: checkpoints as published, and proofs made from the stored hashes.
 
-Every proof is one query for at most about 2 log2(n) stored hashes (audit/tree.py), never a
+Every proof is one query for at most about 2 log2(n) stored hashes (tillit_partner.tree), never a
 scan, whatever the size of the log.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, models
+from tillit_partner import tree
 
-from tillit.audit import tree
 from tillit.audit.models import AuditEvent, Checkpoint, Cosignature, LogHash
 
 

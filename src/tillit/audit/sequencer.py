@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from tillit_partner import note, tree
 
-from tillit.audit import logkey, note, tree
+from tillit.audit import logkey
 from tillit.audit.models import AuditEvent, Checkpoint, Cosignature, LogHash, LogState, Witness
 from tillit.audit.proofs import read_hashes
 

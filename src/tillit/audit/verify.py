@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tillit.audit import entries, logkey, note, tree
+from tillit_partner import note, tree
+
+from tillit.audit import entries, logkey
 from tillit.audit.models import AuditEvent, Checkpoint, Cosignature, LogAlarm, LogHash, LogState
 
 COLUMNS = ("leaf_index", "at", "action", "actor", "target", "data", "nonce", "leaf_hash")

@@ -10,8 +10,9 @@ import binascii
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
+from tillit_partner import tree
 
-from tillit.audit import proofs, tree
+from tillit.audit import proofs
 from tillit.audit.models import Checkpoint, LogKey, LogState, Witness
 
 TEXT = "text/plain; charset=utf-8"

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import httpx
 from django.db import transaction
 from django.utils import timezone
+from tillit_partner import note
 
-from tillit.audit import note, proofs
+from tillit.audit import proofs
 from tillit.audit.models import Checkpoint, Cosignature, LogAlarm, LogState, Witness
 
 log = logging.getLogger("tillit.audit")

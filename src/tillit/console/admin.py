@@ -27,8 +27,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from tillit_partner import note
 
-from tillit.audit import note
 from tillit.audit.models import AuditEvent, Witness, record
 from tillit.consent.models import ConsentRecord
 from tillit.console import checks, enrolment, roles

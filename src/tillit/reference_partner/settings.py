@@ -22,8 +22,8 @@ import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from tillit_partner import note
 
-from tillit.audit import note
 from tillit.env import env_list, env_path, env_secret, env_str
 
 _tillit_data = env_path("TILLIT_DATA_DIR", Path.cwd() / "tillit-data")

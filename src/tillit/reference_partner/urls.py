@@ -10,11 +10,9 @@ urlpatterns = [
     path("privacy", views.privacy),
     path("embed", views.embed),
     path("openapi.json", views.openapi),
-    # The protocol (leads, messages, OpenDSR, healthz), served by the partner library.
+    # The protocol (leads, messages, OpenDSR, healthz) and the C2SP tlog-witness (whose
+    # submission and monitoring prefix is <endpoint>/witness), served by the partner library.
     *protocol(views.PARTNER),
-    # C2SP tlog-witness: <endpoint>/witness is both its submission and its monitoring prefix.
-    path("witness/add-checkpoint", witness.add_checkpoint),
-    path("witness/<str:origin_hash>/checkpoint", witness.checkpoint),
     # Not part of the spec: the witness's key and state, for operators and tests.
     path("witness/state", witness.state),
 ]

@@ -14,6 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET
 from tillit_partner import Partner
 
+from tillit.reference_partner import witness
 from tillit.reference_partner.models import Lead, Message
 from tillit.reference_partner.store import DatabaseStore
 
@@ -24,6 +25,7 @@ PARTNER = Partner(
     secret=lambda: [settings.PARTNER_SECRET],
     store=DatabaseStore(),
     hold_seconds=settings.PARTNER_DSR_HOLD_SECONDS,
+    witness=witness.get(),
 )
 
 

@@ -12,7 +12,8 @@ from django.core.management.color import no_style
 from django.db import migrations, models
 from django.utils import timezone
 
-from tillit.audit import entries, tree
+from tillit.audit import entries
+from tillit_partner import tree
 
 GENESIS = "0" * 64
 

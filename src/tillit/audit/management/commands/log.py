@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
+from tillit_partner import note
 
-from tillit.audit import bundle, logkey, note, sequencer, witnesses
+from tillit.audit import bundle, logkey, sequencer, witnesses
 from tillit.audit.models import AuditEvent, LogAlarm, Witness, record
 
 

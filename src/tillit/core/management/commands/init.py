@@ -150,7 +150,9 @@ class Command(BaseCommand):
     def ensure_demo_witness(self, port: int) -> None:
         """The demo partner witnesses the consent log: it is given the log's verifier key (its
         witness-logs file) and its own witness key, which tillit registers as a witness."""
-        from tillit.audit import logkey, note
+        from tillit_partner import note
+
+        from tillit.audit import logkey
         from tillit.audit.models import Witness
 
         partner_dir = settings.DATA_DIR / "demo" / "partner"
