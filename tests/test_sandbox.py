@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_partner
+from tests.conftest import make_partner, make_report
 from tests.rights_helpers import kari, requested  # noqa: F401  (a fixture)
 from tillit.audit.models import AuditEvent
 from tillit.consent import cookies
@@ -22,27 +22,6 @@ from tillit.subjects.models import Subject
 pytestmark = pytest.mark.django_db
 
 
-def report(endpoint: str = "http://127.0.0.1:9", *failing: str) -> dict[str, Any]:
-    """A conformance report as the suite's Report.as_dict() gives it: the checks named in
-    `failing` failed, the rest passed, one was skipped."""
-    results = [
-        {
-            "id": check,
-            "title": f"The {check} check",
-            "outcome": "fail" if check in failing else "pass",
-            "sent": {"method": "POST", "path": "/leads", "body": {"name": "Test Person"}},
-            "received": {"status": 500} if check in failing else {"status": 201},
-            "required": "201 with a signed receipt",
-        }
-        for check in ("lead-accepted", "lead-repeat", *failing)
-    ]
-    results.append(
-        {"id": "opendsr", "title": "The rights API", "outcome": "skip", "sent": None,
-         "received": None, "required": "a rights API, when the partner has one"}
-    )  # fmt: skip
-    return {"passed": not failing, "endpoint": endpoint, "results": results}
-
-
 def make_testing_partner(**kwargs: Any) -> Partner:
     """A partner in testing, otherwise everything a live one needs (agreements, a secret)."""
     return make_partner(**{"slug": "sandboxed", "name": "Sandboxed AS", "testing": True, **kwargs})
@@ -51,7 +30,7 @@ def make_testing_partner(**kwargs: Any) -> Partner:
 def make_ready_partner(**kwargs: Any) -> Partner:
     """A partner in testing whose last conformance report passed: it may go live."""
     partner = make_testing_partner(**kwargs)
-    sandbox.record(partner, report(partner.endpoint))
+    sandbox.record(partner, make_report(partner.endpoint))
     return partner
 
 
@@ -120,13 +99,13 @@ def test_a_live_partner_put_back_in_testing_still_hears_of_the_people_it_holds(c
 @pytest.mark.promise("P18")
 def test_a_report_is_kept_with_the_partner_and_audited():
     partner = make_testing_partner()
-    check = sandbox.record(partner, report(partner.endpoint, "lead-signature"))
+    check = sandbox.record(partner, make_report(partner.endpoint, "lead-signature"))
     assert check.partner == partner and not check.passed
     assert check.endpoint == partner.endpoint
     assert [f["id"] for f in check.failures()] == ["lead-signature"]
     assert check.counts() == {"pass": 2, "fail": 1, "skip": 1}
     assert partner.last_check() == check
-    later = sandbox.record(partner, report(partner.endpoint))
+    later = sandbox.record(partner, make_report(partner.endpoint))
     assert partner.last_check() == later and later.passed
     event = AuditEvent.objects.filter(action="partner.conformance_checked").last()
     assert event.target == "partner:sandboxed" and event.data["passed"] is True
@@ -152,7 +131,7 @@ def test_without_a_report_it_cannot_go_live():
 @pytest.mark.promise("P18")
 def test_a_failed_last_report_names_the_checks_that_failed():
     partner = make_ready_partner()
-    sandbox.record(partner, report(partner.endpoint, "lead-signature", "receipt-purpose"))
+    sandbox.record(partner, make_report(partner.endpoint, "lead-signature", "receipt-purpose"))
     [blocker] = sandbox.go_live_blockers(partner)
     assert "failed these checks" in blocker
     assert "lead-signature (The lead-signature check)" in blocker
@@ -166,7 +145,8 @@ def test_a_report_for_another_endpoint_does_not_count():
     partner.refresh_from_db()
     [blocker] = sandbox.go_live_blockers(partner)
     assert "checked http://127.0.0.1:9, not the partner's endpoint" in blocker
-    sandbox.record(partner, report("https://new.sandboxed.example.com/"))  # a slash is no matter
+    # A trailing slash makes no difference.
+    sandbox.record(partner, make_report("https://new.sandboxed.example.com/"))
     assert sandbox.go_live_blockers(partner) == []
 
 
@@ -182,7 +162,7 @@ def test_a_report_for_another_endpoint_does_not_count():
 )
 def test_each_missing_agreement_or_secret_keeps_it_from_going_live(missing, said):
     partner = make_ready_partner()
-    sandbox.record(partner, report(missing.get("endpoint", partner.endpoint)))
+    sandbox.record(partner, make_report(missing.get("endpoint", partner.endpoint)))
     Partner.objects.filter(pk=partner.pk).update(**missing)
     partner.refresh_from_db()
     [blocker] = sandbox.go_live_blockers(partner)
