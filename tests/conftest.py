@@ -80,6 +80,27 @@ def make_partner(**kwargs: Any) -> Any:
     return partner
 
 
+def make_report(endpoint: str = "http://127.0.0.1:9", *failing: str) -> dict[str, Any]:
+    """A conformance report as the suite's Report.as_dict() gives it: the checks named in
+    `failing` failed, the rest passed, one was skipped."""
+    results = [
+        {
+            "id": check,
+            "title": f"The {check} check",
+            "outcome": "fail" if check in failing else "pass",
+            "sent": {"method": "POST", "path": "/leads", "body": {"name": "Test Person"}},
+            "received": {"status": 500} if check in failing else {"status": 201},
+            "required": "201 with a signed receipt",
+        }
+        for check in ("lead-accepted", "lead-repeat", *failing)
+    ]
+    results.append(
+        {"id": "opendsr", "title": "The rights API", "outcome": "skip", "sent": None,
+         "received": None, "required": "a rights API, when the partner has one"}
+    )  # fmt: skip
+    return {"passed": not failing, "endpoint": endpoint, "results": results}
+
+
 @pytest.fixture
 def partner(db: None) -> Any:
     """A compliant partner serving Norway and Sweden (nothing listens at its endpoint)."""

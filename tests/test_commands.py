@@ -108,6 +108,84 @@ def test_it_refuses_an_endpoint_that_is_not_https(endpoint):
     assert not Partner.objects.filter(slug="bad").exists()
 
 
+def add_testing(slug: str = "sandboxed") -> str:
+    return run(
+        "partners",
+        "add",
+        slug,
+        "--name",
+        "Sandboxed AS",
+        "--endpoint",
+        "https://sandboxed.example.com/tillit/",
+        "--privacy-url",
+        "https://sandboxed.example.com/privacy",
+        "--countries",
+        "NO",
+        "--dpa-signed-on",
+        "2026-01-01",
+        "--compliance-attested-on",
+        "2026-01-02",
+        "--testing",
+    )
+
+
+@pytest.mark.promise("P18")
+def test_a_partner_added_for_testing_goes_live_only_after_a_passed_report():
+    from tests.conftest import make_report
+    from tillit.audit.models import AuditEvent
+    from tillit.partners import sandbox
+
+    assert "it is in testing" in add_testing()
+    partner = Partner.objects.get(slug="sandboxed")
+    assert partner.testing and not Partner.objects.compliant().exists()
+    [line] = run("partners", "list").splitlines()
+    assert line.split()[1] == "testing" and line.endswith(" check=-")
+    with pytest.raises(CommandError) as refused:
+        run("partners", "go-live", "sandboxed")
+    assert str(refused.value).splitlines() == [
+        "sandboxed stays in testing:",
+        "- There is no conformance report yet: run the conformance suite against the partner.",
+    ]
+    sandbox.record(partner, make_report("https://sandboxed.example.com/tillit", "lead-signature"))
+    with pytest.raises(CommandError, match="failed these checks: lead-signature"):
+        run("partners", "go-live", "sandboxed")
+    assert "check=failed@" in run("partners", "list")
+    sandbox.record(partner, make_report("https://sandboxed.example.com/tillit"))
+    assert "check=passed@" in run("partners", "list")
+    assert run("partners", "go-live", "sandboxed") == "sandboxed is live: it receives leads\n"
+    assert Partner.objects.compliant().get() == partner
+    assert run("partners", "list").split()[1] == "live"
+    assert "is live already" in run("partners", "go-live", "sandboxed")
+    said = run("partners", "testing", "sandboxed")
+    assert said == "sandboxed is in testing: nobody new is assigned to it\n"
+    assert not Partner.objects.compliant().exists()
+    assert "receives no leads until it goes live" in run("partners", "enable", "sandboxed")
+    events = AuditEvent.objects.filter(target="partner:sandboxed").order_by("seq")
+    assert [(e.action, e.actor) for e in events] == [
+        ("partner.added", "cli"),
+        ("partner.conformance_checked", "cli"),
+        ("partner.conformance_checked", "cli"),
+        ("partner.went_live", "cli"),
+        ("partner.to_testing", "cli"),
+        ("partner.enabled", "cli"),
+    ]
+    assert events[0].data == {"testing": True}
+    with pytest.raises(CommandError, match="no partner 'nobody'"):
+        run("partners", "go-live", "nobody")
+
+
+@pytest.mark.promise("P18")
+def test_partners_are_added_live_by_default_as_before():
+    run(
+        "partners", "add", "broker-b", "--name", "Broker B", "--endpoint",
+        "https://broker-b.example.com", "--privacy-url", "https://broker-b.example.com/p",
+        "--countries", "NO", "--dpa-signed-on", "2026-01-01",
+        "--compliance-attested-on", "2026-01-01",
+    )  # fmt: skip
+    assert Partner.objects.compliant().get().slug == "broker-b"
+    assert run("partners", "list").split()[1] == "live"
+
+
 def test_init_makes_private_keys_and_an_administrator_once(tmp_path):
     env = {**os.environ, "TILLIT_DATA_DIR": str(tmp_path / "data")}
     env.pop("DATABASE_URL", None)
@@ -264,6 +342,20 @@ def test_the_usage_keeps_its_columns_in_both_languages(lang):
         assert line[2:column].rstrip() in synopses, line
         assert line[column - 1] == " " != line[column], line
     assert len(lines) >= len(COMMANDS)
+
+
+@pytest.mark.promise("P18")
+def test_go_live_from_a_shell_prints_the_blockers_and_exits_1(shell):
+    env = {**shell, "TILLIT_CLI_LANGUAGE": "en"}
+    tillit(
+        "partners", "add", "sandboxed-shell", "--name", "S", "--endpoint",
+        "https://s.example.com", "--privacy-url", "https://s.example.com/p", "--countries", "NO",
+        "--testing", env=env,
+    )  # fmt: skip
+    refused = tillit("partners", "go-live", "sandboxed-shell", env=env, check=False)
+    assert refused.returncode == 1
+    assert "- There is no conformance report yet" in refused.stderr
+    assert "- No data processing agreement is on record" in refused.stderr
 
 
 def test_log_witness_add_list_remove_from_a_shell(shell):

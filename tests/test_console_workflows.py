@@ -94,6 +94,7 @@ def test_a_partner_added_in_the_console_gets_a_secret_shown_once(client, adminis
             "created_at_0": "2026-01-01",
             "created_at_1": "12:00:00",
             "active": "on",
+            "testing": "on",  # as the browser posts its default
         },
     )
     assert page.status_code == 200, page.content.decode()[:2000]
@@ -101,6 +102,8 @@ def test_a_partner_added_in_the_console_gets_a_secret_shown_once(client, adminis
     shown = re.search(r"<code>([A-Za-z0-9_-]{40,})</code>", page.content.decode()).group(1)
     partner = Partner.objects.get(slug="broker-c")
     assert partner.secrets() == [shown.encode()]
+    assert partner.testing  # it receives nothing until it goes live (tests/test_console_sandbox)
+    Partner.objects.filter(pk=partner.pk).update(testing=False)
     assert Partner.objects.compliant().filter(pk=partner.pk).exists()
     # A partner with no secret (added before this) receives nothing.
     Partner.objects.filter(pk=partner.pk).update(secret_envelope=None)

@@ -485,6 +485,7 @@ def plant_a_partner() -> object:
     """A partner whose every text field carries markup, with values the console's form and
     `tillit partners add` accept (both run the model's validation)."""
     from tests.conftest import make_partner
+    from tillit.partners import sandbox
 
     partner = make_partner(
         slug="xss-broker",
@@ -496,6 +497,14 @@ def plant_a_partner() -> object:
         countries=["DK"],
     )
     partner.full_clean(exclude=["secret_envelope"])
+    # A conformance report carries what the partner answered: shown on the partner's page.
+    failed = {
+        "id": planted("conformance-id"), "title": planted("conformance-title"),
+        "outcome": "fail", "sent": {"body": planted("conformance-sent")},
+        "received": planted("conformance-received"), "required": planted("conformance-required"),
+    }  # fmt: skip
+    endpoint = f'https://xss.example.com/"><script>{MARK}:conformance-endpoint</script>'
+    sandbox.record(partner, {"passed": False, "endpoint": endpoint, "results": [failed]})
     return partner
 
 
@@ -579,7 +588,8 @@ def test_markup_planted_anywhere_never_runs_in_any_console_page(
         "balancing", "decision-reason", "prohibition", "extend_deadline", "refuse_request",
         "task-error", "partner-reference", "delivery-error", "actor", "target", "audit-data",
         "first-name", "last-name", "contact-name", "contact-message", "contact-reply",
-        "policy-url",
+        "policy-url", "conformance-id", "conformance-title", "conformance-sent",
+        "conformance-received", "conformance-required", "conformance-endpoint",
     ]  # fmt: skip
     assert not problems, "\n".join(problems)
     unseen = [f for f in fields if f"{MARK}:{f}" not in shown]

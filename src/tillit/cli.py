@@ -36,7 +36,7 @@ COMMANDS = (
     ("web [--port P]", gettext_noop("the site and staff console under a production WSGI server")),
     ("worker", gettext_noop("deliver leads, send e-mail, apply retention rules")),
     ("reference-partner --port N", gettext_noop("the reference partner, a separate service")),
-    ("partners add|list|disable|enable", ""),
+    ("partners add|list|go-live|testing|disable|enable|rotate-secret", ""),
     (
         "staff add|list|role|disable|enable|reset-otp|unlock|code",
         gettext_noop("staff accounts: a role, a password and an authenticator"),

@@ -8,6 +8,7 @@ Nothing here can show personal data: the models it lists hold none. Records that
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timedelta
 from typing import Any
@@ -21,8 +22,9 @@ from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -40,10 +42,13 @@ from tillit.disclosure import steps as disclosure
 from tillit.disclosure.models import DisclosureCase
 from tillit.offers import sending
 from tillit.offers.models import MessageState, Offer
+from tillit.partners import sandbox
 from tillit.partners.models import (
     DEFAULT_SECRET_OVERLAP_HOURS,
     Delivery,
     Partner,
+    PartnerCheck,
+    PartnerState,
     overlap_text,
 )
 from tillit.policy import versions
@@ -213,12 +218,69 @@ class ReadOnly(ConsoleAdmin):
         return False
 
 
+class PartnerForm(forms.ModelForm):
+    """The partner form. Unticking *testing* is going live, under the same rule as the Go live
+    button (partners/sandbox.py): refused, with what keeps the partner from it."""
+
+    class Meta:
+        model = Partner
+        fields = [
+            "slug", "name", "privacy_policy_url", "endpoint", "embed_url", "privacy_email",
+            "language", "rights_api", "countries", "weight", "daily_cap", "dpa_signed_on",
+            "dpa_reference", "compliance_attested_on", "active", "testing", "created_at",
+        ]  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        adding = self.instance._state.adding
+        if "testing" not in self.fields or data.get("testing", True):
+            return data
+        if adding:
+            self.add_error(
+                "testing",
+                _(
+                    "A new partner starts in testing: it goes live from its page once its "
+                    "conformance report passed."
+                ),
+            )
+        elif self.instance.testing:
+            # The partner as it would be saved: a new endpoint needs a report of its own.
+            candidate = copy.copy(self.instance)
+            for name in ("endpoint", "dpa_signed_on", "compliance_attested_on"):
+                if name in data:
+                    setattr(candidate, name, data[name])
+            if blockers := sandbox.go_live_blockers(candidate):
+                self.add_error("testing", blockers)
+        return data
+
+
+def _shown(value: Any) -> str:
+    """A value of a conformance report as a person reads it: text as it is, the rest as
+    indented JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def _report(check: PartnerCheck) -> dict[str, Any]:
+    failures = [
+        {key: _shown(result.get(key)) for key in ("id", "title", "sent", "received", "required")}
+        for result in check.failures()
+    ]
+    return {"check": check, "counts": check.counts(), "failures": failures}
+
+
 @admin.register(Partner)
 class PartnerAdmin(ConsoleAdmin):
+    form = PartnerForm
+    change_form_template = "console/partner_change_form.html"
     list_display = [
         "name",
         "slug",
-        "active",
+        "state",
+        "last_check",
         "dpa_signed_on",
         "compliance_attested_on",
         "weight",
@@ -226,26 +288,136 @@ class PartnerAdmin(ConsoleAdmin):
         "endpoint",
         "rights_api",
     ]
-    list_filter = ["active", "rights_api"]
+    list_filter = ["testing", "active", "rights_api"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    actions = ["pause", "resume", "check_partner", "rotate_secret"]
+    actions = ["go_live", "back_to_testing", "pause", "resume", "check_partner", "rotate_secret"]
+    # The reports shown on a partner's page, latest first.
+    REPORTS_SHOWN = 5
+
+    @admin.display(description=gettext_lazy("state"))
+    def state(self, obj: Partner) -> str:
+        return str(obj.state.label)
+
+    @admin.display(description=gettext_lazy("last conformance report"))
+    def last_check(self, obj: Partner) -> str:
+        check = obj.last_check()
+        if check is None:
+            return "-"
+        said = _("passed %(when)s") if check.passed else _("failed %(when)s")
+        return said % {"when": f"{check.ran_at:%Y-%m-%d %H:%M}"}
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # A partner added here starts in testing: it gets test traffic only until it goes live.
+        return {"testing": True, **super().get_changeform_initial_data(request)}
+
+    def get_urls(self) -> list[Any]:
+        def on(view: Any, name: str) -> URLPattern:
+            return path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(view),
+                name=f"partners_partner_{name.replace('-', '_')}",
+            )
+
+        return [on(self.go_live_view, "go-live"), on(self.testing_view, "testing"),
+                *super().get_urls()]  # fmt: skip
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        partner = self.get_object(request, admin.utils.unquote(object_id))
+        extra = dict(extra_context or {})
+        if partner is not None:
+            checks = partner.checks.all()[: self.REPORTS_SHOWN]
+            extra["sandbox"] = {
+                "state": partner.state,
+                "live": partner.state == PartnerState.LIVE,
+                "testing": partner.testing,
+                "blockers": sandbox.go_live_blockers(partner),
+                "reports": [_report(check) for check in checks],
+                "may_change": self.has_change_permission(request, partner),
+            }
+        return super().change_view(request, object_id, form_url, extra)
+
+    def go_live_view(self, request: HttpRequest, object_id: str) -> Any:
+        return self._on_page(request, object_id, self._go_live)
+
+    def testing_view(self, request: HttpRequest, object_id: str) -> Any:
+        return self._on_page(request, object_id, self._to_testing)
+
+    def _on_page(self, request: HttpRequest, object_id: str, act: Any) -> Any:
+        """A button on the partner's page: the same as its action in the list, for this one."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        partner = self.get_object(request, admin.utils.unquote(object_id))
+        if partner is None:
+            raise Http404("no such partner")
+        if not self.has_change_permission(request, partner):
+            raise PermissionDenied("not for this role")
+        act(request, Partner.objects.filter(pk=partner.pk))
+        return redirect(reverse("admin:partners_partner_change", args=[partner.pk]))
+
+    @admin.action(
+        description=gettext_lazy("Go live (once the last conformance report passed)"),
+        permissions=["change"],
+    )
+    def go_live(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+        self._go_live(request, queryset)
+
+    @admin.action(
+        description=gettext_lazy("Back to testing: assign these partners nobody new"),
+        permissions=["change"],
+    )
+    def back_to_testing(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+        self._to_testing(request, queryset)
+
+    def _go_live(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+        for partner in queryset:
+            try:
+                went = sandbox.go_live(partner, f"staff:{request.user.pk}")
+            except sandbox.CannotGoLive as refusal:
+                said = _("%(name)s stays in testing: %(blockers)s")
+                blockers = " ".join(refusal.blockers)
+                self.message_user(
+                    request, said % {"name": partner.name, "blockers": blockers}, messages.ERROR
+                )
+                continue
+            said = _("%(name)s: live, it receives leads") if went else _("%(name)s: live already")
+            self.message_user(request, said % {"name": partner.name})
+
+    def _to_testing(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+        for partner in queryset:
+            moved = sandbox.to_testing(partner, f"staff:{request.user.pk}")
+            said = (
+                _("%(name)s: in testing, nobody new is assigned to it")
+                if moved
+                else _("%(name)s: in testing already")
+            )
+            self.message_user(request, said % {"name": partner.name})
 
     def save_model(self, request: HttpRequest, obj: Partner, form: Any, change: bool) -> None:
+        actor = f"staff:{request.user.pk}"
         if change:
             # Only what the form changed: a rotation committed while the form was open (its
-            # secrets are not on the form) must not be written back over.
-            obj.save(update_fields=form.changed_data)
+            # secrets are not on the form) must not be written back over. Testing is changed
+            # by the sandbox's rule, after the rest (a new endpoint, agreements) is saved.
+            obj.save(update_fields=[f for f in form.changed_data if f != "testing"])
         else:
             super().save_model(request, obj, form, change)
             # A new partner gets its signing secret now; response_add shows it once.
             request.new_partner_secret = obj.set_secret()  # type: ignore[attr-defined]
         record(
             "partner.changed" if change else "partner.added",
-            actor=f"staff:{request.user.pk}",
+            actor=actor,
             target=f"partner:{obj.slug}",
             fields=",".join(sorted(form.changed_data)),
+            **({} if change else {"testing": obj.testing}),
         )
+        if change and "testing" in form.changed_data:
+            if obj.testing:
+                self._to_testing(request, Partner.objects.filter(pk=obj.pk))
+            else:
+                self._go_live(request, Partner.objects.filter(pk=obj.pk))
 
     def response_add(
         self, request: HttpRequest, obj: Partner, post_url_continue: Any = None
@@ -285,6 +457,13 @@ class PartnerAdmin(ConsoleAdmin):
             )
             done = _("%(name)s: resumed") if on else _("%(name)s: paused")
             self.message_user(request, done % {"name": partner.name})
+            if on and partner.testing:
+                self.message_user(
+                    request,
+                    _("%(name)s is in testing: it receives no leads until it goes live")
+                    % {"name": partner.name},
+                    messages.WARNING,
+                )
 
     @admin.action(
         description=gettext_lazy("Check: health, signed discovery, agreements"),

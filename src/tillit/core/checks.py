@@ -88,7 +88,8 @@ def production_safety(app_configs: Any, **kwargs: Any) -> list[Warning | Error]:
 
 @register()
 def partner_endpoints(app_configs: Any, databases: Any = None, **kwargs: Any) -> list[Warning]:
-    """Partner endpoints must be https (http only on loopback, for the reference partner)."""
+    """Live partners' endpoints must be https (http only on loopback, for the reference
+    partner). A partner in testing gets no leads, and cannot go live with such an endpoint."""
     if not databases:
         return []
     from django.db.utils import DatabaseError
@@ -97,7 +98,7 @@ def partner_endpoints(app_configs: Any, databases: Any = None, **kwargs: Any) ->
 
     found = []
     try:
-        partners = list(Partner.objects.filter(active=True))
+        partners = list(Partner.objects.filter(active=True, testing=False))
     except DatabaseError:
         return []
     for partner in partners:

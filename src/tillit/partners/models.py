@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -21,14 +22,25 @@ from tillit.vault.models import Envelope, Purpose
 
 class PartnerQuerySet(models.QuerySet["Partner"]):
     def compliant(self) -> PartnerQuerySet:
-        """Active partners with a data processing agreement and GDPR compliance on record, and
-        a signing secret (nothing can be sent to a partner without one)."""
+        """Live partners (active, not testing) with a data processing agreement and GDPR
+        compliance on record, and a signing secret (nothing can be sent to a partner without
+        one). Only these are assigned people, shown to visitors and in the policy (P18)."""
         return self.filter(
             active=True,
+            testing=False,
             dpa_signed_on__isnull=False,
             compliance_attested_on__isnull=False,
             secret_envelope__isnull=False,
         )
+
+
+class PartnerState(models.TextChoices):
+    """Where a partner stands: testing (test traffic only), live (receives leads) or paused (a
+    live partner sent nothing new)."""
+
+    TESTING = "testing", gettext_lazy("testing")
+    LIVE = "live", gettext_lazy("live")
+    PAUSED = "paused", gettext_lazy("paused")
 
 
 class Partner(models.Model):
@@ -99,6 +111,17 @@ class Partner(models.Model):
         null=True, blank=True, verbose_name=gettext_lazy("GDPR compliance attested on")
     )
     active = models.BooleanField(gettext_lazy("active"), default=True)
+    # False for every partner made before the sandbox and by Partner.objects.create: they stay
+    # live. The console starts a new partner in testing (partners/sandbox.py).
+    testing = models.BooleanField(
+        gettext_lazy("testing"),
+        default=False,
+        help_text=gettext_lazy(
+            "A partner in testing receives only the conformance suite's test traffic, never a "
+            "person's lead. It goes live once its last conformance report passed and its "
+            "agreements and signing secret are on record."
+        ),
+    )
     secret_envelope = models.OneToOneField(
         Envelope, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -145,6 +168,16 @@ class Partner(models.Model):
         url = urlsplit(self.endpoint)
         loopback = url.hostname in ("127.0.0.1", "localhost", "::1")
         return url.scheme == "https" or (url.scheme == "http" and loopback)
+
+    @property
+    def state(self) -> PartnerState:
+        if self.testing:
+            return PartnerState.TESTING
+        return PartnerState.LIVE if self.active else PartnerState.PAUSED
+
+    def last_check(self) -> PartnerCheck | None:
+        """The latest conformance report (None before the first, and for an unsaved partner)."""
+        return self.checks.first() if self.pk else None
 
     def has_agreements(self) -> bool:
         return bool(self.dpa_signed_on and self.compliance_attested_on)
@@ -201,6 +234,50 @@ class Partner(models.Model):
     def leads_today(self, now: datetime | None = None) -> int:
         start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
         return self.deliveries.filter(created_at__gte=start).count()
+
+
+class PartnerCheck(models.Model):
+    """One run of the conformance suite against a partner's endpoint, kept with the partner:
+    the endpoint it checked, whether it passed, and the suite's report as it gave it (opaque
+    JSON: "passed", "endpoint" and "results", each {"id", "title", "outcome", "sent",
+    "received", "required"}). It holds no personal data (the suite sends test identities
+    only) and no secret. Written by partners/sandbox.record."""
+
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.CASCADE,
+        related_name="checks",
+        verbose_name=gettext_lazy("partner"),
+    )
+    ran_at = models.DateTimeField(gettext_lazy("ran at"), default=timezone.now)
+    endpoint = models.URLField(gettext_lazy("endpoint"), max_length=500)
+    passed = models.BooleanField(gettext_lazy("passed"))
+    report = models.JSONField(gettext_lazy("report"))
+
+    class Meta:
+        verbose_name = gettext_lazy("conformance report")
+        verbose_name_plural = gettext_lazy("conformance reports")
+        ordering = ["-ran_at", "-id"]
+        indexes = [models.Index(fields=["partner", "-ran_at"], name="partner_check_latest")]
+
+    def __str__(self) -> str:
+        return f"check of {self.partner_id} at {self.ran_at:%Y-%m-%d %H:%M} ({self.passed})"
+
+    def results(self) -> list[dict[str, Any]]:
+        found = self.report.get("results") if isinstance(self.report, dict) else None
+        return [r for r in found or [] if isinstance(r, dict)]
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [r for r in self.results() if r.get("outcome") == "fail"]
+
+    def counts(self) -> dict[str, int]:
+        """How many checks passed, failed and were skipped."""
+        outcomes = [r.get("outcome") for r in self.results()]
+        return {outcome: outcomes.count(outcome) for outcome in ("pass", "fail", "skip")}
+
+    def checked_endpoint(self, endpoint: str) -> bool:
+        """This report is about `endpoint` (a trailing slash aside)."""
+        return self.endpoint.rstrip("/") == endpoint.rstrip("/")
 
 
 class DeliveryState(models.TextChoices):

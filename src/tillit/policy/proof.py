@@ -49,11 +49,13 @@ def purposes() -> list[str]:
 
 
 def partners() -> list[str]:
-    """Every active partner has a data processing agreement and a compliance attestation."""
+    """Every live partner (active, not testing) has a data processing agreement and a
+    compliance attestation. A partner in testing receives no one's data (partners/sandbox.py)
+    and cannot go live without them."""
     return [
         _("active partner %(partner)s has no DPA or compliance attestation on record")
         % {"partner": repr(p.slug)}
-        for p in Partner.objects.filter(active=True)
+        for p in Partner.objects.filter(active=True, testing=False)
         if not p.has_agreements()
     ]
 

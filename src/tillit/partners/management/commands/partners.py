@@ -10,8 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
+from tillit.partners import sandbox
 from tillit.partners.models import DEFAULT_SECRET_OVERLAP_HOURS as DEFAULT_OVERLAP_HOURS
-from tillit.partners.models import Partner, overlap_text
+from tillit.partners.models import Partner, PartnerCheck, overlap_text
 
 
 def _date(value: str) -> dt.date:
@@ -40,7 +41,7 @@ def _when(moment: dt.datetime | None) -> str:
 
 
 class Command(BaseCommand):
-    help = "Manage partners: add, list, rotate-secret, disable, enable."
+    help = "Manage partners: add, list, go-live, testing, rotate-secret, disable, enable."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -82,6 +83,12 @@ class Command(BaseCommand):
             default=None,
             help="use the secret in this file instead of generating one",
         )
+        add.add_argument(
+            "--testing",
+            action="store_true",
+            help="start in testing: the partner gets only the conformance suite's traffic "
+            "until `partners go-live` (without it, the partner is live at once)",
+        )
         rotate = sub.add_parser(
             "rotate-secret",
             help="give a partner a new signing secret (printed once); the old one stays good "
@@ -101,9 +108,14 @@ class Command(BaseCommand):
             default=None,
             help="use the secret in this file instead of generating one",
         )
-        sub.add_parser("list", help="list partners")
-        for name in ("disable", "enable"):
-            p = sub.add_parser(name, help=f"{name} a partner")
+        sub.add_parser("list", help="list partners, their state and their last conformance check")
+        for name, does in (
+            ("disable", "pause a partner: it is sent nothing new"),
+            ("enable", "resume a paused partner"),
+            ("go-live", "make a partner in testing live, or print what keeps it from it (exit 1)"),
+            ("testing", "put a partner (back) in testing: nobody new is assigned to it"),
+        ):
+            p = sub.add_parser(name, help=does)
             p.add_argument("slug")
 
     def handle(self, *args: object, **options: Any) -> None:
@@ -125,6 +137,7 @@ class Command(BaseCommand):
             dpa_signed_on=o["dpa_signed_on"],
             dpa_reference=o["dpa_reference"],
             compliance_attested_on=o["compliance_attested_on"],
+            testing=o["testing"],
         )
         try:
             partner.full_clean(exclude=["secret_envelope"])  # runs clean() as well
@@ -137,11 +150,21 @@ class Command(BaseCommand):
         partner.save()
         secret = o["secret_file"].read_text().strip() if o["secret_file"] else None
         secret = partner.set_secret(secret)
-        record("partner.added", actor="cli", target=f"partner:{partner.slug}")
+        record(
+            "partner.added", actor="cli", target=f"partner:{partner.slug}", testing=partner.testing
+        )
         self.stdout.write(_("added %(slug)s") % {"slug": partner.slug})
         if not o["secret_file"]:
             self.show_secret(secret)
-        if not partner.has_agreements():
+        if partner.testing:
+            self.stdout.write(
+                _(
+                    "it is in testing: it gets only the conformance suite's traffic until "
+                    "`tillit partners go-live %(slug)s`"
+                )
+                % {"slug": partner.slug}
+            )
+        elif not partner.has_agreements():
             self.stdout.write(
                 _("note: no DPA or compliance date on record, so it receives nothing")
             )
@@ -179,7 +202,7 @@ class Command(BaseCommand):
     def handle_list(self, o: dict[str, Any]) -> None:
         for p in Partner.objects.all():
             # The key=value fields are for scripts too, and stay as they are.
-            state = _("active") if p.active else _("disabled")
+            state = str(p.state.label)
             agreements = _("DPA+compliance") if p.has_agreements() else _("NO DPA/compliance")
             rotating = (
                 f" old-secret-until={_when(p.previous_secret_until)}" if p.in_overlap() else ""
@@ -188,6 +211,7 @@ class Command(BaseCommand):
                 f"{p.slug:20} {state:9} {agreements:17} {','.join(p.countries):20}"
                 f" weight={p.weight} cap={p.daily_cap or '-'} {p.endpoint}"
                 f" rights={'api' if p.rights_api else 'e-mail'}{rotating}"
+                f" check={_check(p.last_check())}"
             )
 
     def handle_disable(self, o: dict[str, Any]) -> None:
@@ -206,3 +230,41 @@ class Command(BaseCommand):
         )
         said = _("%(slug)s enabled") if active else _("%(slug)s disabled")
         self.stdout.write(said % {"slug": slug})
+        if active and Partner.objects.filter(slug=slug, testing=True).exists():
+            self.stdout.write(
+                _("note: it is in testing, so it receives no leads until it goes live")
+            )
+
+    def handle_go_live(self, o: dict[str, Any]) -> None:
+        partner = _partner(o["slug"])
+        try:
+            went = sandbox.go_live(partner, "cli")
+        except sandbox.CannotGoLive as refusal:
+            lines = [_("%(slug)s stays in testing:") % {"slug": partner.slug}]
+            raise CommandError("\n".join([*lines, *(f"- {b}" for b in refusal.blockers)])) from None
+        said = _("%(slug)s is live: it receives leads") if went else _("%(slug)s is live already")
+        self.stdout.write(said % {"slug": partner.slug})
+
+    def handle_testing(self, o: dict[str, Any]) -> None:
+        partner = _partner(o["slug"])
+        moved = sandbox.to_testing(partner, "cli")
+        said = (
+            _("%(slug)s is in testing: nobody new is assigned to it")
+            if moved
+            else _("%(slug)s is in testing already")
+        )
+        self.stdout.write(said % {"slug": partner.slug})
+
+
+def _partner(slug: str) -> Partner:
+    partner = Partner.objects.filter(slug=slug).first()
+    if partner is None:
+        raise CommandError(_("no partner %(slug)s") % {"slug": repr(slug)})
+    return partner
+
+
+def _check(check: PartnerCheck | None) -> str:
+    """The last conformance check, for `list`: passed@<when>, failed@<when>, or -."""
+    if check is None:
+        return "-"
+    return f"{'passed' if check.passed else 'failed'}@{_when(check.ran_at)}"
