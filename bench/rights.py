@@ -78,7 +78,7 @@ def register_partners(env: dict[str, str], work: Path, count: int) -> list[c.Pro
              "--endpoint", f"http://127.0.0.1:{port}", "--privacy-url",
              f"http://127.0.0.1:{port}/privacy", "--countries", "NO", "--dpa-signed-on",
              "2026-01-01", "--compliance-attested-on", "2026-01-01", "--secret-file",
-             str(work / f"secret-{n}")],
+             str(work / f"secret-{n}"), "--live"],
             env=env, check=True, capture_output=True, timeout=60,
         )  # fmt: skip
         partners.append(proc)

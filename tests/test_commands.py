@@ -41,9 +41,10 @@ def test_partners_add_list_disable(tmp_path):
         "2026-01-01",
         "--compliance-attested-on",
         "2026-01-02",
+        "--live",
     )
     partner = Partner.objects.get(slug="broker-b")
-    secret = out.split("signing secret (shown once; give it to the partner): ")[1].strip()
+    secret = out.split("signing secret (shown once; give it to the partner): ")[1].split()[0]
     assert partner.secret() == secret.encode() and partner.countries == ["NO", "SE"]
     assert partner.secret_envelope.purpose == Purpose.PARTNER_SECRET
     assert "DPA+compliance" in run("partners", "list")
@@ -72,7 +73,7 @@ def test_partners_rotate_secret_keeps_the_old_one_for_the_overlap(partner):
 
 
 @pytest.mark.promise("P18")
-def test_a_partner_without_agreements_is_added_but_told_it_gets_nothing():
+def test_a_partner_is_added_in_testing_and_live_only_with_its_agreements():
     out = run(
         "partners",
         "add",
@@ -86,7 +87,12 @@ def test_a_partner_without_agreements_is_added_but_told_it_gets_nothing():
         "--countries",
         "NO",
     )
-    assert "receives nothing" in out
+    assert "it is in testing" in out
+    assert Partner.objects.get(slug="broker-c").testing
+    with pytest.raises(CommandError, match="--live needs --dpa-signed-on"):
+        run("partners", "add", "broker-d", "--name", "D", "--endpoint", "https://d.example.com",
+            "--privacy-url", "https://d.example.com/p", "--countries", "NO", "--live")  # fmt: skip
+    assert not Partner.objects.filter(slug="broker-d").exists()
 
 
 @pytest.mark.parametrize("endpoint", ["http://broker.example.com", "ftp://x.example.com", "nope"])
@@ -125,7 +131,6 @@ def add_testing(slug: str = "sandboxed") -> str:
         "2026-01-01",
         "--compliance-attested-on",
         "2026-01-02",
-        "--testing",
     )
 
 
@@ -175,15 +180,20 @@ def test_a_partner_added_for_testing_goes_live_only_after_a_passed_report():
 
 
 @pytest.mark.promise("P18")
-def test_partners_are_added_live_by_default_as_before():
-    run(
+def test_a_partner_added_live_skips_the_sandbox_and_the_audit_log_says_so():
+    from tillit.audit.models import AuditEvent
+
+    out = run(
         "partners", "add", "broker-b", "--name", "Broker B", "--endpoint",
         "https://broker-b.example.com", "--privacy-url", "https://broker-b.example.com/p",
         "--countries", "NO", "--dpa-signed-on", "2026-01-01",
-        "--compliance-attested-on", "2026-01-01",
+        "--compliance-attested-on", "2026-01-01", "--live",
     )  # fmt: skip
+    assert "live at once, without a conformance report" in out
     assert Partner.objects.compliant().get().slug == "broker-b"
     assert run("partners", "list").split()[1] == "live"
+    added = AuditEvent.objects.get(action="partner.added")
+    assert added.data == {"testing": False, "unchecked": True}
 
 
 def test_init_makes_private_keys_and_an_administrator_once(tmp_path):
@@ -350,7 +360,7 @@ def test_go_live_from_a_shell_prints_the_blockers_and_exits_1(shell):
     tillit(
         "partners", "add", "sandboxed-shell", "--name", "S", "--endpoint",
         "https://s.example.com", "--privacy-url", "https://s.example.com/p", "--countries", "NO",
-        "--testing", env=env,
+        env=env,
     )  # fmt: skip
     refused = tillit("partners", "go-live", "sandboxed-shell", env=env, check=False)
     assert refused.returncode == 1

@@ -335,6 +335,9 @@ class Operator:
             "2026-01-01",
             "--secret-file",
             str(secret_file),
+            # A known partner, set up as a script would: live at once (the sandbox and the
+            # conformance suite have tests of their own).
+            "--live",
             *(["--embed-url", embed_url] if embed_url else []),
             *options,
         )

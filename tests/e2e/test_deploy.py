@@ -282,7 +282,7 @@ def test_the_reference_deployment_serves_behind_nginx(tmp_path, smtp, database_u
             [TILLIT, "partners", "add", "megler", "--name", "Megler Eksempel AS",
              "--endpoint", partner.url, "--privacy-url", partner.url + "/privacy",
              "--countries", "NO", "--dpa-signed-on", "2026-01-01",
-             "--compliance-attested-on", "2026-01-01", "--secret-file", str(secret)],
+             "--compliance-attested-on", "2026-01-01", "--secret-file", str(secret), "--live"],
             env=site.unit_env("tillit-migrate.service"), capture_output=True, text=True,
             timeout=60,
         )  # fmt: skip

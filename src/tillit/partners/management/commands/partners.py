@@ -84,10 +84,11 @@ class Command(BaseCommand):
             help="use the secret in this file instead of generating one",
         )
         add.add_argument(
-            "--testing",
+            "--live",
             action="store_true",
-            help="start in testing: the partner gets only the conformance suite's traffic "
-            "until `partners go-live` (without it, the partner is live at once)",
+            help="live at once, without a conformance report (for scripted set-ups of a partner "
+            "known to work; needs the DPA and attestation dates). Without it the partner starts "
+            "in testing: `tillit partner-check --partner SLUG`, then `partners go-live SLUG`",
         )
         rotate = sub.add_parser(
             "rotate-secret",
@@ -137,7 +138,7 @@ class Command(BaseCommand):
             dpa_signed_on=o["dpa_signed_on"],
             dpa_reference=o["dpa_reference"],
             compliance_attested_on=o["compliance_attested_on"],
-            testing=o["testing"],
+            testing=not o["live"],
         )
         try:
             partner.full_clean(exclude=["secret_envelope"])  # runs clean() as well
@@ -147,11 +148,19 @@ class Command(BaseCommand):
             ) from None
         if not partner.endpoint_is_safe():
             raise CommandError(_("the endpoint must be https (http only to 127.0.0.1/localhost)"))
+        if o["live"] and not partner.has_agreements():
+            raise CommandError(_("--live needs --dpa-signed-on and --compliance-attested-on (P18)"))
         partner.save()
         secret = o["secret_file"].read_text().strip() if o["secret_file"] else None
         secret = partner.set_secret(secret)
+        # A partner made live here never had a conformance report: the audit log says so.
+        unchecked = {} if partner.testing else {"unchecked": True}
         record(
-            "partner.added", actor="cli", target=f"partner:{partner.slug}", testing=partner.testing
+            "partner.added",
+            actor="cli",
+            target=f"partner:{partner.slug}",
+            testing=partner.testing,
+            **unchecked,
         )
         self.stdout.write(_("added %(slug)s") % {"slug": partner.slug})
         if not o["secret_file"]:
@@ -164,10 +173,8 @@ class Command(BaseCommand):
                 )
                 % {"slug": partner.slug}
             )
-        elif not partner.has_agreements():
-            self.stdout.write(
-                _("note: no DPA or compliance date on record, so it receives nothing")
-            )
+        else:
+            self.stdout.write(_("it is live at once, without a conformance report"))
 
     def show_secret(self, secret: str) -> None:
         self.stdout.write(
