@@ -78,8 +78,12 @@ class Breakage:
 
 
 class Proxy:
-    def __init__(self, upstream_url: str, secret: str, breakage: Breakage) -> None:
+    def __init__(
+        self, upstream_url: str, secret: str, breakage: Breakage, prefix: str = ""
+    ) -> None:
+        """`prefix`: the partner is reached under this base path, as if mounted there."""
         self.upstream = upstream_url
+        self.prefix = prefix
         self.secret = secret.encode()
         self.breakage = breakage
         self.http = httpx.Client(timeout=30, trust_env=False)
@@ -159,7 +163,10 @@ class Proxy:
             self.pass_callback(handler.path, body)
             self.write(handler, Answer(202, {"content-type": "application/json"}, b"{}"))
             return
-        request = Request(method, handler.path, headers, body)
+        if not handler.path.startswith(self.prefix):
+            self.write(handler, Answer(404, {}, b"not under the base path"))
+            return
+        request = Request(method, handler.path.removeprefix(self.prefix) or "/", headers, body)
         if self.breakage.rewrites_callbacks:
             request = self.callbacks_to_me(request)
         try:

@@ -26,7 +26,20 @@ from tillit.audit.models import Witness, record
 from tillit.partners import conformance
 from tillit.partners.conformance import FAIL, PASS, SKIP, WitnessTarget
 
-pytestmark = [pytest.mark.e2e, pytest.mark.promise("P17"), pytest.mark.promise("P18")]
+pytestmark = [pytest.mark.promise("P17"), pytest.mark.promise("P18")]
+e2e = pytest.mark.e2e
+# The rights the checks see carried out at a partner.
+RIGHTS = ("P25", "P26", "P27", "P28", "P29", "P31", "P32")
+
+
+def promises(*ids: str) -> Callable:
+    def marked(test: Callable) -> Callable:
+        for promise in ids:
+            test = pytest.mark.promise(promise)(test)
+        return test
+
+    return marked
+
 
 # The logs the reference partner witnesses besides tillit's own: one for each broken witness.
 WITNESSED = ("foreign_cosignature", "forged_checkpoint_not_refused", "size_untyped")
@@ -72,9 +85,9 @@ def in_english() -> Iterator[None]:
         yield
 
 
-def check(partner: ReferencePartner, **options) -> conformance.Report:
+def check(partner: ReferencePartner, endpoint: str = "", **options) -> conformance.Report:
     options.setdefault("wait_seconds", 10)
-    return conformance.run(partner.url, [partner.secret.encode()], **options)
+    return conformance.run(endpoint or partner.url, [partner.secret.encode()], **options)
 
 
 def outcomes(report: conformance.Report) -> dict[str, str]:
@@ -98,9 +111,10 @@ def held_by(partner: ReferencePartner) -> int:
     return int(httpx.get(partner.url + "/leads.json", timeout=10).json()["count"])
 
 
+@e2e
 @pytest.mark.django_db
 @pytest.mark.promise("P24")
-@pytest.mark.promise("P29")
+@promises(*RIGHTS)
 def test_the_reference_partner_passes_every_check_and_keeps_nothing(reference):
     """A registered partner that is also a witness of the consent log (found by the URL of its
     witness, under its endpoint): every check runs, and all pass but cancelling a pending
@@ -121,6 +135,7 @@ def test_the_reference_partner_passes_every_check_and_keeps_nothing(reference):
     assert json.loads(json.dumps(report.as_dict()))["passed"] is True
 
 
+@e2e
 @pytest.mark.promise("P29")
 def test_a_partner_that_holds_requests_lets_a_pending_one_be_cancelled(holding):
     report = check(holding)
@@ -129,6 +144,7 @@ def test_a_partner_that_holds_requests_lets_a_pending_one_be_cancelled(holding):
     assert outcomes(report)["witness.cosign"] == SKIP  # not registered as a witness
 
 
+@e2e
 @pytest.mark.django_db
 def test_a_partner_whose_secret_is_being_rotated_passes_with_either(reference):
     """tillit holds the new secret and the old, the partner still only the old."""
@@ -142,6 +158,7 @@ def test_a_partner_whose_secret_is_being_rotated_passes_with_either(reference):
     assert report.passed, report.text()
 
 
+@e2e
 def test_callbacks_come_through_the_url_given_to_the_listener(reference):
     port = free_port()
     report = check(
@@ -153,6 +170,7 @@ def test_callbacks_come_through_the_url_given_to_the_listener(reference):
     assert report.passed, report.text()
 
 
+@e2e
 def test_a_partner_without_a_rights_api_has_those_checks_skipped_and_is_told_what_stays(
     reference,
 ):
@@ -168,6 +186,39 @@ def test_a_dead_endpoint_fails_once_and_skips_the_rest():
     assert [r.id for r in report.results if r.outcome == FAIL] == ["healthz"]
     assert "could not connect" in report.result("healthz").received
     assert "could not be reached" in report.text()
+
+
+@e2e
+def test_an_endpoint_under_a_base_path_is_signed_over_the_path_after_it(reference):
+    """tillit signs a GET or DELETE over the path after the endpoint, and so does the check."""
+    proxy = Proxy(reference.url, reference.secret, Breakage(), prefix="/mounted/partner")
+    try:
+        report = check(
+            reference,
+            endpoint=proxy.url + "/mounted/partner",
+            checks=["healthz", "lead.new", "rights.discovery", "rights.cancel_completed"],
+        )
+    finally:
+        proxy.close()
+    assert report.passed, report.text()
+    assert report.endpoint.endswith("/mounted/partner")
+
+
+@pytest.mark.django_db
+def test_a_partners_witness_is_the_one_named_for_it_or_under_its_endpoint():
+    mine = make_partner(endpoint="http://127.0.0.1:8001")
+    theirs = make_partner(slug="broker-b", endpoint="http://127.0.0.1:800")
+    vkey = note.Cosigner.generate("witness.example").vkey
+    under = Witness.objects.create(name="under", url="http://127.0.0.1:8001/witness", vkey=vkey)
+    assert conformance.registered_witness(mine) == under
+    assert conformance.registered_witness(theirs) is None
+    assert conformance.registered_witness(endpoint="http://127.0.0.1:8001/") == under
+    Witness.objects.filter(pk=under.pk).update(active=False)
+    named = Witness.objects.create(
+        name="named", url="https://witness.example/w", vkey=vkey, partner=theirs
+    )
+    assert conformance.registered_witness(mine) is None
+    assert conformance.registered_witness(theirs) == named
 
 
 @pytest.mark.parametrize(
@@ -710,6 +761,7 @@ def target(proxy: Proxy, log: Log) -> WitnessTarget:
     )
 
 
+@e2e
 @pytest.mark.parametrize("name", CASES)
 def test_a_broken_partner_fails_the_checks_it_breaks_and_says_why(name, request):
     case = CASES[name]

@@ -4,7 +4,7 @@ answer came within tillit's delivery timeout."""
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from tillit.partners.conformance.registry import AFTER, LAST, check
 from tillit.partners.conformance.session import Failed, Session, Skipped
@@ -20,7 +20,12 @@ def refusals_signed(s: Session) -> str | None:
     bad = [(a, p) for a, p in refusals if s.signed_with(a.content, a.signature) != p]
     if bad:
         raise Failed(
-            _("the %(count)d requests the other checks had refused") % {"count": len(refusals)},
+            ngettext(
+                "the request the other checks had refused",
+                "the %(count)d requests the other checks had refused",
+                len(refusals),
+            )
+            % {"count": len(refusals)},
             "; ".join(f"{a.method} {a.path}: {s.said(a)}" for a, _p in bad[:SHOWN]),
             _(
                 "every answer signed, refusals too: `receipt` for leads, `dsr-response` for the "
@@ -28,7 +33,9 @@ def refusals_signed(s: Session) -> str | None:
             ),
             _("%(bad)d of %(count)d refusals") % {"bad": len(bad), "count": len(refusals)},
         )
-    return _("%(count)d refusals, each signed") % {"count": len(refusals)}
+    return ngettext(
+        "%(count)d refusal, signed", "%(count)d refusals, each signed", len(refusals)
+    ) % {"count": len(refusals)}
 
 
 @check("latency", gettext_lazy("Every answer comes within the delivery timeout"), stage=LAST)
@@ -40,7 +47,8 @@ def latency(s: Session) -> str | None:
     late = [a for a in answers if a.timed_out or a.elapsed > s.timeout]
     if late:
         raise Failed(
-            _("%(count)d requests") % {"count": len(answers)},
+            ngettext("%(count)d request", "%(count)d requests", len(answers))
+            % {"count": len(answers)},
             "; ".join(
                 _("%(method)s %(path)s: no answer within %(seconds)s s")
                 % {"method": a.method, "path": a.path, "seconds": allowed}

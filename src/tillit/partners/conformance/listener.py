@@ -75,7 +75,11 @@ class Listener:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """The listener's URL on this machine (listening on every address, it is reached at
+        the loopback one)."""
+        everywhere = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104
+        host = everywhere.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}{PATH}"
 
     def keep(self, callback: Callback) -> bool:

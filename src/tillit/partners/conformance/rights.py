@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from tillit.partners import signing
 from tillit.partners.conformance.listener import Callback
@@ -364,7 +364,11 @@ def rights_callback(s: Session) -> str | None:
         return set(expected) <= {_request_of(c) for c in callbacks}
 
     callbacks = s.listener.wait(settled, s.wait_seconds)
-    sent = _("%(count)d rights requests with status_callback_urls [%(url)s]") % {
+    sent = ngettext(
+        "%(count)d rights request with status_callback_urls [%(url)s]",
+        "%(count)d rights requests with status_callback_urls [%(url)s]",
+        len(expected),
+    ) % {
         "count": len(expected),
         "url": s.callback_url,
     }
@@ -453,10 +457,13 @@ def cleanup(s: Session) -> str | None:
         raise Skipped(_("no test lead was sent"))
     if not s.rights_api:
         raise Skipped(
-            _(
+            ngettext(
+                "the partner has no rights API, so the test lead sent stays with it: ask it to "
+                'delete every lead at partner-check.invalid (each carries "test": true)',
                 "the partner has no rights API, so the %(count)d test leads sent stay with it: "
                 'ask it to delete every lead at partner-check.invalid (each carries "test": '
-                "true)"
+                "true)",
+                len(refs),
             )
             % {"count": len(refs)}
         )
@@ -497,10 +504,16 @@ def cleanup(s: Session) -> str | None:
         problems = [p for p in pool.map(done, requests) if p]
     if problems:
         raise Failed(
-            _("an erasure request for each of the %(count)d test identities sent")
+            ngettext(
+                "an erasure request for the test identity sent",
+                "an erasure request for each of the %(count)d test identities sent",
+                len(refs),
+            )
             % {"count": len(refs)},
             _("%(failed)d not erased; the first: %(first)s")
             % {"failed": len(problems), "first": problems[0]},
             _("each one completed: a partner keeps nothing from a check"),
         )
-    return _("%(count)d test identities erased") % {"count": len(refs)}
+    return ngettext(
+        "%(count)d test identity erased", "%(count)d test identities erased", len(refs)
+    ) % {"count": len(refs)}

@@ -256,7 +256,7 @@ class Session:
     def said(self, answer: Answer) -> str:
         """The answer in a line: its status, how it is signed, the start of its body."""
         if answer.status is None:
-            return _("no answer: %(error)s") % {"error": answer.error}
+            return answer.error if answer.timed_out else _("no answer: %(e)s") % {"e": answer.error}
         text = answer.content[:SHOWN_BYTES].decode("utf-8", "replace").strip()
         if len(answer.content) > SHOWN_BYTES:
             text += "…"

@@ -75,7 +75,7 @@ def _add(s: Session, target: WitnessTarget, old: int, signed: str, size: int) ->
 
 def _said(answer: Answer) -> str:
     if answer.status is None:
-        return _("no answer: %(error)s") % {"error": answer.error}
+        return answer.error if answer.timed_out else _("no answer: %(e)s") % {"e": answer.error}
     kind = answer.headers.get("content-type", "")
     text = answer.content[:120].decode("utf-8", "replace").strip()
     return f"HTTP {answer.status} ({kind or _('no Content-Type')})" + (f": {text}" if text else "")
