@@ -94,7 +94,7 @@ def outcomes(report: conformance.Report) -> dict[str, str]:
     return {r.id: r.outcome for r in report.results}
 
 
-def test_it_offers_twenty_odd_checks_each_once():
+def test_each_check_has_an_id_of_its_own_the_endpoints_first_the_timing_last():
     assert len(conformance.CHECK_IDS) == len(set(conformance.CHECK_IDS)) >= 25
     assert conformance.CHECK_IDS[:2] == ("endpoint", "healthz")
     assert conformance.CHECK_IDS[-1] == "latency"
@@ -729,6 +729,11 @@ CASES = {
         Requests(posted("/opendsr/v2/requests", kind="erasure"), refused(500, "dsr-response")),
         ("lead.new",),
         {"cleanup": "each one completed: a partner keeps nothing"},
+    ),
+    "erasure_answered_404": Case(
+        Requests(posted("/opendsr/v2/requests", kind="erasure"), refused(404, "dsr-response")),
+        ("lead.new",),
+        {"cleanup": "1 not erased; the first: HTTP 404"},
     ),
     "foreign_cosignature": Case(
         Answers(WITNESS, 200, foreign_cosignature),

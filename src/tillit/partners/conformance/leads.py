@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from secrets import token_hex
 from urllib.parse import urlsplit
 
@@ -153,34 +154,29 @@ def _refused_then_taken(
 
 @check("lead.signature", gettext_lazy("A lead without a good signature gets 401"))
 def lead_signature(s: Session) -> str | None:
-    other_secret = token_hex(32).encode()
-    cases = [
-        (_("a lead without Tillit-Signature"), {"unsigned": True}),
+    other = token_hex(32).encode()
+    cases: list[tuple[str, Callable[[Lead], Answer]]] = [
+        (_("a lead without Tillit-Signature"), lambda lead: s.send(lead, unsigned=True)),
         (
             _("a lead signed with a secret that is not the shared one"),
-            {"signature": lambda lead: signing.sign(other_secret, lead.body, purpose="lead")},
+            lambda lead: s.send(lead, signature=signing.sign(other, lead.body, purpose="lead")),
         ),
         (
             _("a lead whose body was changed after it was signed"),
-            {"altered": True},
+            lambda lead: s.post_lead(
+                lead.changed(name=NAME + " Altered").body,
+                key=lead.lead_id,
+                signature=s.sign(lead.body, "lead"),
+            ),
         ),
         (
             _("a lead signed with the purpose `receipt` (a reflected signature)"),
-            {"signature": lambda lead: s.sign(lead.body, "receipt")},
+            lambda lead: s.send(lead, signature=s.sign(lead.body, "receipt")),
         ),
     ]
-    for sent, how in cases:
+    for sent, bad in cases:
         lead = s.new_lead()
-        if how.get("unsigned"):
-            answer = s.send(lead, unsigned=True)
-        elif how.get("altered"):
-            changed = lead.changed(name=NAME + " Altered")
-            answer = s.post_lead(
-                changed.body, key=lead.lead_id, signature=s.sign(lead.body, "lead")
-            )
-        else:
-            answer = s.send(lead, signature=how["signature"](lead))  # type: ignore[operator]
-        _refused_then_taken(s, lead, answer, sent, 401, _bad_signature_required())
+        _refused_then_taken(s, lead, bad(lead), sent, 401, _bad_signature_required())
     return None
 
 

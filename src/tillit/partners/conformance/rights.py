@@ -470,26 +470,26 @@ def cleanup(s: Session) -> str | None:
     language = translation.get_language()
     sent = _("an erasure request for a test identity")
 
-    def ask(ref: str) -> str:
-        """Send one erasure; its request id, or what went wrong (starting with a space)."""
+    def ask(ref: str) -> tuple[str, str]:
+        """Send one erasure: its request id ("" when there is nothing to wait for) and what
+        went wrong ("" when nothing did)."""
         body = s.dsr_body("erasure", ref)
+        request_id = body["subject_request_id"]
         with translation.override(language):
+            answer = s.dsr_post(body)
+            if answer.status == 404 and ref not in s.taken:
+                return "", ""  # it holds nobody by that reference: only leads it refused
             try:
-                s.dsr_status(
-                    s.dsr_post(body),
-                    body["subject_request_id"],
-                    (200, 201),
-                    sent,
-                    _created_required(),
-                )
+                s.dsr_status(answer, request_id, (200, 201), sent, _created_required())
             except Failed as failed:
-                return " " + failed.received
-        return str(body["subject_request_id"])
+                return "", failed.received
+        return request_id, ""
 
-    def done(request_id: str) -> str:
+    def done(asked: tuple[str, str]) -> str:
         """What went wrong with one erasure, or ""."""
-        if request_id.startswith(" "):
-            return request_id.strip()
+        request_id, problem = asked
+        if not request_id:
+            return problem
         with translation.override(language):
             try:
                 status = s.poll(request_id, ("completed", "cancelled"))

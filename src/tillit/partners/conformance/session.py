@@ -151,7 +151,8 @@ class Session:
         # (answer, the purpose its signature needs) for every 4xx answer to a signed request.
         self.refusals: list[tuple[Answer, str]] = []
         self.leads: list[Lead] = []
-        self.subject_refs: set[str] = set()
+        self.subject_refs: set[str] = set()  # every person a lead sent named
+        self.taken: set[str] = set()  # those of leads the partner gave a receipt for
         self.completed: dict[str, str] = {}  # request id -> the check whose request it is
         self.unreachable = False
         self.witness: Any = None  # a WitnessTarget, when the partner is a witness of the log
@@ -361,6 +362,8 @@ class Session:
             problems.append(_("its received_at is not a date and time"))
         if problems:
             raise self.fail(answer, sent, required, "; ".join(problems))
+        with self._lock:
+            self.taken.add(lead.subject_ref)
         return data
 
     def stored(self, lead: Lead | None = None) -> tuple[Lead, dict]:
@@ -419,7 +422,8 @@ class Session:
         return data
 
     def poll(self, request_id: str, until: Sequence[str]) -> dict[str, Any]:
-        """GET the request's status until it is one of `until`, for up to the wait."""
+        """GET the request's status until it is one of `until` (the first is the one hoped
+        for), for up to the wait."""
         path = f"{DSR}/requests/{request_id}"
         sent = _("GET %(path)s, signed `dsr`") % {"path": path}
         required = _("200 with the request's status, signed `dsr-response`")
@@ -434,8 +438,8 @@ class Session:
                 raise self.fail(
                     answer,
                     sent,
-                    _("the request %(what)s within the wait (%(seconds)s s)")
-                    % {"what": " / ".join(until), "seconds": f"{self.wait_seconds:g}"},
+                    _("request_status %(what)s within the wait, %(seconds)s s (--wait)")
+                    % {"what": until[0], "seconds": f"{self.wait_seconds:g}"},
                     _("it was still %(status)s") % {"status": status["request_status"]},
                 )
             time.sleep(pause)
