@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -170,3 +171,14 @@ def test_more_than_two_secrets_is_bad_usage(tmp_path):
     (tmp_path / "secret").write_text("one\ntwo\nthree\n")
     status, said = command("https://partner.example.com", "--secret-file", str(tmp_path / "secret"))
     assert status == 2 and "at most two" in said
+
+
+@pytest.mark.django_db
+def test_a_port_it_cannot_listen_on_is_bad_usage(monkeypatch):
+    monkeypatch.setenv("TILLIT_PARTNER_SECRET", "a-secret")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, said = command(NOWHERE, "--listen", f"127.0.0.1:{port}")
+    assert status == 2 and f"cannot listen for callbacks on 127.0.0.1:{port}" in said

@@ -153,7 +153,7 @@ class Session:
         self.leads: list[Lead] = []
         self.subject_refs: set[str] = set()  # every person a lead sent named
         self.taken: set[str] = set()  # those of leads the partner gave a receipt for
-        self.completed: dict[str, str] = {}  # request id -> the check whose request it is
+        self.completed: dict[str, str] = {}  # request id -> type, of each request completed
         self.unreachable = False
         self.witness: Any = None  # a WitnessTarget, when the partner is a witness of the log
         self.witness_size: int | None = None  # the size it holds, once a check has learnt it
