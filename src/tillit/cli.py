@@ -14,6 +14,8 @@ NORWEGIAN = ("nb", "no", "nn")
 # Long-running processes that serve visitors and partners, each in their own language: the
 # command's language is not theirs, and their default stays the site's (LANGUAGE_CODE).
 SERVICES = ("web", "worker", "reference-partner")
+# Commands typed with a hyphen, as tillit names them, whose Django name has an underscore.
+HYPHENATED = {"partner-check": "partner_check"}
 
 
 def gettext_noop(text: str) -> str:
@@ -37,6 +39,13 @@ COMMANDS = (
     ("worker", gettext_noop("deliver leads, send e-mail, apply retention rules")),
     ("reference-partner --port N", gettext_noop("the reference partner, a separate service")),
     ("partners add|list|go-live|testing|disable|enable|rotate-secret", ""),
+    (
+        "partner-check URL | --partner SLUG",
+        gettext_noop(
+            "check a partner against the protocol with signed test traffic\n"
+            "(test identities only, erased at the end)"
+        ),
+    ),
     (
         "staff add|list|role|disable|enable|reset-otp|unlock|code",
         gettext_noop("staff accounts: a role, a password and an authenticator"),
@@ -152,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if command not in SERVICES:
         speak(language())
+    if command in HYPHENATED:
+        args[0] = HYPHENATED[command]
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["tillit", *args])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -91,7 +92,7 @@ def send(client: httpx.Client, witness: Witness, checkpoint: Checkpoint) -> Outc
         except httpx.HTTPError as error:
             return _failed(witness, f"unreachable: {type(error).__name__}")
         if status == 409 and content_type.startswith(SIZE_TYPE):
-            theirs = _their_size(text)
+            theirs = their_size(text)
             if theirs is None:
                 return _failed(witness, "answered 409 without a size")
             if theirs == old:  # the same size, another root (as earlier drafts of the spec say)
@@ -117,14 +118,37 @@ def _post(client: httpx.Client, witness: Witness, body: bytes) -> tuple[int, str
 
 
 def _body(old: int, checkpoint: Checkpoint) -> bytes:
-    proof = proofs.consistency(old, checkpoint.size)
+    return add_checkpoint_body(old, checkpoint.note, proofs.consistency(old, checkpoint.size))
+
+
+def add_checkpoint_body(old: int, signed_note: str, proof: Sequence[bytes]) -> bytes:
+    """The add-checkpoint request: `old <size>`, the consistency proof from that size to the
+    checkpoint's (a base64 hash a line), an empty line and the signed checkpoint."""
     lines = [f"old {old}"] + [base64.b64encode(h).decode() for h in proof]
-    return ("\n".join(lines) + "\n\n" + checkpoint.note).encode()
+    return ("\n".join(lines) + "\n\n" + signed_note).encode()
 
 
-def _their_size(text: str) -> int | None:
+def their_size(text: str) -> int | None:
+    """The size in a 409 answer's `text/x.tlog.size` body, or None if it holds none."""
     line = text.strip()
     return int(line) if line.isascii() and line.isdigit() and len(line) < 20 else None
+
+
+def cosignature_in(answer: str, vkey: str, checkpoint_text: str) -> tuple[str, int] | None:
+    """The line of `answer` that is a valid cosignature of the checkpoint by the witness key
+    `vkey`, with its timestamp; None when no line is."""
+    verifier = note.CosignatureVerifier.from_vkey(vkey)
+    for line in answer.splitlines():
+        signature = _signature(line)
+        if signature is None or (signature.name, signature.key_id) != (
+            verifier.name,
+            verifier.key_id,
+        ):
+            continue
+        stamp = verifier.verify(checkpoint_text, signature.signature)
+        if stamp is not None:
+            return line, stamp
+    return None
 
 
 def _answered(witness: Witness, checkpoint: Checkpoint, status: int, text: str) -> Outcome:
@@ -155,29 +179,20 @@ def _fork(witness: Witness, checkpoint: Checkpoint) -> Outcome:
 
 def _keep(witness: Witness, checkpoint: Checkpoint, text: str) -> Outcome:
     """Keep the cosignature made by this witness's key, once it verifies."""
-    verifier = note.CosignatureVerifier.from_vkey(witness.vkey)
-    body = note.parse_note(checkpoint.note).text
-    for line in text.splitlines():
-        signature = _signature(line)
-        if signature is None or (signature.name, signature.key_id) != (
-            verifier.name,
-            verifier.key_id,
-        ):
-            continue
-        stamp = verifier.verify(body, signature.signature)
-        if stamp is None:
-            continue
-        with transaction.atomic():
-            Cosignature.objects.get_or_create(
-                witness=witness,
-                checkpoint=checkpoint,
-                defaults={"line": line + "\n", "timestamp": stamp},
-            )
-            Witness.objects.filter(pk=witness.pk).update(
-                size=checkpoint.size, cosigned_at=timezone.now(), last_error=""
-            )
-        return Outcome(witness.name, cosigned=True)
-    return _failed(witness, "its answer holds no valid cosignature by its key")
+    found = cosignature_in(text, witness.vkey, note.parse_note(checkpoint.note).text)
+    if found is None:
+        return _failed(witness, "its answer holds no valid cosignature by its key")
+    line, stamp = found
+    with transaction.atomic():
+        Cosignature.objects.get_or_create(
+            witness=witness,
+            checkpoint=checkpoint,
+            defaults={"line": line + "\n", "timestamp": stamp},
+        )
+        Witness.objects.filter(pk=witness.pk).update(
+            size=checkpoint.size, cosigned_at=timezone.now(), last_error=""
+        )
+    return Outcome(witness.name, cosigned=True)
 
 
 def _signature(line: str) -> note.Signature | None:

@@ -110,32 +110,54 @@ def body(task: PartnerTask, discovery: dict[str, Any]) -> dict[str, Any]:
     }
     if ("controller_customer_id", "raw") not in supported:
         raise PartnerError("the partner does not take tillit's pseudonymous id")
-    kind = request.kind
+    return request_body(
+        str(task.id),
+        request.kind,
+        str(request.subject_id),
+        submitted_time=request.received_at.isoformat(),
+        callback_url=settings.SITE_URL + reverse("rights-callback", args=[task.partner.slug]),
+        changes=_changes(request),
+    )
+
+
+def request_body(
+    request_id: str,
+    kind: str,
+    subject_ref: str,
+    *,
+    submitted_time: str,
+    callback_url: str,
+    changes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A rights request as a partner receives it (OpenDSR 2.0 with tillit's extension): the
+    OpenDSR type where there is one, else `extension`; tillit's own type always in
+    `extensions.tillit`, with a rectification's `changes`."""
+    extension: dict[str, Any] = {"tillit_request_type": str(kind)}
+    if changes is not None:
+        extension["changes"] = changes
     return {
         "regulation": "gdpr",
-        "subject_request_id": str(task.id),
+        "subject_request_id": request_id,
         "subject_request_type": OPENDSR_TYPES.get(kind, "extension"),
-        "submitted_time": request.received_at.isoformat(),
+        "submitted_time": submitted_time,
         "subject_identities": [
             {
                 "identity_type": "controller_customer_id",
-                "identity_value": str(request.subject_id),
+                "identity_value": subject_ref,
                 "identity_format": "raw",
             }
         ],
         "api_version": "2.0",
-        "status_callback_urls": [
-            settings.SITE_URL + reverse("rights-callback", args=[task.partner.slug])
-        ],
-        "extensions": {"tillit": {"tillit_request_type": kind, **_changes(request)}},
+        "status_callback_urls": [callback_url],
+        "extensions": {"tillit": extension},
     }
 
 
-def _changes(request: RightsRequest) -> dict[str, Any]:
+def _changes(request: RightsRequest) -> dict[str, Any] | None:
     """A rectification's corrected values (sent to the partner, who holds the data)."""
     if request.kind != Kind.RECTIFICATION or request.details is None:
-        return {}
-    return {"changes": {k: v.reveal() for k, v in request.details.open().items()}}
+        return None
+    return {k: v.reveal() for k, v in request.details.open().items()}
 
 
 def send(client: httpx.Client, task: PartnerTask) -> None:
