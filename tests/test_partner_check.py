@@ -112,6 +112,10 @@ def held_by(partner: ReferencePartner) -> int:
     return int(httpx.get(partner.url + "/leads.json", timeout=10).json()["count"])
 
 
+def mailbox(partner: ReferencePartner) -> int:
+    return len(httpx.get(partner.url + "/messages.json", timeout=10).json()["messages"])
+
+
 @e2e
 @pytest.mark.django_db
 @pytest.mark.promise("P24")
@@ -124,7 +128,7 @@ def test_the_reference_partner_passes_every_check_and_keeps_nothing(reference):
     state = httpx.get(reference.url + "/witness/state", timeout=10).json()["witness"]
     Witness.objects.create(name=state["name"], url=reference.url + "/witness", vkey=state["vkey"])
     partner = make_partner(endpoint=reference.url, secret=reference.secret)
-    before = held_by(reference)
+    before, delivered = held_by(reference), mailbox(reference)
 
     report = conformance.run_for(partner, wait_seconds=10)
 
@@ -132,6 +136,8 @@ def test_the_reference_partner_passes_every_check_and_keeps_nothing(reference):
     assert {i for i, o in outcomes(report).items() if o != PASS} == {"rights.cancel_pending"}
     assert "pending" in report.result("rights.cancel_pending").reason
     assert held_by(reference) == before, "a test lead stayed with the partner"
+    # The offers and notices delivered to the test identities went with their erasure.
+    assert mailbox(reference) == delivered, "a test message stayed in the partner's mailbox"
     assert report.endpoint == reference.url and report.started_at <= report.finished_at
     assert json.loads(json.dumps(report.as_dict()))["passed"] is True
 

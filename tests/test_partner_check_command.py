@@ -135,6 +135,30 @@ def test_a_registered_partner_is_checked_with_the_secrets_of_the_vault(reference
     assert f"Partner check of {reference.url}" in out
 
 
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_registered_partners_full_report_is_kept_and_lets_it_go_live(reference):
+    """The sandbox's way in: a partner in testing, the whole suite run against it with
+    --partner, its report kept, and then it may go live. A run of some checks is not kept."""
+    from tillit.partners import sandbox
+    from tillit.partners.models import PartnerCheck
+
+    partner = make_partner(
+        slug="sandboxed", endpoint=reference.url, secret=reference.secret, testing=True
+    )
+    assert command("--partner", "sandboxed", *QUICK)[0] == 0
+    assert not PartnerCheck.objects.exists()
+    assert sandbox.go_live_blockers(partner)[0].startswith("There is no conformance report")
+    status, out = command("--partner", "sandboxed")
+    assert status == 0, out
+    kept = PartnerCheck.objects.get(partner=partner)
+    assert kept.passed and kept.endpoint == reference.url
+    assert kept.report["results"][0]["id"] == "endpoint"
+    assert sandbox.go_live(partner, "test")
+    partner.refresh_from_db()
+    assert not partner.testing and partner.active
+
+
 @pytest.mark.django_db
 def test_an_unknown_partner_or_a_second_source_of_secrets_is_bad_usage(tmp_path):
     make_partner(slug="megler")

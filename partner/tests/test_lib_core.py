@@ -284,8 +284,10 @@ def test_erasure_leaves_nothing_of_the_person(partner):
     body = lead_body()
     ref = json.loads(body)["subject_ref"]
     send_lead(partner, body)
+    assert send_message(partner, message(ref)).status == 201
     assert ask(partner, "erasure", ref).status == 201
     assert partner.store.leads(ref) == []
+    assert partner.store.messages == {}
     records = answer_of(get(partner, f"/opendsr/v2/results/{_id(ask(partner, 'access', ref))}"),
                         "dsr-response")  # fmt: skip
     assert records["records"] == []

@@ -137,7 +137,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def erase(self, subject_ref: str) -> int:
-        """Delete every lead of the person (Art. 17)."""
+        """Delete every lead of the person, and what the partner keeps of the messages it
+        delivered to them (their address is in them) (Art. 17)."""
 
     @abc.abstractmethod
     def rectify(self, subject_ref: str, changes: Mapping[str, str]) -> int:
@@ -226,6 +227,9 @@ class MemoryStore(Store):
             mine = [k for k, s in self._leads.items() if s.lead.subject_ref == subject_ref]
             for key in mine:
                 del self._leads[key]
+            for message_id, (message, _lead) in list(self.messages.items()):
+                if message.subject_ref == subject_ref:
+                    del self.messages[message_id]
             return len(mine)
 
     def rectify(self, subject_ref: str, changes: Mapping[str, str]) -> int:

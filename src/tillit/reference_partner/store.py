@@ -52,7 +52,10 @@ class DatabaseStore(Store):
         return models.Lead.objects.filter(subject_ref=subject_ref)
 
     def erase(self, subject_ref: str) -> int:
-        return self._of(subject_ref).delete()[1].get("reference_partner.Lead", 0)
+        """The leads and the messages delivered to the person (their address is in them)."""
+        with transaction.atomic():
+            models.Message.objects.filter(lead__subject_ref=subject_ref).delete()
+            return self._of(subject_ref).delete()[1].get("reference_partner.Lead", 0)
 
     def rectify(self, subject_ref: str, changes: Mapping[str, str]) -> int:
         if not changes:

@@ -88,8 +88,27 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
         else:
             self.stdout.write(report.text(), ending="")
+        if options["partner"]:
+            self.keep(report, options)
         if not report.passed:
             sys.exit(1)
+
+    def keep(self, report: conformance.Report, options: dict[str, Any]) -> None:
+        """A registered partner's full report is kept with it: the sandbox lets it go live on
+        the last one (P18). A run of some checks only, or one that skips the rights API the
+        partner is registered with, proves less than going live needs: it is not kept."""
+        from tillit.partners import sandbox
+
+        partner = Partner.objects.get(slug=options["partner"])
+        if options["checks"] or (partner.rights_api and not options["rights_api"]):
+            said = _("not kept with the partner: only a full run of every check is")
+        else:
+            sandbox.record(partner, report.as_dict(), actor="cli")
+            said = _("kept with %(slug)s; `tillit partners go-live %(slug)s` may use it") % {
+                "slug": partner.slug
+            }
+        # On stderr, so that --json's output stays one JSON document.
+        self.stderr.write(said)
 
     def checked(self, options: dict[str, Any]) -> conformance.Report:
         settings = self.run_options(options)
