@@ -240,3 +240,43 @@ def test_the_first_page_says_a_partner_in_testing_receives_no_leads(client, admi
         r'<table id="partners-health">(.*?)</table>', client.get("/console/").content.decode(), re.S
     ).group(1)
     assert " ".join(re.sub(r"<[^>]+>", " ", health).split()).count("no (in testing)") == 1
+
+
+@pytest.mark.e2e
+@pytest.mark.promise("P18")
+@pytest.mark.django_db(transaction=True)
+def test_the_console_runs_the_conformance_suite_and_the_partner_goes_live_on_its_report(
+    client, administrator, tmp_path
+):
+    """The operator's whole way from the console: a partner in testing, *Run the conformance
+    suite*, the worker runs it against the partner (a real reference partner process), the
+    report on the partner's page, then *Go live*."""
+    from tests.processes import reference_partner
+    from tests.rights_helpers import drain_tasks
+
+    with reference_partner(tmp_path / "partner") as ref:
+        partner = make_testing_partner(endpoint=ref.url, secret=ref.secret)
+        sign_in(client, administrator)
+        page = client.get(page_of(partner))
+        assert 'value="Run the conformance suite"' in page.content.decode()
+        asked = client.post(page_of(partner).replace("change/", "conformance/"), follow=True)
+        assert "the conformance suite runs in the background" in text(asked)
+        assert not partner.checks.exists()
+        drain_tasks()
+    (kept,) = partner.checks.all()
+    assert kept.passed, kept.report
+    shown = text(client.get(page_of(partner)))
+    assert f"Endpoint checked: {ref.url}" in shown and "Nothing keeps it from going live." in shown
+    assert client.post(page_of(partner).replace("change/", "go-live/")).status_code == 302
+    partner.refresh_from_db()
+    assert not partner.testing and partner.active
+    actions = [e.action for e in AuditEvent.objects.filter(target="partner:sandboxed")]
+    assert actions[:2] == ["partner.conformance_requested", "partner.conformance_checked"]
+
+
+@pytest.mark.promise("P21")
+def test_a_privacy_officer_cannot_run_the_conformance_suite(client, privacy_officer):
+    partner = make_testing_partner()
+    sign_in(client, privacy_officer)
+    assert client.post(page_of(partner).replace("change/", "conformance/")).status_code == 403
+    assert not AuditEvent.objects.filter(action="partner.conformance_requested").exists()

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from tillit.env import env_bool, env_int, env_list, env_path, env_secret, env_str
@@ -288,6 +289,14 @@ UNCONFIRMED_MAX_AGE_HOURS = env_int("TILLIT_UNCONFIRMED_MAX_AGE_HOURS", 48, mini
 DELIVERY_MAX_AGE_HOURS = env_int("TILLIT_DELIVERY_MAX_AGE_HOURS", 72, minimum=1)
 DELIVERY_TIMEOUT_SECONDS = env_int("TILLIT_DELIVERY_TIMEOUT_SECONDS", 10, minimum=1)
 DELIVERY_CONCURRENCY = env_int("TILLIT_DELIVERY_CONCURRENCY", 8, minimum=1)
+# The conformance suite run from the console (by the worker): where it listens for the partner's
+# status callbacks, and the URL the partner is given for them (empty: the listener's own, which
+# only a partner on this machine reaches).
+_check_host, _, _check_port = env_str("TILLIT_PARTNER_CHECK_LISTEN", "127.0.0.1:0").rpartition(":")
+if not _check_host or not _check_port.isdigit() or int(_check_port) > 65535:
+    raise ImproperlyConfigured("TILLIT_PARTNER_CHECK_LISTEN must be HOST:PORT, e.g. 0.0.0.0:8099")
+PARTNER_CHECK_LISTEN = (_check_host.strip("[]"), int(_check_port))
+PARTNER_CHECK_CALLBACK_URL = env_str("TILLIT_PARTNER_CHECK_CALLBACK_URL")
 SIGNUPS_PER_IP_PER_HOUR = env_int("TILLIT_SIGNUPS_PER_IP_PER_HOUR", 20, minimum=1)
 RIGHTS_CODES_PER_IP_PER_HOUR = env_int("TILLIT_RIGHTS_CODES_PER_IP_PER_HOUR", 20, minimum=1)
 RIGHTS_CODES_PER_ADDRESS_PER_HOUR = env_int(

@@ -25,7 +25,7 @@ from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -320,7 +320,7 @@ class PartnerAdmin(ConsoleAdmin):
             )
 
         return [on(self.go_live_view, "go-live"), on(self.testing_view, "testing"),
-                *super().get_urls()]  # fmt: skip
+                on(self.conformance_view, "conformance"), *super().get_urls()]  # fmt: skip
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
@@ -344,6 +344,24 @@ class PartnerAdmin(ConsoleAdmin):
 
     def testing_view(self, request: HttpRequest, object_id: str) -> Any:
         return self._on_page(request, object_id, self._to_testing)
+
+    def conformance_view(self, request: HttpRequest, object_id: str) -> Any:
+        return self._on_page(request, object_id, self._run_conformance)
+
+    def _run_conformance(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+        """The suite takes seconds and waits for the partner's callbacks: the worker runs it,
+        and its report appears on the partner's page."""
+        from tillit.partners.tasks import conformance_check
+
+        actor = f"staff:{request.user.pk}"
+        for partner in queryset:
+            conformance_check.enqueue(partner.pk, actor, translation.get_language() or "en")
+            record("partner.conformance_requested", actor=actor, target=f"partner:{partner.slug}")
+            said = _(
+                "%(name)s: the conformance suite runs in the background (a few seconds); "
+                "reload this page for its report."
+            )
+            self.message_user(request, said % {"name": partner.name})
 
     def _on_page(self, request: HttpRequest, object_id: str, act: Any) -> Any:
         """A button on the partner's page: the same as its action in the list, for this one."""
