@@ -382,3 +382,20 @@ def test_log_witness_add_list_remove_from_a_shell(shell):
     # Kept, marked removed: its cosignatures stay part of the log's history.
     [line] = [x for x in tillit("log", "witness", "list", env=env).stdout.splitlines() if x]
     assert line.split()[:3] == ["witness.cli.example", "https://w.example.com", "removed"]
+
+
+@pytest.mark.e2e
+def test_the_reference_partner_starts_with_a_data_directory_not_yet_made(tmp_path):
+    """Its database lives in the directory, which Django's checks open before the command."""
+    from tests.processes import ReferencePartner
+
+    data_dir = tmp_path / "not" / "yet"
+    partner = ReferencePartner(data_dir)
+    partner.data_dir = tmp_path / "elsewhere"  # start() makes this one; the partner is told
+    partner.extra_env["PARTNER_DATA_DIR"] = str(data_dir)  # the other, which nobody made
+    try:
+        partner.start()
+        assert (data_dir / "partner.sqlite3").exists()
+        assert data_dir.stat().st_mode & 0o777 == 0o700
+    finally:
+        partner.stop()

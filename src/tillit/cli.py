@@ -151,6 +151,11 @@ def main(argv: list[str] | None = None) -> None:
     if command == "reference-partner":
         os.environ["DJANGO_SETTINGS_MODULE"] = "tillit.reference_partner.settings"
         args[0] = "serve_partner"
+        # Its database lives in its data directory, which Django's checks open before the
+        # command runs: made here first, private to its owner.
+        from django.conf import settings
+
+        settings.DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
     else:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tillit.settings")
         # Demo mode changes settings (e-mail to files), so it must be known before they load.

@@ -231,8 +231,11 @@ class Partner:
         return self._dsr({"error": {"code": status, "message": reason}}, status)
 
     def _verify_dsr(self, request: Request) -> None:
-        signed = request.body if request.method == "POST" else f"{request.method} {request.path}"
-        self._verify(request, "dsr", signed if isinstance(signed, bytes) else signed.encode())
+        """A POST is signed over its body, a GET or DELETE over "<METHOD> <path>"."""
+        if request.method == "POST":
+            self._verify(request, "dsr")
+        else:
+            self._verify(request, "dsr", f"{request.method} {request.path}".encode())
 
     def _discovery(self, request: Request) -> Response:
         try:
