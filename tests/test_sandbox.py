@@ -79,6 +79,8 @@ def test_visitors_are_never_shown_a_testing_partner(client, partner):
     assert "sandboxed.example.com" not in client.get("/en/cookies/").content.decode()
 
 
+# The worker's job loop commits as it goes: on PostgreSQL it needs a real transaction.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.promise("P18")
 def test_a_rights_request_goes_only_to_partners_that_hold_the_persons_data(client, kari):  # noqa: F811
     make_ready_partner()
@@ -86,6 +88,8 @@ def test_a_rights_request_goes_only_to_partners_that_hold_the_persons_data(clien
     assert list(PartnerTask.objects.values_list("partner__slug", flat=True)) == ["broker-a"]
 
 
+# The worker's job loop commits as it goes: on PostgreSQL it needs a real transaction.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.promise("P18")
 def test_a_live_partner_put_back_in_testing_still_hears_of_the_people_it_holds(client, kari):  # noqa: F811
     """Nobody new is assigned to it, but the people it already holds stay its own: Art. 19
