@@ -108,7 +108,7 @@ def lead_concurrent(s: Session) -> str | None:
         raise Failed(
             sent,
             _("HTTP %(statuses)s, partner_lead_id %(ids)s")
-            % {"statuses": " and ".join(map(str, statuses)), "ids": ", ".join(sorted(ids))},
+            % {"statuses": ", ".join(map(str, statuses)), "ids": ", ".join(sorted(ids))},
             _(
                 "one 201 and one 200 (or two receipts naming one partner_lead_id): never two "
                 "leads stored"
