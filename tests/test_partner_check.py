@@ -658,6 +658,16 @@ CASES = {
         ("rights.rectification",),
         {"rights.rectification": "records without the corrected name, phone"},
     ),  # fmt: skip
+    "offers_after_restriction": Case(
+        Requests(posted("/opendsr/v2/requests", kind="restriction"), rights_type("access")),
+        ("rights.restriction",),
+        {"rights.restriction": "410: the person may not get offers"},
+    ),
+    "portability_without_results": Case(
+        Requests(posted("/opendsr/v2/requests", kind="portability"), rights_type("objection")),
+        ("rights.portability",),
+        {"rights.portability": "results_url"},
+    ),
     "offers_after_stop_offers": Case(
         Requests(posted("/opendsr/v2/requests", kind="stop_offers"), rights_type("access")),
         ("rights.stop_offers",),
