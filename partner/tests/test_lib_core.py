@@ -409,3 +409,51 @@ def test_the_core_needs_nothing_but_the_standard_library():
         check=True,
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.promise("P29")
+def test_a_request_left_behind_by_a_dead_process_is_carried_out_when_tillit_asks_again(partner):
+    """Stored, then the process died before carrying it out: the retry of the same request
+    carries it out, and so does a later poll of anything left that long."""
+    from datetime import timedelta
+
+    from tillit_partner.store import RequestRecord
+
+    ref = json.loads(lead := lead_body())["subject_ref"]
+    send_lead(partner, lead)
+    rid = str(uuid.uuid4())
+    partner.store.add_request(RequestRecord(rid, "erasure", ref))
+    again = ask(partner, "erasure", ref, request_id=rid)
+    assert answer_of(again, "dsr-response")["request_status"] == "completed"
+    assert partner.store.leads(ref) == []
+    old = RequestRecord(str(uuid.uuid4()), "access", ref)
+    old = old.__class__(**{**old.__dict__, "changed_at": old.changed_at - timedelta(hours=1),
+                           "received_at": old.received_at - timedelta(hours=1)})  # fmt: skip
+    partner.store.add_request(old)
+    assert partner.settle() == 1
+    assert partner.store.get_request(old.request_id).status == "completed"
+
+
+@pytest.mark.promise("P29")
+def test_an_erasure_takes_the_persons_earlier_access_results_too(partner):
+    ref = json.loads(lead := lead_body())["subject_ref"]
+    send_lead(partner, lead)
+    earlier = _id(ask(partner, "access", ref))
+    assert ask(partner, "erasure", ref).status == 201
+    assert get(partner, f"/opendsr/v2/results/{earlier}").status == 404
+
+
+def test_the_results_link_names_the_endpoint_as_registered_behind_a_proxy():
+    partner = Partner(SECRET, MemoryStore(), endpoint="https://broker.example/tillit/")
+    answer = partner.handle(signed("/opendsr/v2/requests", dsr("access", "x"), purpose="dsr"))
+    assert json.loads(answer.body)["results_url"].startswith(
+        "https://broker.example/tillit/opendsr/v2/results/"
+    )
+
+
+@pytest.mark.parametrize("urls", ["https://tillit.example/cb", ["ftp://x.example"], ["a"] * 5])
+def test_callback_urls_must_be_a_short_list_of_http_urls(partner, urls):
+    body = json.loads(dsr("access", "x"))
+    body["status_callback_urls"] = urls
+    raw = json.dumps(body).encode()
+    assert partner.handle(signed("/opendsr/v2/requests", raw, purpose="dsr")).status == 400

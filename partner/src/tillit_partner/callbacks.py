@@ -27,6 +27,16 @@ def body(status: dict[str, object], url: str) -> bytes:
     return json.dumps({**status, "status_callback_url": url}).encode()
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A callback goes to the URL tillit signed, not wherever an answer points."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def post(url: str, data: bytes, header: str) -> int:
     """POST one callback; the status tillit answered (202), or raise OSError."""
     if urlsplit(url).scheme not in ("http", "https"):
@@ -38,7 +48,7 @@ def post(url: str, data: bytes, header: str) -> int:
         headers={"Content-Type": "application/json", signing.HEADER: header},
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:  # noqa: S310
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as answer:
             return answer.status
     except urllib.error.HTTPError as error:
         return error.code

@@ -110,9 +110,13 @@ class Partner:
         callback: Callable[[str, bytes, str], None] | None = None,
         clock: Callable[[], float] = time.time,
         witness: Witness | None = None,
+        endpoint: str = "",
     ) -> None:
         self.store = store
         self.witness = witness
+        # The endpoint as tillit has it, for the links in answers; without it, as reached
+        # (behind a proxy that changes the host or scheme, give it).
+        self.endpoint = endpoint.rstrip("/")
         self.controller_id = controller_id
         self.hold_seconds = hold_seconds
         self.tolerance = tolerance
@@ -270,11 +274,16 @@ class Partner:
                 callback_urls=asked.callback_urls,
                 changes=asked.changes,
                 results_url=(
-                    f"{request.base_url}{DSR}/results/{asked.request_id}" if exported else ""
+                    f"{self.endpoint or request.base_url}{DSR}/results/{asked.request_id}"
+                    if exported
+                    else ""
                 ),
             )
         )
         if not new:
+            if record.status == PENDING and self.hold_seconds <= 0:
+                # Taken before but never carried out (the process died): now.
+                record = self.carry_out(record) or record
             return self._dsr(record.status_body(self.controller_id))
         if self.hold_seconds <= 0:
             record = self.carry_out(record) or record
@@ -303,7 +312,7 @@ class Partner:
         except Refusal as refusal:
             return self._dsr_refused(refusal.status, _public(refusal))
         cancelled = replace(record, status=CANCELLED, changes=None, changed_at=_utc())
-        if record.status != PENDING or not self.store.update_request(cancelled, status_was=PENDING):
+        if record.status != PENDING or not self.store.update_request(cancelled, was=record):
             held = self.store.get_request(record.request_id) or record
             reason = f"only a pending request can be cancelled; it is {held.status}"
             return self._dsr_refused(400, reason)
@@ -323,25 +332,29 @@ class Partner:
     # Carrying out
 
     def settle(self) -> int:
-        """Carry out the requests whose hold has passed; how many. Run it on a schedule too
-        if tillit may not call for a while."""
-        if self.hold_seconds <= 0:
+        """Carry out the requests whose hold has passed, and any left behind (a process that
+        died after taking one and before carrying it out); how many. Run on every status,
+        cancellation and results request; run it on a schedule too if tillit may not call for
+        a while."""
+        hold = max(self.hold_seconds, 0)
+        due = self.store.due_requests(_utc() - timedelta(seconds=hold))
+        if hold <= 0:
+            # Carried out at once normally: what is still here was left behind.
             stuck = _utc() - timedelta(seconds=STUCK_SECONDS)
-            due = [r for r in self.store.due_requests(stuck) if r.status == IN_PROGRESS]
-        else:
-            due = self.store.due_requests(_utc() - timedelta(seconds=self.hold_seconds))
+            due = [r for r in due if r.changed_at <= stuck]
         return sum(1 for record in due if self.carry_out(record))
 
     def carry_out(self, record: RequestRecord) -> RequestRecord | None:
         """Do what the request asks, to every lead of the person; mark it completed and call
-        tillit back. None when another worker has it (the conditional update decided)."""
+        tillit back. None when another worker has it (the conditional update decided).
+        An access request's records are kept for tillit to fetch, until the person's erasure."""
         if record.status == IN_PROGRESS:
             if _utc() - record.changed_at < timedelta(seconds=STUCK_SECONDS):
                 return None
         elif record.status != PENDING:
             return None
         claimed = replace(record, status=IN_PROGRESS, changed_at=_utc())
-        if not self.store.update_request(claimed, status_was=record.status):
+        if not self.store.update_request(claimed, was=record):
             return None
         results = None
         if record.type in ("access", "portability"):
@@ -356,7 +369,7 @@ class Partner:
             results=results,
             changes=None,
         )
-        if not self.store.update_request(done, status_was=IN_PROGRESS):
+        if not self.store.update_request(done, was=claimed):
             return None
         self._call_back(done)
         return done
@@ -365,6 +378,7 @@ class Partner:
         ref, store = record.subject_ref, self.store
         match record.type:
             case "erasure":
+                store.forget_results(ref)
                 return store.erase(ref)
             case "rectification":
                 return store.rectify(ref, record.changes or {})

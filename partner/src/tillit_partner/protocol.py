@@ -190,7 +190,7 @@ def parse_request(raw: bytes) -> DsrRequest:
             i for i in data["subject_identities"] if i["identity_type"] == "controller_customer_id"
         ]
         subject_ref = str(identity["identity_value"])
-        callbacks = tuple(str(u) for u in data.get("status_callback_urls") or ())
+        callbacks = _callback_urls(data.get("status_callback_urls"))
         changes = extension.get("changes")
     except (KeyError, TypeError, AttributeError, ValueError):
         raise Invalid(400, "not an OpenDSR request this partner understands") from None
@@ -208,6 +208,22 @@ def parse_request(raw: bytes) -> DsrRequest:
         callback_urls=callbacks,
         changes=changes,
     )
+
+
+# tillit names one callback URL; a few more are allowed, not a flood of them.
+MAX_CALLBACK_URLS = 4
+
+
+def _callback_urls(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_CALLBACK_URLS
+        or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in value)
+    ):
+        raise ValueError("status_callback_urls")
+    return tuple(value)
 
 
 MESSAGE_TEXT = ("title", "text", "valid_until", "opt_out_url")

@@ -5,7 +5,8 @@ carried out); the store keeps the data and does what each right means to it. Two
 retries and races safe, and a store must keep them: `add_lead`, `add_request` and
 `add_message` insert only when the id is new (a unique key) and say whether they did, and
 `update_request` changes a request only if its status is still the one the library read (a
-conditional UPDATE), so of two workers carrying out one request only one does.
+conditional UPDATE on its status and when it last changed), so of two workers carrying out one
+request only one does. Datetimes are timezone-aware (UTC).
 
 `MemoryStore` keeps everything in the process: for trying the library and for tests.
 """
@@ -172,9 +173,14 @@ class Store(abc.ABC):
     def get_request(self, request_id: str) -> RequestRecord | None: ...
 
     @abc.abstractmethod
-    def update_request(self, record: RequestRecord, *, status_was: str) -> bool:
-        """Replace the stored request with `record` if its status is still `status_was`;
-        whether it was replaced."""
+    def update_request(self, record: RequestRecord, *, was: RequestRecord) -> bool:
+        """Replace the stored request with `record` if it is still as `was` (the same status
+        and changed_at: a conditional UPDATE); whether it was replaced."""
+
+    @abc.abstractmethod
+    def forget_results(self, subject_ref: str) -> None:
+        """Drop the results (and corrections) kept with the person's earlier requests: an
+        erasure leaves nothing of them, in the requests either."""
 
     @abc.abstractmethod
     def due_requests(self, received_before: datetime) -> list[RequestRecord]:
@@ -255,13 +261,19 @@ class MemoryStore(Store):
         with self._lock:
             return self._requests.get(request_id)
 
-    def update_request(self, record: RequestRecord, *, status_was: str) -> bool:
+    def update_request(self, record: RequestRecord, *, was: RequestRecord) -> bool:
         with self._lock:
             held = self._requests.get(record.request_id)
-            if held is None or held.status != status_was:
+            if held is None or (held.status, held.changed_at) != (was.status, was.changed_at):
                 return False
             self._requests[record.request_id] = record
             return True
+
+    def forget_results(self, subject_ref: str) -> None:
+        with self._lock:
+            for key, held in self._requests.items():
+                if held.subject_ref == subject_ref:
+                    self._requests[key] = replace(held, results=None, changes=None)
 
     def due_requests(self, received_before: datetime) -> list[RequestRecord]:
         with self._lock:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from tillit_partner import Consent, Lead, Message, RequestRecord, Store, StoredLead, withdrawn
 
 from tillit.reference_partner import models
@@ -69,11 +69,14 @@ class DatabaseStore(Store):
         return self._of(subject_ref).update(objected=True)
 
     def withdraw(self, subject_ref: str, purposes: frozenset[str] | None, at: str) -> int:
-        rows = list(self._of(subject_ref))
-        for row in rows:
-            consents = withdrawn(_consents(row.consents), purposes, at)
-            row.consents = [c.as_dict() for c in consents]
-            row.save(update_fields=["consents"])
+        # Read and written under the rows' lock: a withdrawal racing a stop of offers for the
+        # same person must not write back a consent the other withdrew.
+        with transaction.atomic():
+            rows = list(self._of(subject_ref).select_for_update())
+            for row in rows:
+                consents = withdrawn(_consents(row.consents), purposes, at)
+                row.consents = [c.as_dict() for c in consents]
+                row.save(update_fields=["consents"])
         return len(rows)
 
     def add_request(self, record: RequestRecord) -> tuple[RequestRecord, bool]:
@@ -90,11 +93,19 @@ class DatabaseStore(Store):
         row = models.DsrRequest.objects.filter(pk=request_id).first()
         return _record(row) if row else None
 
-    def update_request(self, record: RequestRecord, *, status_was: str) -> bool:
+    def update_request(self, record: RequestRecord, *, was: RequestRecord) -> bool:
         columns = _columns(record)
         del columns["subject_request_id"]
-        mine = models.DsrRequest.objects.filter(pk=record.request_id, status=status_was)
+        # As it was read: its status and when it last changed (rows from before changed_at
+        # existed are read with their received_at).
+        unchanged = Q(changed_at=was.changed_at) | Q(
+            changed_at__isnull=True, received_at=was.changed_at
+        )
+        mine = models.DsrRequest.objects.filter(unchanged, pk=record.request_id, status=was.status)
         return mine.update(**columns) == 1
+
+    def forget_results(self, subject_ref: str) -> None:
+        models.DsrRequest.objects.filter(subject_ref=subject_ref).update(results=None, changes=None)
 
     def due_requests(self, received_before: datetime) -> list[RequestRecord]:
         rows = models.DsrRequest.objects.filter(
