@@ -97,15 +97,21 @@ def test_other_failures_are_a_plain_500_without_details(partner, visitor, monkey
 
 @pytest.mark.promise("P3")
 def test_a_sign_up_is_accepted_while_the_shared_cache_is_away(partner, visitor, caplog):
-    """Redis holds the per-IP limits when several web processes share them; if it cannot be
-    reached, the limit is lifted (and logged) rather than the site refusing everyone."""
+    """Redis holds the limits when several web processes share them; if it cannot be reached,
+    the database they share counts instead (and the operator is told): the site neither refuses
+    everyone nor lifts the limits."""
     dead = f"redis://127.0.0.1:{free_port()}/0"
     caches = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": dead}
     }
-    with override_settings(CACHES=caches), caplog.at_level(logging.WARNING, "tillit.site"):
+    with (
+        override_settings(CACHES=caches, REDIS_URL=dead, SIGNUPS_PER_IP_PER_HOUR=1),
+        caplog.at_level(logging.WARNING, "tillit.site"),
+    ):
         answer = Client().post("/", visitor)
+        again = Client().post("/", {**visitor, "email": "kari.to@example.com"})
     assert answer.status_code == 302
+    assert again.status_code == 429  # the limit of one an hour held, counted in the database
     assert record_signups() == 1 and Subject.objects.count() == 1
-    assert "rate limit signup not applied: the cache is unavailable" in caplog.text
+    assert "rate limit signup counted in the database: the cache is unavailable" in caplog.text
     assert "127.0.0.1" not in caplog.text.replace(dead, "")  # no client address in the log

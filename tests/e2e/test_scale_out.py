@@ -1,11 +1,9 @@
 """Several `tillit web` and `tillit worker` processes on one database, started on their own ports
 as if on different machines: a person may sign up through one and confirm through another, no
-work is done twice (one e-mail each, one lead each at the partner) and none is lost. With
-TILLIT_REDIS_URL, the per-IP limits are counted once across all web processes."""
+work is done twice (one e-mail each, one lead each at the partner) and none is lost. (The limits
+across web processes: test_limits.py.)"""
 
 from __future__ import annotations
-
-import secrets
 
 import pytest
 
@@ -72,34 +70,3 @@ def test_two_web_and_two_worker_processes_share_the_work_without_doing_it_twice(
     )
     for name in ("web-1", "web-2", "worker-1", "worker-2"):
         assert site.procs[name].poll() is None, f"{name} died"
-
-
-@pytest.mark.skipif(ON_POSTGRES, reason="the limits live in Redis whatever the database: run once")
-@pytest.mark.promise("P3")
-def test_with_redis_the_per_ip_limit_is_counted_once_across_web_processes(
-    make_operator, reference, visitors
-):
-    limit = 4
-    site = make_operator(
-        TILLIT_REDIS_URL="redis://127.0.0.1:6379/3",
-        TILLIT_SIGNUPS_PER_IP_PER_HOUR=str(limit),
-    )
-    site.add_reference_partner(reference)
-    second_port = free_port()
-    webs = [site.url, f"http://127.0.0.1:{second_port}"]
-    site.start_web("web-1")
-    site.start_web("web-2", port=second_port)
-
-    tag = secrets.token_hex(3)
-    answers = []
-    for i in range(limit + 2):
-        browser = visitors(webs[i % 2])
-        form = browser.http.get("/")
-        fields = {**person(i), "email": f"grense-{tag}-{i}@example.com"}
-        answers.append(
-            browser.http.post("/", data={**fields, "csrfmiddlewaretoken": csrf_token(form.text)})
-        )
-    # Each process alone has seen only three; together they have seen six.
-    assert [a.status_code for a in answers] == [302] * limit + [429, 429]
-    site.command("worker", "--drain")  # records the sign-ups the web processes sealed
-    assert site.db.scalar("SELECT COUNT(*) FROM subjects_subject") == limit

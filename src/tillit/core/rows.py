@@ -7,11 +7,12 @@ backends straight on the driver; on SQLite it holds the writers' queue (core/sql
 the statement rather than polling SQLite's lock. (Group commit, the rows of several request
 threads in one transaction, was tried and measured slower: with four
 threads a batch is rarely more than one row, and on PostgreSQL it serialises commits that
-the database runs side by side.) `update_many` sets the same columns of many rows by primary
-key to values of their own, one statement run for every row (a worker's batch), and
-`delete_unreferenced` deletes rows by primary key in one statement. The statements
-are made from the model's own metadata, and each value is prepared by its field (so JSON,
-UUIDs and dates are stored as each database wants them).
+the database runs side by side.) `returning` runs one statement of the caller's (an
+INSERT … ON CONFLICT … RETURNING) the same way and gives its row. `update_many` sets the
+same columns of many rows by primary key to values of their own, one statement run for every
+row (a worker's batch), and `delete_unreferenced` deletes rows by primary key in one
+statement. The statements are made from the model's own metadata, and each value is prepared
+by its field (so JSON, UUIDs and dates are stored as each database wants them).
 """
 
 from __future__ import annotations
@@ -66,6 +67,22 @@ def insert(instance: models.Model) -> None:
             cursor.execute(sql, params)
     instance._state.adding = False
     instance._state.db = connection.alias
+
+
+def returning(model: type[models.Model], sql: str, params: list[object]) -> tuple[object, ...]:
+    """Run one statement on `model`'s database that returns one row (`%s` placeholders), and
+    give the row: committed when this returns or, inside a transaction, with it."""
+    connection = connections[router.db_for_write(model)]
+    alone = not connection.in_atomic_block and connection.get_autocommit()
+    if alone and hasattr(connection, "execute_alone"):
+        row = connection.execute_alone(sql, params)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    if row is None:
+        raise ValueError("the statement returned no row")
+    return tuple(row)
 
 
 def update_many(

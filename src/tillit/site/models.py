@@ -37,3 +37,23 @@ class Brand(models.Model):
 
     def __str__(self) -> str:
         return str(_("The brand"))
+
+
+class Attempts(models.Model):
+    """How many times one keyed value (an IP address, an e-mail address, each only as an HMAC)
+    tried one thing in one window: the rate limits' counters (site/ratelimit.py), shared by every
+    web process through the database. A row is worth nothing once its window has passed; the
+    worker deletes it then. On PostgreSQL the table is UNLOGGED (no write-ahead log: a crash
+    empties it, which lifts the limits for the rest of the window and loses nothing else)."""
+
+    key = models.CharField(max_length=80, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    # When the window ends, in seconds since the epoch (compared with time.time()).
+    expires = models.BigIntegerField(db_index=True)
+
+    class Meta:
+        verbose_name = _("rate-limit counter")
+        verbose_name_plural = _("rate-limit counters")
+
+    def __str__(self) -> str:
+        return f"attempts {self.key} ({self.count})"

@@ -1,7 +1,15 @@
-"""Per-IP rate limits on public forms, kept in the cache under a keyed hash of the address.
+"""Rate limits on public forms, per IP address and per e-mail address, that hold across every
+web process.
 
-The cache never holds an IP address or an e-mail address: keys are HMAC(SECRET_KEY, value)
-and expire with the window.
+A limit kept in each process's own memory multiplies with the processes: with two, an inbox
+would get twice the codes the limit allows. So the counters live where all web processes
+look: in Redis when the installation has it (TILLIT_REDIS_URL), otherwise in the database they
+share (site.Attempts: one INSERT … ON CONFLICT … RETURNING per attempt, its own small
+transaction; UNLOGGED on PostgreSQL). When Redis cannot be reached the database counts
+instead, so an outage of the cache neither takes the site down nor lifts the limits.
+
+No counter holds an IP address or an e-mail address: keys are HMAC(SECRET_KEY, value), and a
+counter is worthless, and deleted, once its window has passed.
 """
 
 from __future__ import annotations
@@ -11,10 +19,15 @@ import hashlib
 import hmac
 import logging
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections, router
 from django.http import HttpRequest
+
+from tillit.core import rows
+from tillit.site.models import Attempts
 
 log = logging.getLogger("tillit.site")
 
@@ -52,22 +65,51 @@ def hit(request: HttpRequest, scope: str, limit: int, window_seconds: int = 3600
 
 def hit_key(scope: str, value: str, limit: int, window_seconds: int = 3600) -> bool:
     """Count one attempt for `value` (an IP, an address), kept only as a keyed hash."""
-    window = int(time.time() // window_seconds)
+    now = time.time()
+    window = int(now // window_seconds)
     digest = hmac.new(settings.SECRET_KEY.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
     key = f"rl:{scope}:{window}:{digest}"
-    try:
-        cache.add(key, 0, timeout=window_seconds + 60)
+    expires = (window + 1) * window_seconds
+    if settings.REDIS_URL:
         try:
-            count = cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=window_seconds + 60)
-            count = 1
-    except cache_down(settings.CACHES["default"]["BACKEND"]) as error:
-        # A shared cache (Redis) that cannot be reached must not take the site down with it:
-        # the limit is lifted until it is back, and the operator is told. The limits that guard
-        # secrets (a code's own attempts, staff lockouts) are kept in the database.
-        log.warning(
-            "rate limit %s not applied: the cache is unavailable (%s)", scope, type(error).__name__
+            return _in_cache(key, window_seconds + 60) <= limit
+        except cache_down(settings.CACHES["default"]["BACKEND"]) as error:
+            log.warning(
+                "rate limit %s counted in the database: the cache is unavailable (%s)",
+                scope,
+                type(error).__name__,
+            )
+    return _in_database(key, expires) <= limit
+
+
+def _in_cache(key: str, timeout: int) -> int:
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return int(cache.incr(key))
+    except ValueError:  # expired between the two calls
+        cache.set(key, 1, timeout=timeout)
+        return 1
+
+
+_UPSERT: dict[str, str] = {}
+
+
+def _in_database(key: str, expires: int) -> int:
+    """One more attempt on the counter `key`, and the count: one statement, atomic in both
+    databases, so two processes counting at once get two different counts."""
+    connection = connections[router.db_for_write(Attempts)]
+    if connection.vendor not in _UPSERT:
+        q = connection.ops.quote_name
+        table, k, n, e = q(Attempts._meta.db_table), q("key"), q("count"), q("expires")
+        # Only the model's own quoted names go into the text; values are parameters.
+        _UPSERT[connection.vendor] = (
+            f"INSERT INTO {table} ({k}, {n}, {e}) VALUES (%s, 1, %s) "  # noqa: S608
+            f"ON CONFLICT ({k}) DO UPDATE SET {n} = {table}.{n} + 1 RETURNING {n}"
         )
-        return True
-    return count <= limit
+    (count,) = rows.returning(Attempts, _UPSERT[connection.vendor], [key, expires])
+    return int(count)  # type: ignore[call-overload]
+
+
+def forget_spent_attempts(now: datetime) -> int:
+    """Delete the counters whose window has passed (a retention rule, run by the worker)."""
+    return Attempts.objects.filter(expires__lt=now.timestamp()).delete()[0]

@@ -19,6 +19,7 @@ from tillit.partners.models import Delivery, DeliveryState, forget_old_secrets
 from tillit.rights.actions import alarm_overdue
 from tillit.rights.export import forget_stale_exports
 from tillit.rights.verification import forget_stale_challenges
+from tillit.site.ratelimit import forget_spent_attempts
 from tillit.subjects.models import State, Subject
 from tillit.vault.models import Envelope, Purpose
 
@@ -103,6 +104,7 @@ RULES: list[Callable[[datetime], int]] = [
     forget_closed_contacts,
     forget_old_secrets,
     thin_checkpoints,
+    forget_spent_attempts,
 ]
 
 

@@ -14,7 +14,8 @@ socket until something is sent, and a busy connection is the one whose check is 
 
 `execute_alone` runs one statement in autocommit mode with server-side binding (Django binds
 parameters in Python and sends the text each time), without Django's cursor layers:
-core/rows.insert uses it for the sign-up's and the cookie choice's row. (Django connects
+core/rows.insert uses it for the sign-up's and the cookie choice's row, core/rows.returning for
+the rate limits' counters. (Django connects
 with psycopg's automatic preparing off, which keeps it safe behind a transaction-mode pool.)
 """
 
@@ -55,12 +56,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return True
         return super().is_usable()
 
-    def execute_alone(self, sql: str, params: Sequence[object]) -> None:
+    def execute_alone(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
+        """Run one statement in autocommit mode; the first row it returns (RETURNING), if any."""
         self.close_if_health_check_failed()
         self.ensure_connection()
         self.validate_thread_sharing()
         with self.wrap_database_errors, psycopg.Cursor(self.connection) as cursor:
             cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
 
 
 def _readable(fd: int) -> bool:

@@ -63,14 +63,20 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _queued(self) -> bool:
         return not self.is_in_memory_db()
 
-    def execute_alone(self, sql: str, params: Sequence[object]) -> None:
+    def execute_alone(self, sql: str, params: Sequence[object]) -> tuple[Any, ...] | None:
         """Run one statement (`%s` placeholders) as its own transaction, in the writers'
-        queue, straight on the driver: the visitor's single-row INSERTs (core/rows.insert)."""
+        queue, straight on the driver: the visitor's single-row INSERTs (core/rows.insert) and
+        the rate limits' counters (core/rows.returning). The first row it returns, if any."""
         self.ensure_connection()
         self.validate_thread_sharing()
         # The statements come from model metadata: no `%s` but the placeholders.
         with self.wrap_database_errors, self.writing_alone():
-            self.connection.execute(sql.replace("%s", "?"), params)
+            cursor = self.connection.execute(sql.replace("%s", "?"), params)
+            try:
+                # A RETURNING statement is finished only when its rows are read.
+                return cursor.fetchone() if cursor.description else None
+            finally:
+                cursor.close()
 
     @contextmanager
     def writing_alone(self) -> Iterator[None]:
