@@ -4,6 +4,9 @@ the reference partner is in tests/e2e/test_offers.py."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -13,6 +16,7 @@ from tests.conftest import sign_in
 from tests.rights_helpers import kari, requested
 from tillit.offers import sending
 from tillit.offers.models import MessageState, Offer, OfferMessage
+from tillit.partners import signing
 from tillit.rights.models import RightsRequest
 
 __all__ = ["kari"]  # a fixture, used by name
@@ -91,3 +95,53 @@ def test_a_sent_offer_cannot_be_changed(client, kari, privacy_officer):
                       "body_en": "x", "valid_until": offer.valid_until.isoformat()})  # fmt: skip
     offer.refresh_from_db()
     assert offer.title_en == "Offer"
+
+
+class GonePartner(BaseHTTPRequestHandler):
+    """A partner endpoint that answers every message with 404 "no such person", signed as the
+    protocol says (with the shared secret, purpose message-receipt) or, when `signed` is off,
+    as a proxy's error page or anyone on the path would: unsigned."""
+
+    signed = True
+    secrets: list[bytes] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"status": "refused", "reason": "no such person"}).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        if self.signed:
+            header = signing.sign(self.secrets, body, purpose="message-receipt")
+            self.send_header(signing.HEADER, header)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.promise("P11")
+@pytest.mark.parametrize("signed", [True, False])
+def test_only_a_signed_no_such_person_ends_a_message(kari, signed):
+    """A 404 or 410 ends a message for good (the partner holds nobody by that reference); one
+    the partner did not sign is a bad answer like any other, and the message waits to be sent
+    again."""
+    partner = kari.deliveries.get().partner
+    handler = type("Handler", (GonePartner,), {"signed": signed, "secrets": partner.secrets()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        partner.endpoint = f"http://127.0.0.1:{server.server_port}"
+        partner.save(update_fields=["endpoint"])
+        sending.launch(an_offer(), "staff:1")
+        with httpx.Client() as http:
+            assert sending.step(http) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = OfferMessage.objects.get()
+    if signed:
+        assert message.state == MessageState.SKIPPED and "no longer holds" in message.last_error
+    else:
+        assert message.state == MessageState.PENDING and "receipt refused" in message.last_error

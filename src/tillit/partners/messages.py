@@ -24,7 +24,9 @@ class Refused(Exception):
 
 def post(client: httpx.Client, partner: Partner, message: dict[str, Any]) -> int:
     """Send one message; return the partner's status (200/201 with a valid receipt, or one of
-    GONE). Raises httpx.HTTPError, or Refused for any other answer or a bad receipt."""
+    GONE, signed as a receipt too). Raises httpx.HTTPError, or Refused for any other answer or
+    a bad receipt. An unsigned 404 or 410 (a proxy's error page, or anyone on the path) is
+    refused like any bad answer: it would otherwise end a notice the law requires, for good."""
     raw = json.dumps(message, sort_keys=True, separators=(",", ":")).encode()
     response = client.post(
         partner.endpoint + "/messages",
@@ -36,9 +38,7 @@ def post(client: httpx.Client, partner: Partner, message: dict[str, Any]) -> int
         },
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
     )
-    if response.status_code in GONE:
-        return response.status_code
-    if response.status_code not in (200, 201):
+    if response.status_code not in (200, 201, *GONE):
         raise Refused(f"partner answered HTTP {response.status_code}")
     try:
         signing.verify(
@@ -50,6 +50,8 @@ def post(client: httpx.Client, partner: Partner, message: dict[str, Any]) -> int
         receipt = json.loads(response.content)
     except (signing.SignatureError, ValueError) as error:
         raise Refused(f"receipt refused: {error}") from None
+    if response.status_code in GONE:
+        return response.status_code
     if receipt.get("message_id") != str(message["message_id"]):
         raise Refused("receipt refused: it is for another message")
     return response.status_code
