@@ -18,6 +18,7 @@ from tillit.audit.models import AuditEvent
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery, Partner
 from tillit.policy import versions
+from tillit.site.models import Attempts
 from tillit.subjects import intake
 from tillit.subjects.models import Subject
 from tillit.vault.models import Envelope, EnvelopeQuerySet, Purpose
@@ -42,6 +43,9 @@ def test_the_request_writes_one_sealed_row_and_the_worker_the_rest(partner, cana
         table: after[table] - before[table] for table in after if after[table] != before[table]
     }
     assert changed == {"vault_envelope": 1}, changed
+    # Besides, the count against the per-IP limit, which every web process must see before it
+    # answers (row_counts leaves the counters out): a keyed hash and a number, no input.
+    assert Attempts.objects.count() == 1
     assert Envelope.objects.get(purpose=Purpose.INTAKE)
     assert CANARY_EMAIL not in everything_stored() and CANARY_NAME not in everything_stored()
 
