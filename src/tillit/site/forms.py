@@ -58,7 +58,7 @@ def valid_name(typed: str) -> str:
 def valid_phone(typed: str, country: str) -> str:
     """The number in E.164 form, or a ValidationError."""
     try:
-        number = phonenumbers.parse(typed, country)
+        number = phonenumbers.parse(typed, datamap.iso_country(country))
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):

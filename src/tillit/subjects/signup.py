@@ -156,7 +156,8 @@ class _Rows:
                 "name": signup.name,
                 "email": signup.email,
                 "phone": signup.phone,
-                "country": signup.country,
+                # The partner takes ISO 3166-1 countries; the state (for its law) stays here.
+                "country": datamap.iso_country(signup.country),
                 "language": signup.language,
             },
             Purpose.LEAD,
