@@ -24,12 +24,18 @@ NAME_MAX = 200
 
 
 def country_choices(codes: list[str]) -> list[tuple[str, str]]:
-    return _country_choices((get_language() or "nb")[:2], tuple(codes))
+    lang = "nb" if (get_language() or "nb")[:2] == "nb" else "en"
+    # A state in the list ("US-CA") is named by the data map; CLDR names the countries.
+    regions = datamap.load().regions
+    named = tuple((c, regions[c][lang]) for c in codes if c in regions)
+    return _country_choices(lang, tuple(codes), named)
 
 
 @functools.cache
-def _country_choices(lang: str, codes: tuple[str, ...]) -> list[tuple[str, str]]:
-    names = _country_names()["nb" if lang == "nb" else "en"]
+def _country_choices(
+    lang: str, codes: tuple[str, ...], regions: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    names = {**_country_names()[lang], **dict(regions)}
     return [("", _("Choose a country"))] + [(c, names.get(c, c)) for c in codes]
 
 
