@@ -364,23 +364,28 @@ def _check_laws(raw: dict[str, Any], bad: Any) -> None:
         _check_law_periods(law, table, bad)
         _check_authority(law.get("authority", fallback), table, bad)
         if law.get("regulation", "gdpr") not in REGULATIONS:
-            bad((table, "regulation"), f"{table}.regulation must be one of {', '.join(REGULATIONS)}")
+            bad(
+                (table, "regulation"), f"{table}.regulation must be one of {', '.join(REGULATIONS)}"
+            )
         for key in ("gpc_opts_out_of_sale", "authorised_agents"):
             if not isinstance(law.get(key, False), bool):
                 bad((table, key), f"{table}.{key} must be true or false")
         if "note" in law:
             _check_text(law["note"], (table, "note"), f"{table}.note", bad)
-        countries = law.get("countries")
-        if not isinstance(countries, list) or not countries:
-            bad((table, "countries"), f"{table}.countries must list the countries it applies to")
-            continue
-        for code in countries:
-            if not isinstance(code, str) or not COUNTRY_CODE.fullmatch(code):
-                bad((table, "countries"), f"{table}.countries: {code!r} is not a country code")
-            elif code in seen:
-                bad((table, "countries"), f"{table}.countries: {code} is under {seen[code]} too")
-            else:
-                seen[code] = table
+        _check_law_countries(law.get("countries"), table, seen, bad)
+
+
+def _check_law_countries(countries: Any, table: str, seen: dict[str, str], bad: Any) -> None:
+    if not isinstance(countries, list) or not countries:
+        bad((table, "countries"), f"{table}.countries must list the countries it applies to")
+        return
+    for code in countries:
+        if not isinstance(code, str) or not COUNTRY_CODE.fullmatch(code):
+            bad((table, "countries"), f"{table}.countries: {code!r} is not a country code")
+        elif code in seen:
+            bad((table, "countries"), f"{table}.countries: {code} is under {seen[code]} too")
+        else:
+            seen[code] = table
 
 
 def _check_law_rights(law: dict[str, Any], table: str, bad: Any) -> None:
@@ -624,8 +629,16 @@ def _check_purpose(p: dict[str, Any], i: int, categories: dict[str, Any], bad: A
     for cat in p.get("categories", []):
         if cat not in categories:
             bad(("purposes", i, "categories"), f"purpose {name!r}: unknown category {cat!r}")
+    _check_sale(p, i, name, bad)
+
+
+def _check_sale(p: dict[str, Any], i: int, name: str, bad: Any) -> None:
+    """A sale or sharing (CCPA) is something a person may refuse, by GPC among other ways."""
     if not isinstance(p.get("sale_or_sharing", False), bool):
-        bad(("purposes", i, "sale_or_sharing"), f"purpose {name!r}: sale_or_sharing is true or false")
+        bad(
+            ("purposes", i, "sale_or_sharing"),
+            f"purpose {name!r}: sale_or_sharing is true or false",
+        )
     elif p.get("sale_or_sharing") and p.get("required"):
         bad(
             ("purposes", i, "sale_or_sharing"),

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 
 from tillit import datamap
 from tillit.rights.models import Kind
@@ -102,7 +101,9 @@ def from_entry(law: dict[str, Any], authority: dict[str, str] | None = None) -> 
         id=law["id"],
         name=_here(law["name"]),
         places=[name for code, name in country_choices(law["countries"]) if code],
-        rights=[Right(r["kind"], _here(r["label"]), length(r.get("within"))) for r in law["rights"]],
+        rights=[
+            Right(r["kind"], _here(r["label"]), length(r.get("within"))) for r in law["rights"]
+        ],
         deadline=length(law["deadline"]),
         extension=length(law.get("extension")),
         authority=own,

@@ -30,9 +30,8 @@ def send_code(challenge_id: str) -> None:
 
 @task()
 def send_received(request_id: str) -> None:
-    from tillit.rights.models import RightsRequest
-
     from tillit.rights import laws
+    from tillit.rights.models import RightsRequest
 
     request = (
         RightsRequest.objects.select_related("contact", "subject").filter(id=request_id).first()

@@ -13,7 +13,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from tillit import datamap
 from tillit.audit.models import record
 from tillit.partners import signing
 from tillit.partners.models import Delivery, Partner

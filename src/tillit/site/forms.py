@@ -158,7 +158,9 @@ class SignupForm(forms.Form):
             self.add_error("phone", error)
             return ""
 
-    def signup(self, language: str) -> Signup:
+    def signup(self, language: str, gpc: bool = False) -> Signup:
+        """`gpc`: the browser sent Global Privacy Control (an opt-out of sale or sharing where
+        the person's law says so, P33)."""
         data = self.cleaned_data
         return Signup(
             name=Pii(data["name"]),
@@ -167,6 +169,7 @@ class SignupForm(forms.Form):
             country=data["country"],
             consents={p.id: bool(data.get(p.field)) for p in self.datamap.consent_purposes()},
             language=language,
+            gpc=gpc,
         )
 
 
