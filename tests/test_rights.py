@@ -82,11 +82,14 @@ def test_an_unknown_address_gets_the_same_answer_and_learns_only_by_its_own_inbo
 
 @pytest.mark.promise("P25")
 def test_deadlines_are_one_calendar_month_clamped_to_the_month_end():
+    gdpr = deadlines.law_for("NO")
     at = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
-    assert deadlines.due(at) == datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
-    assert deadlines.due(datetime(2028, 1, 31, tzinfo=UTC)) == datetime(2028, 2, 29, tzinfo=UTC)
-    assert deadlines.due(datetime(2026, 12, 15, tzinfo=UTC)) == datetime(2027, 1, 15, tzinfo=UTC)
-    assert deadlines.latest_extension(at) == datetime(2026, 4, 30, 12, 0, tzinfo=UTC)
+    assert deadlines.due(at, gdpr) == datetime(2026, 2, 28, 12, 0, tzinfo=UTC)
+    leap = datetime(2028, 1, 31, tzinfo=UTC)
+    assert deadlines.due(leap, gdpr) == datetime(2028, 2, 29, tzinfo=UTC)
+    december = datetime(2026, 12, 15, tzinfo=UTC)
+    assert deadlines.due(december, gdpr) == datetime(2027, 1, 15, tzinfo=UTC)
+    assert deadlines.latest_extension(at, gdpr) == datetime(2026, 4, 30, 12, 0, tzinfo=UTC)
 
 
 # --- The impostor suite ---------------------------------------------------------------------
@@ -303,7 +306,8 @@ def test_an_extension_needs_a_reason_is_told_and_only_within_the_first_month(cli
             actions.extend(request, "Our partner needs more time.", "staff:1")
     mail.outbox.clear()
     extended = actions.extend(request, "Our partner needs more time.", "staff:1")
-    assert extended.extended_until == deadlines.latest_extension(request.received_at)
+    law = deadlines.law_for("NO")
+    assert extended.extended_until == deadlines.latest_extension(request.received_at, law)
     drain_tasks()
     [told] = [m for m in mail.outbox if "mer tid" in m.subject]
     assert told.to == ["kari@example.com"] and request.reference in told.subject

@@ -2,6 +2,12 @@
 
 `load()` gives the validated map for the file named by TILLIT_OPERATOR_FILE; `problems()` lists
 what is wrong with it, each with the line it is on, for the system check tillit.E010.
+
+The privacy law a person lives under is data too (`[laws.NAME]`, P33): the rights it gives, the
+deadline of an answer and the extension allowed, the authority to complain to, and defaults
+such as whether Global Privacy Control opts out of sale or sharing. Each law names the
+countries (or states, as ISO 3166-2 codes like "US-CA") it applies to, so code asks
+`law(country)` and never branches on a country.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,17 @@ EMBED_ORIGIN = re.compile(
     r"|http://(localhost|127\.0\.0\.1|\[::1\]|[a-z0-9.-]+\.(localhost|test))(:\d{1,5})?"
 )
 LANGS = ("nb", "en")
+# A sign-up country: ISO 3166-1 alpha-2, or an ISO 3166-2 subdivision ("US-CA") where the law
+# is a state's rather than the country's.
+COUNTRY_CODE = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
+# OpenDSR v2's `regulation` field: the law a request is made under, as a partner reads it.
+REGULATIONS = ("gdpr", "ccpa")
+
+
+def iso_country(code: str) -> str:
+    """The country a sign-up code is in ("US-CA" -> "US"): what phone numbers are read by and
+    what partners are sent (ISO 3166-1 alpha-2, as the lead's schema says)."""
+    return code.split("-", 1)[0].upper()
 
 
 class Text(dict[str, str]):
@@ -64,6 +82,9 @@ class Purpose:
     balancing: Text | None = None
     field: str = ""
     cookie_category: str = ""
+    # A sale or sharing of personal information, as the CCPA means it: a law whose
+    # gpc_opts_out_of_sale is set takes Global Privacy Control as the person's "no" to it.
+    sale_or_sharing: bool = False
 
     def lawful_basis_label(self) -> str:
         nb, en = LAWFUL_BASES[self.lawful_basis]
@@ -96,6 +117,61 @@ class CookieCategory:
 
 
 @dataclass(frozen=True)
+class Period:
+    """A length of time as a law writes it: calendar months (clamped to a month's last day),
+    days, or both."""
+
+    months: int = 0
+    days: int = 0
+
+    def __add__(self, other: Period) -> Period:
+        return Period(self.months + other.months, self.days + other.days)
+
+    def after(self, when: datetime) -> datetime:
+        from tillit.rights.deadlines import add_months
+
+        return add_months(when, self.months) + timedelta(days=self.days)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in (("months", self.months), ("days", self.days)) if v}
+
+
+@dataclass(frozen=True)
+class Law:
+    """A privacy law, as the data map gives it: what a person living under it may ask, by
+    when they must have an answer, and whom they may complain to."""
+
+    id: str
+    name: Text
+    countries: tuple[str, ...]
+    # Request kind (rights.models.Kind) -> the law's own name for that right.
+    rights: dict[str, Text]
+    deadline: Period
+    authority: dict[str, str]
+    regulation: str = "gdpr"
+    extension: Period | None = None
+    # Rights that must be carried out sooner than the law's deadline (kind -> period).
+    right_deadlines: dict[str, Period] = field(default_factory=dict)
+    gpc_opts_out_of_sale: bool = False
+    authorised_agents: bool = False
+    note: Text | None = None
+
+    def period(self, kind: str) -> Period:
+        return self.right_deadlines.get(kind, self.deadline)
+
+    def due(self, received: datetime, kind: str = "") -> datetime:
+        """When a request of this kind, received then, must be answered."""
+        return self.period(kind).after(received)
+
+    def latest_extension(self, received: datetime, kind: str = "") -> datetime | None:
+        """The furthest an extension may take the answer, counted from receipt; None when
+        the law (or this right) allows none."""
+        if self.extension is None or kind in self.right_deadlines:
+            return None
+        return (self.deadline + self.extension).after(received)
+
+
+@dataclass(frozen=True)
 class DataMap:
     operator: dict[str, str]
     contacts: dict[str, str]
@@ -113,6 +189,9 @@ class DataMap:
     # The operator's sites that may frame the sign-up form and call the public API from a
     # browser (docs/embed.md).
     embed_origins: tuple[str, ...] = ()
+    laws: dict[str, Law] = field(default_factory=dict)
+    # Names of the subdivisions in the sign-up list ("US-CA"), which CLDR's country names lack.
+    regions: dict[str, Text] = field(default_factory=dict)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def consent_purposes(self) -> list[Purpose]:
@@ -139,8 +218,41 @@ class DataMap:
         canonical = json.dumps(shown, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
+    def law_of(self, country: str) -> Law | None:
+        """The law the data map gives for a country or state ("US-CA", else "US"), or None."""
+        code = country.upper()
+        by_country = self._law_by_country
+        return by_country.get(code) or by_country.get(code.split("-")[0])
+
+    @cached_property
+    def _law_by_country(self) -> dict[str, Law]:
+        return {c: law for law in self.laws.values() for c in law.countries}
+
+    def law(self, country: str) -> Law:
+        """The law of a person living in `country`; for a country the data map gives none
+        (one no longer served), the law of the operator's own country. The check tillit.E011
+        keeps every served country and the operator's own covered."""
+        found = self.law_of(country) or self.law_of(self.operator["country"])
+        if found is None:
+            raise LookupError(f"no law in the data map for {country} or {self.operator['country']}")
+        return found
+
+    def lawless_countries(self) -> list[str]:
+        """The served countries, and the operator's own, that no law covers (tillit.E011)."""
+        wanted = [*self.countries, self.operator["country"]]
+        return [c for c in dict.fromkeys(wanted) if self.law_of(c) is None]
+
     def authority(self, country: str) -> dict[str, str]:
-        return self.authorities.get(country.upper()) or self.authorities["default"]
+        """Whom a person living in `country` may complain to: the country's own authority
+        where the data map names one ([authorities.XX], as under the GDPR, where each country
+        has its own), else its law's."""
+        own = self.authorities.get(country.upper())
+        return own or self.law(country).authority
+
+    def country_name(self, code: str) -> str:
+        """A region's name from the data map ("US-CA"); "" for a country (CLDR names those)."""
+        region = self.regions.get(code)
+        return str(region) if region else ""
 
 
 class DataMapError(Exception):
@@ -207,7 +319,122 @@ def problems_in(text: str) -> list[tuple[int, str]]:
         _check_third_party(t, i, bad)
     _check_embed(raw.get("embed", {}), bad)
     _check_brand(raw.get("brand", {}), bad)
+    _check_laws(raw, bad)
     return found
+
+
+LAW_KEYS = {
+    "like", "name", "countries", "rights", "deadline", "extension", "right_deadlines",
+    "authority", "regulation", "gpc_opts_out_of_sale", "authorised_agents", "note",
+}  # fmt: skip
+
+
+def resolved_laws(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The [laws] tables with `like = "other"` filled in from the other law: a law that
+    differs from another in a few keys gives only those."""
+    laws = raw.get("laws", {})
+    if not isinstance(laws, dict):
+        return {}
+    out = {}
+    for name, law in laws.items():
+        if not isinstance(law, dict):
+            continue
+        base = laws.get(law.get("like", ""), {})
+        out[name] = {**(base if isinstance(base, dict) else {}), **law}
+    return out
+
+
+def _check_laws(raw: dict[str, Any], bad: Any) -> None:
+    """Each law complete and in both languages; every country under at most one law."""
+    laws = raw.get("laws", {})
+    if not isinstance(laws, dict):
+        bad(("laws",), "[laws] must be a table of laws, such as [laws.gdpr]")
+        return
+    seen: dict[str, str] = {}
+    fallback = raw.get("authorities", {}).get("default")
+    for name, law in resolved_laws(raw).items():
+        table = f"laws.{name}"
+        like = laws[name].get("like")
+        if like is not None and (like not in laws or "like" in laws.get(like, {})):
+            bad((table, "like"), f"{table}.like: {like!r} is not a law of its own in [laws]")
+        for key in sorted(set(law) - LAW_KEYS):
+            bad((table, key), f"{table}.{key}: unknown (use {', '.join(sorted(LAW_KEYS))})")
+        _check_text(law.get("name"), (table, "name"), f"{table}.name", bad)
+        _check_law_rights(law, table, bad)
+        _check_law_periods(law, table, bad)
+        _check_authority(law.get("authority", fallback), table, bad)
+        if law.get("regulation", "gdpr") not in REGULATIONS:
+            bad(
+                (table, "regulation"), f"{table}.regulation must be one of {', '.join(REGULATIONS)}"
+            )
+        for key in ("gpc_opts_out_of_sale", "authorised_agents"):
+            if not isinstance(law.get(key, False), bool):
+                bad((table, key), f"{table}.{key} must be true or false")
+        if "note" in law:
+            _check_text(law["note"], (table, "note"), f"{table}.note", bad)
+        _check_law_countries(law.get("countries"), table, seen, bad)
+
+
+def _check_law_countries(countries: Any, table: str, seen: dict[str, str], bad: Any) -> None:
+    if not isinstance(countries, list) or not countries:
+        bad((table, "countries"), f"{table}.countries must list the countries it applies to")
+        return
+    for code in countries:
+        if not isinstance(code, str) or not COUNTRY_CODE.fullmatch(code):
+            bad((table, "countries"), f"{table}.countries: {code!r} is not a country code")
+        elif code in seen:
+            bad((table, "countries"), f"{table}.countries: {code} is under {seen[code]} too")
+        else:
+            seen[code] = table
+
+
+def _check_law_rights(law: dict[str, Any], table: str, bad: Any) -> None:
+    from tillit.rights.models import Kind
+
+    rights = law.get("rights")
+    if not isinstance(rights, dict) or not rights:
+        bad((table, "rights"), f"{table}.rights must name the rights the law gives")
+        return
+    for kind, label in rights.items():
+        if kind not in Kind.values:
+            bad((table, "rights"), f"{table}.rights.{kind}: unknown (use {', '.join(Kind.values)})")
+        _check_text(label, (f"{table}.rights", kind), f"{table}.rights.{kind}", bad)
+    for kind in law.get("right_deadlines", {}):
+        if kind not in rights:
+            bad((table, "right_deadlines"), f"{table}.right_deadlines.{kind}: not in its rights")
+
+
+def _check_law_periods(law: dict[str, Any], table: str, bad: Any) -> None:
+    if "deadline" not in law:
+        bad((table, "deadline"), f"{table}.deadline is missing, such as {{ months = 1 }}")
+    periods = [("deadline", law.get("deadline")), ("extension", law.get("extension"))]
+    extra = law.get("right_deadlines", {})
+    if not isinstance(extra, dict):
+        bad((table, "right_deadlines"), f"{table}.right_deadlines must be a table")
+        extra = {}
+    periods += [(f"right_deadlines.{kind}", value) for kind, value in extra.items()]
+    for what, value in periods:
+        if value is not None and _period(value) is None:
+            bad(
+                (table, what.split(".")[0]),
+                f"{table}.{what} must be {{ months = N }}, {{ days = N }} or both, N above 0",
+            )
+
+
+def _period(value: Any) -> Period | None:
+    if not isinstance(value, dict) or not value or set(value) - {"months", "days"}:
+        return None
+    if not all(type(n) is int and n > 0 for n in value.values()):
+        return None
+    return Period(months=value.get("months", 0), days=value.get("days", 0))
+
+
+def _check_authority(authority: Any, table: str, bad: Any) -> None:
+    if not isinstance(authority, dict) or not authority.get("name") or not authority.get("url"):
+        bad((table, "authority"), f"{table}.authority needs a name and a url (address optional)")
+        return
+    if not str(authority["url"]).startswith("https://"):
+        bad((table, "authority"), f"{table}.authority.url must be an https address")
 
 
 BRAND_TEXTS = ("lede", "thanks", "signature")
@@ -323,11 +550,20 @@ def _check_required(raw: dict[str, Any], bad: Any) -> None:
             bad((table, key), f"{table}.{key} is missing")
         elif isinstance(value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             bad((table, key), f"{table}.{key} cannot hold a line break or control character")
-    if "default" not in raw.get("authorities", {}):
-        bad(("authorities",), "authorities.default is missing (used for countries not listed)")
+    regions = raw.get("signup", {}).get("regions", {})
     for country in raw.get("signup", {}).get("countries", []):
-        if not re.fullmatch(r"[A-Z]{2}", str(country)):
-            bad(("signup", "countries"), f"{country!r} is not a two-letter country code")
+        if not COUNTRY_CODE.fullmatch(str(country)):
+            bad(
+                ("signup", "countries"),
+                f"{country!r} is not a country code (two letters, or a state such as US-CA)",
+            )
+        elif "-" in country:
+            _check_text(
+                regions.get(country) if isinstance(regions, dict) else None,
+                ("signup", "regions"),
+                f"signup.regions.{country} (its name)",
+                bad,
+            )
 
 
 def _check_cookie(c: dict[str, Any], i: int, bad: Any) -> None:
@@ -393,6 +629,21 @@ def _check_purpose(p: dict[str, Any], i: int, categories: dict[str, Any], bad: A
     for cat in p.get("categories", []):
         if cat not in categories:
             bad(("purposes", i, "categories"), f"purpose {name!r}: unknown category {cat!r}")
+    _check_sale(p, i, name, bad)
+
+
+def _check_sale(p: dict[str, Any], i: int, name: str, bad: Any) -> None:
+    """A sale or sharing (CCPA) is something a person may refuse, by GPC among other ways."""
+    if not isinstance(p.get("sale_or_sharing", False), bool):
+        bad(
+            ("purposes", i, "sale_or_sharing"),
+            f"purpose {name!r}: sale_or_sharing is true or false",
+        )
+    elif p.get("sale_or_sharing") and p.get("required"):
+        bad(
+            ("purposes", i, "sale_or_sharing"),
+            f"purpose {name!r}: a sale or sharing is one a person may opt out of, so not required",
+        )
 
 
 def _check_field(
@@ -466,6 +717,7 @@ def _build(raw: dict[str, Any]) -> DataMap:
             balancing=_text(p.get("balancing")),
             field=p.get("field", ""),
             cookie_category=p.get("cookie_category", ""),
+            sale_or_sharing=bool(p.get("sale_or_sharing")),
         )
         for p in raw["purposes"]
     }
@@ -504,5 +756,32 @@ def _build(raw: dict[str, Any]) -> DataMap:
         },
         third_parties=list(raw.get("third_parties", [])),
         embed_origins=tuple(raw.get("embed", {}).get("origins", [])),
+        laws=_laws(raw),
+        regions={k: Text(v) for k, v in raw.get("signup", {}).get("regions", {}).items()},
         raw=raw,
     )
+
+
+def _laws(raw: dict[str, Any]) -> dict[str, Law]:
+    fallback = raw.get("authorities", {}).get("default", {})
+    laws = {}
+    for name, law in resolved_laws(raw).items():
+        extension = law.get("extension")
+        laws[name] = Law(
+            id=name,
+            name=Text(law["name"]),
+            countries=tuple(law["countries"]),
+            rights={kind: Text(label) for kind, label in law["rights"].items()},
+            deadline=_period(law["deadline"]) or Period(months=1),
+            authority=dict(law.get("authority", fallback)),
+            regulation=law.get("regulation", "gdpr"),
+            extension=_period(extension) if extension else None,
+            right_deadlines={
+                kind: _period(value) or Period()
+                for kind, value in law.get("right_deadlines", {}).items()
+            },
+            gpc_opts_out_of_sale=bool(law.get("gpc_opts_out_of_sale")),
+            authorised_agents=bool(law.get("authorised_agents")),
+            note=_text(law.get("note")),
+        )
+    return laws

@@ -82,7 +82,8 @@ def build(receipt_id: uuid.UUID) -> dict[str, Any]:
                 "version": records[0].policy_version,
             },
             "language": lang,
-            "jurisdiction": f"EEA (GDPR); {dm.operator['country']}",
+            # The person's law (P33), named in the receipt's language.
+            "jurisdiction": f"{dm.law(subject.country).name.get(lang, '')}; {subject.country}",
             "collection_method": records[0].method,
             "pii_controllers": [controller["party_id"]],
             "storage_locations": [

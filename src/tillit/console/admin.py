@@ -734,7 +734,8 @@ class RightsRequestAdmin(Referenced, ReadOnly):
 
     @admin.action(
         description=gettext_lazy(
-            "Extend the deadline by two months (with a reason the person is told)"
+            "Extend the deadline as far as the person's law allows "
+            "(with a reason the person is told)"
         ),
         permissions=["act"],
     )

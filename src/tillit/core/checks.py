@@ -64,6 +64,25 @@ def data_map_valid(app_configs: Any, **kwargs: Any) -> list[Error]:
     ]
 
 
+@register()
+def every_country_has_a_law(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """P33: a person's rights, deadline and authority follow from their law, so a country the
+    sign-up serves (or the operator's own) without one in the data map stops the start."""
+    try:
+        dm = datamap.load()
+    except (datamap.DataMapError, OSError):
+        return []  # tillit.E010 says what is wrong with the file
+    return [
+        Error(
+            f"{settings.OPERATOR_FILE}: {country} is served, but no law in [laws] covers it",
+            hint=f'add "{country}" to the countries of a [laws.NAME] table, or add a law for it '
+            "(see docs/configuration.md, Laws)",
+            id="tillit.E011",
+        )
+        for country in dm.lawless_countries()
+    ]
+
+
 @register(Tags.security)
 def production_safety(app_configs: Any, **kwargs: Any) -> list[Warning | Error]:
     found: list[Warning | Error] = []

@@ -29,6 +29,7 @@ def snapshot() -> dict[str, Any]:
     """Everything the policy says, in both languages, from the data map and the live
     configuration (the partners that receive data now)."""
     from tillit.partners.models import Partner
+    from tillit.rights import laws
 
     dm = datamap.load()
     return {
@@ -63,6 +64,8 @@ def snapshot() -> dict[str, Any]:
             for c in dm.cookies
         ],
         "authorities": {code: dict(a) for code, a in sorted(dm.authorities.items())},
+        # The laws of the countries served, each with its rights, deadline and authority (P33).
+        "laws": laws.entries(dm),
     }
 
 
@@ -151,7 +154,8 @@ def _name(item: dict[str, Any], lang: str) -> str:
 def changes(old: dict[str, Any], new: dict[str, Any], lang: str) -> list[dict[str, str]]:
     """What differs between two versions' content, item by item, in one language."""
     found: list[dict[str, str]] = []
-    for section, key in (("purposes", "id"), ("recipients", "name"), ("cookies", "name")):
+    keyed = (("purposes", "id"), ("recipients", "name"), ("cookies", "name"), ("laws", "id"))
+    for section, key in keyed:
         before, after = _keyed(old.get(section, []), key), _keyed(new.get(section, []), key)
         for k in sorted(after.keys() - before.keys()):
             found.append({"section": section, "item": _name(after[k], lang), "change": "added"})
@@ -176,4 +180,8 @@ def _text(value: Any, lang: str) -> str:
         return str(value.get(lang, ""))
     if isinstance(value, list):
         return ", ".join(_text(v, lang) for v in value)
+    if isinstance(value, dict) and ("label" in value or "name" in value):
+        return _text(value.get("label") or value.get("name"), lang)  # a law's right or authority
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_text(v, lang)}" for k, v in value.items())
     return "" if value is None else str(value)

@@ -14,6 +14,7 @@ from tillit import datamap
 from tillit.audit.models import LogKey
 from tillit.policy import versions
 from tillit.policy.models import PolicyVersion
+from tillit.rights import laws
 from tillit.rights.models import Kind
 
 
@@ -27,7 +28,13 @@ def _context(version: PolicyVersion | None) -> dict[str, Any]:
     authority = content["authorities"].get(dm.operator["country"]) or content["authorities"].get(
         "default", {}
     )
+    # The laws of the countries served (P33); a version made before they were data has none.
+    first = content["authorities"].get(dm.operator["country"])
+    shown = [
+        laws.from_entry(e, first if i == 0 else None) for i, e in enumerate(content.get("laws", []))
+    ]
     return {
+        "laws": shown,
         "version": version,
         "latest": versions.current(),
         "label": version.label if version else dm.policy_version,

@@ -50,12 +50,13 @@ def open_request(
         details = (
             Envelope.objects.seal(dict(changes), Purpose.REQUEST) if changes and subject else None
         )
+        law = deadlines.law_for(subject.country if subject else None)
         request = RightsRequest.objects.create(
             kind=kind,
             subject=subject,
             language=challenge.language,
             received_at=now,
-            due_at=deadlines.due(now),
+            due_at=deadlines.due(now, law, kind),
             contact=contact,
             details=details,
         )
@@ -84,7 +85,7 @@ def opt_out_of_offers(subject: Subject) -> RightsRequest | None:
             subject=subject,
             language=subject.language,
             received_at=now,
-            due_at=deadlines.due(now),
+            due_at=deadlines.due(now, deadlines.law_for(subject.country), Kind.STOP_OFFERS),
             state=State.IN_PROGRESS,
         )
         fanout.plan(request)
@@ -199,21 +200,25 @@ class CannotExtend(Exception):
 
 
 def extend(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
-    """Art. 12(3): up to two more months, only with a reason, told to the person within the
-    first month."""
+    """As far as the person's law allows (GDPR Art. 12(3): two more months; CCPA: 45 more
+    days), only with a reason, told to the person before the first deadline."""
     reason = reason.strip()
     now = timezone.now()
+    law = deadlines.law_for(request.subject.country if request.subject else None)
+    until = deadlines.latest_extension(request.received_at, law, request.kind)
     if not reason:
         raise CannotExtend(_("an extension needs a reason, which the person is told"))
     if request.completed_at or request.extended_until:
         raise CannotExtend(_("the request is closed or extended already"))
+    if until is None:
+        raise CannotExtend(_("the person's law allows no extension of this request"))
     if now >= request.due_at:
-        raise CannotExtend(_("the first month has passed: it is too late to extend"))
+        raise CannotExtend(_("the first deadline has passed: it is too late to extend"))
     if request.contact_id is None:
         raise CannotExtend(_("there is no address to tell the person"))
     with transaction.atomic():
         RightsRequest.objects.filter(id=request.id).update(
-            extended_until=deadlines.latest_extension(request.received_at),
+            extended_until=until,
             extension_reason=reason,
         )
         record("rights.extended", actor=actor, target=f"request:{request.id}")

@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from tillit import datamap
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery
-from tillit.rights import answers, fanout
+from tillit.rights import answers, fanout, laws
 from tillit.rights.models import Kind, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 
@@ -153,7 +153,14 @@ def facts(request: RightsRequest) -> dict[str, Any]:
         "automated_decisions": None,
         "authority": dm.authority(country),
         "privacy_contact": dm.contacts["privacy"],
+        "law": _law(request, country),
     }
+
+
+def _law(request: RightsRequest, country: str) -> dict[str, Any]:
+    """The person's law, its rights and deadline, in their language (P33)."""
+    with translation.override(request.language):
+        return laws.as_dict(laws.of_person(country))
 
 
 def build_zip(

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from tillit import datamap
 from tillit.audit.models import record
 from tillit.partners import signing
 from tillit.partners.models import Delivery, DeliveryState, Partner
@@ -117,7 +118,13 @@ def body(task: PartnerTask, discovery: dict[str, Any]) -> dict[str, Any]:
         submitted_time=request.received_at.isoformat(),
         callback_url=settings.SITE_URL + reverse("rights-callback", args=[task.partner.slug]),
         changes=_changes(request),
+        regulation=_law(request).regulation,
     )
+
+
+def _law(request: RightsRequest) -> datamap.Law:
+    dm = datamap.load()
+    return dm.law(request.subject.country if request.subject else dm.operator["country"])
 
 
 def request_body(
@@ -128,15 +135,17 @@ def request_body(
     submitted_time: str,
     callback_url: str,
     changes: dict[str, Any] | None = None,
+    regulation: str = "gdpr",
 ) -> dict[str, Any]:
     """A rights request as a partner receives it (OpenDSR 2.0 with tillit's extension): the
     OpenDSR type where there is one, else `extension`; tillit's own type always in
-    `extensions.tillit`, with a rectification's `changes`."""
+    `extensions.tillit`, with a rectification's `changes`. `regulation` is the person's law's
+    (the data map's [laws] regulation: gdpr or ccpa)."""
     extension: dict[str, Any] = {"tillit_request_type": str(kind)}
     if changes is not None:
         extension["changes"] = changes
     return {
-        "regulation": "gdpr",
+        "regulation": regulation,
         "subject_request_id": request_id,
         "subject_request_type": OPENDSR_TYPES.get(kind, "extension"),
         "submitted_time": submitted_time,
@@ -157,7 +166,10 @@ def _changes(request: RightsRequest) -> dict[str, Any] | None:
     """A rectification's corrected values (sent to the partner, who holds the data)."""
     if request.kind != Kind.RECTIFICATION or request.details is None:
         return None
-    return {k: v.reveal() for k, v in request.details.open().items()}
+    changes = {k: v.reveal() for k, v in request.details.open().items()}
+    if changes.get("country"):
+        changes["country"] = datamap.iso_country(changes["country"])
+    return changes
 
 
 def send(client: httpx.Client, task: PartnerTask) -> None:

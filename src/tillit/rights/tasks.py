@@ -30,18 +30,23 @@ def send_code(challenge_id: str) -> None:
 
 @task()
 def send_received(request_id: str) -> None:
+    from tillit.rights import laws
     from tillit.rights.models import RightsRequest
 
-    request = RightsRequest.objects.select_related("contact").filter(id=request_id).first()
+    request = (
+        RightsRequest.objects.select_related("contact", "subject").filter(id=request_id).first()
+    )
     if request is None or request.contact is None:
         return
     with translation.override(request.language):
         due = formats.date_format(timezone.localtime(request.due_at), "DATE_FORMAT")
         kind = str(request.get_kind_display())
+        # The person's law, when we hold data about them (P33).
+        law = laws.of_person(request.subject.country) if request.subject else None
     send_templated(
         "rights-received",
         request.contact.open()["email"],
-        {"request": request, "kind": kind, "due": due},
+        {"request": request, "kind": kind, "due": due, "law": law},
         request.language,
     )
 

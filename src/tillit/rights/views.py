@@ -13,11 +13,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from tillit import datamap
 from tillit.audit.models import record
 from tillit.partners import signing
 from tillit.partners.models import Delivery, Partner
-from tillit.rights import actions, answers, export, fanout, verification
+from tillit.rights import actions, answers, export, fanout, laws, verification
 from tillit.rights.forms import CodeForm, PortabilityForm, RectifyForm, StartForm
 from tillit.rights.models import Kind, PartnerTask, RightsRequest, TaskState
 from tillit.site.ratelimit import hit, hit_key
@@ -32,18 +31,20 @@ def _posted(request: HttpRequest) -> object:
     return request.POST if request.method == "POST" else None
 
 
-def _authorities() -> list[dict[str, str]]:
-    dm = datamap.load()
-    first = dm.authority(dm.operator["country"])
-    others = [a for code, a in sorted(dm.authorities.items()) if a is not first]
-    return [first, *others]
+def _authorities(served: list[laws.Shown]) -> list[dict[str, str]]:
+    """Every authority a served person may complain to: the operator's country's first."""
+    found: list[dict[str, str]] = []
+    for law in served:
+        found += [a for a in (law.authority, *law.local_authorities) if a not in found]
+    return found
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
 def centre(request: HttpRequest) -> HttpResponse:
     form = StartForm(_posted(request), initial={"kind": request.GET.get("kind")})
-    context = {"form": form, "authorities": _authorities(), "kinds": Kind}
+    served = laws.served()
+    context = {"form": form, "laws": served, "authorities": _authorities(served), "kinds": Kind}
     if request.method == "GET":
         return render(request, "rights/centre.html", context)
     if not hit(request, "rights-start", settings.RIGHTS_CODES_PER_IP_PER_HOUR):
@@ -102,10 +103,13 @@ def confirm(request: HttpRequest, challenge_id: uuid.UUID) -> HttpResponse:
 
 @never_cache
 def done(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
-    rights_request = RightsRequest.objects.filter(id=request_id).first()
+    rights_request = RightsRequest.objects.select_related("subject").filter(id=request_id).first()
     if rights_request is None:
         return render(request, "site/not_found.html", status=404)
-    return render(request, "rights/done.html", {"rr": rights_request})
+    # The person's own law, when we hold data about them (P33).
+    subject = rights_request.subject
+    law = laws.of_person(subject.country) if subject else None
+    return render(request, "rights/done.html", {"rr": rights_request, "law": law})
 
 
 @csrf_exempt  # signed by the partner instead; nothing here rides on a browser's cookies

@@ -24,12 +24,18 @@ NAME_MAX = 200
 
 
 def country_choices(codes: list[str]) -> list[tuple[str, str]]:
-    return _country_choices((get_language() or "nb")[:2], tuple(codes))
+    lang = "nb" if (get_language() or "nb")[:2] == "nb" else "en"
+    # A state in the list ("US-CA") is named by the data map; CLDR names the countries.
+    regions = datamap.load().regions
+    named = tuple((c, regions[c][lang]) for c in codes if c in regions)
+    return _country_choices(lang, tuple(codes), named)
 
 
 @functools.cache
-def _country_choices(lang: str, codes: tuple[str, ...]) -> list[tuple[str, str]]:
-    names = _country_names()["nb" if lang == "nb" else "en"]
+def _country_choices(
+    lang: str, codes: tuple[str, ...], regions: tuple[tuple[str, str], ...]
+) -> list[tuple[str, str]]:
+    names = {**_country_names()[lang], **dict(regions)}
     return [("", _("Choose a country"))] + [(c, names.get(c, c)) for c in codes]
 
 
@@ -58,7 +64,7 @@ def valid_name(typed: str) -> str:
 def valid_phone(typed: str, country: str) -> str:
     """The number in E.164 form, or a ValidationError."""
     try:
-        number = phonenumbers.parse(typed, country)
+        number = phonenumbers.parse(typed, datamap.iso_country(country))
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
@@ -152,7 +158,9 @@ class SignupForm(forms.Form):
             self.add_error("phone", error)
             return ""
 
-    def signup(self, language: str) -> Signup:
+    def signup(self, language: str, gpc: bool = False) -> Signup:
+        """`gpc`: the browser sent Global Privacy Control (an opt-out of sale or sharing where
+        the person's law says so, P33)."""
         data = self.cleaned_data
         return Signup(
             name=Pii(data["name"]),
@@ -161,6 +169,7 @@ class SignupForm(forms.Form):
             country=data["country"],
             consents={p.id: bool(data.get(p.field)) for p in self.datamap.consent_purposes()},
             language=language,
+            gpc=gpc,
         )
 
 

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from tillit import datamap
-from tillit.consent import receipts
+from tillit.consent import cookies, receipts
 from tillit.consent.models import ConsentRecord
 from tillit.site import brand
 from tillit.site.forms import SignupForm, signup_form
@@ -64,7 +64,7 @@ def take(request: HttpRequest, form: SignupForm, method: str = "signup-form") ->
         return Outcome.INVALID
     try:
         # One sealed INSERT; the worker records the rest (subjects/intake.py).
-        intake.accept(form.signup(_lang()), method)
+        intake.accept(form.signup(_lang(), gpc=cookies.gpc(request)), method)
     except flow.NoPartner:
         form.add_error("country", no_partner_message())
         return Outcome.INVALID

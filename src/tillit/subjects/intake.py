@@ -47,6 +47,7 @@ def accept(signup: Signup, method: str = "signup-form") -> None:
             "country": signup.country,
             "language": signup.language,
             "consents": signup.consents,
+            "gpc": signup.gpc,
             "method": method,
             # The version consented under is the one in force when the form was sent.
             "policy": versions.current_label(),
@@ -131,6 +132,7 @@ def _sent(intake: Envelope) -> Sent:
         country=data["country"],
         consents={str(k): bool(v) for k, v in data["consents"].items()},
         language=data["language"],
+        gpc=bool(data.get("gpc")),
     )
     return Sent(signup, data["method"], policy_label=data["policy"], at=intake.created_at)
 

@@ -26,7 +26,8 @@ class Subject(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email_index = models.CharField(max_length=64, db_index=True)
     phone_index = models.CharField(max_length=64, blank=True, db_index=True)
-    country = models.CharField(_("country"), max_length=2)
+    # ISO 3166-1 alpha-2, or the ISO 3166-2 code of a state whose law applies ("US-CA").
+    country = models.CharField(_("country"), max_length=6)
     language = models.CharField(_("language"), max_length=5, default="nb")
     partner = models.ForeignKey(
         "partners.Partner",

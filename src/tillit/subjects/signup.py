@@ -43,6 +43,8 @@ class Signup:
     country: str
     consents: dict[str, bool]
     language: str
+    # The browser sent Global Privacy Control with the form.
+    gpc: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,8 @@ class _Rows:
                 "name": signup.name,
                 "email": signup.email,
                 "phone": signup.phone,
-                "country": signup.country,
+                # The partner takes ISO 3166-1 countries; the state (for its law) stays here.
+                "country": datamap.iso_country(signup.country),
                 "language": signup.language,
             },
             Purpose.LEAD,
@@ -204,20 +207,29 @@ def _consent_records(
     policy_label: str,
     receipt_id: uuid.UUID,
 ) -> list[ConsentRecord]:
+    """One record per purpose the form asks about. Where the person's law takes Global
+    Privacy Control as an opt-out of sale or sharing (the CCPA), a browser sending it refuses
+    every purpose the data map marks as one: a box ticked for it does not count, and the
+    purposes the banner asks about are refused for the person too, each record saying why."""
+    opted_out = signup.gpc and dm.law(signup.country).gpc_opts_out_of_sale
+    asked = dm.consent_purposes()
+    by_gpc = [p for p in dm.purposes.values() if opted_out and p.sale_or_sharing]
     return [
         ConsentRecord(
             subject=subject,
             receipt_id=receipt_id,
             purpose=purpose.id,
             lawful_basis=purpose.lawful_basis,
-            action=Action.GIVEN if signup.consents.get(purpose.id) else Action.REFUSED,
+            action=Action.GIVEN
+            if signup.consents.get(purpose.id) and purpose not in by_gpc
+            else Action.REFUSED,
             policy_version=policy_label,
             text_hash=purpose.text_hash(signup.language, policy_label),
             language=signup.language,
-            method=method,
+            method="gpc" if purpose in by_gpc else method,
             at=subject.created_at,
         )
-        for purpose in dm.consent_purposes()
+        for purpose in asked + [p for p in by_gpc if p not in asked]
     ]
 
 

@@ -24,7 +24,8 @@ def normalise_email(email: str) -> str:
 
 def normalise_phone(phone: str, country: str = "") -> str:
     """E.164 form (+4791234567); the input must already be a valid number."""
-    number = phonenumbers.parse(phone, country.upper() or None)
+    # A state's code ("US-CA") reads numbers as its country's.
+    number = phonenumbers.parse(phone, country.upper().split("-", 1)[0] or None)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
