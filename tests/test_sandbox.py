@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from tests.conftest import make_partner, make_report
 from tests.rights_helpers import kari, requested  # noqa: F401  (a fixture)
@@ -20,6 +21,14 @@ from tillit.rights.models import PartnerTask
 from tillit.subjects.models import Subject
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The blockers are read in English, whatever language an earlier test in this process
+    left active (none: LANGUAGE_CODE's, nb)."""
+    with translation.override("en"):
+        yield
 
 
 def make_testing_partner(**kwargs: Any) -> Partner:

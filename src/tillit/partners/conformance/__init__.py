@@ -28,6 +28,8 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from tillit import datamap
+
 # The modules of checks register them, in the order of each stage.
 from tillit.partners.conformance import afterwards, leads, messages, rights  # noqa: F401
 from tillit.partners.conformance import witness as witness_checks  # noqa: F401
@@ -135,7 +137,8 @@ def run_for(partner: Partner, *, endpoint: str | None = None, **options: Any) ->
     options.setdefault("witness", registered_witness(partner))
     options.setdefault("rights_api", partner.rights_api)
     if partner.countries:
-        options.setdefault("country", partner.countries[0])
+        # As leads carry it: the ISO 3166-1 country (a state's code, US-CA, is sent as US).
+        options.setdefault("country", datamap.iso_country(partner.countries[0]))
     return run(endpoint or partner.endpoint, partner.secrets(), **options)
 
 
