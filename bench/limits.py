@@ -52,13 +52,13 @@ def main() -> None:
     os.environ.update(env)
     from tillit.wsgi import application  # sets Django up as the web process does
 
+    cookie_choice = inproc.requests(inproc.caller(application))["cookie choice"]
     from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
     from django.test import override_settings
 
     from tillit.site import ratelimit
 
-    cookie_choice = inproc.requests(inproc.caller(application))["cookie choice"]
     results = {"cookie choice (baseline)": per_call(lambda i: cookie_choice(), 500, args.rounds)}
 
     def count(i: int) -> bool:
