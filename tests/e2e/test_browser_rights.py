@@ -49,7 +49,9 @@ def test_a_person_stops_offers_from_the_privacy_centre(
         page.get_by_role("dialog").get_by_role("button", name="Avslå alle").click()
         page.get_by_role("link", name="Dine personvernrettigheter").click()
         page.get_by_role("heading", name="Dine personvernrettigheter").wait_for()
-        assert page.get_by_text("Datatilsynet", exact=True).is_visible()
+        # Where to complain (also named under the person's law, further up the page).
+        complaints = page.get_by_role("listitem").filter(has_text="Datatilsynet, Postboks 458")
+        assert complaints.is_visible()
         page.get_by_role("radio", name="Stoppe varsler om tilbud").check()
         page.get_by_label("E-postadressen din").fill("rettighet@example.com")
         page.get_by_role("button", name="Send meg en kode").click()
