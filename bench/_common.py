@@ -321,6 +321,16 @@ def fresh_site(prefix: str, postgres: bool, keep: bool = False) -> tuple[Path, P
     return data_dir, logdir, db_url, env
 
 
+def become_site(env: dict[str, str]) -> None:
+    """Make this process one of the site's (before Django starts): its environment is `env`,
+    with no TILLIT_, DJANGO_ or DATABASE_URL setting of the caller's left over."""
+    for name in [
+        k for k in os.environ if k.startswith(("TILLIT_", "DJANGO_")) or k == "DATABASE_URL"
+    ]:
+        del os.environ[name]
+    os.environ.update(env)
+
+
 def create_pg_database() -> tuple[str, str]:
     """A throwaway database tillit_bench_<random>, dropped at exit. Returns (name, url)."""
     import psycopg

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import re
 import sys
 import time
@@ -108,11 +107,7 @@ def main() -> None:
     c.install_cleanup()
     c.header("bench/inproc.py: CPU per request in-process (no server)")
     _, _, db_url, env = c.fresh_site("tillit-bench-inproc-", args.postgres)
-    for name in [
-        k for k in os.environ if k.startswith(("TILLIT_", "DJANGO_")) or k == "DATABASE_URL"
-    ]:
-        del os.environ[name]
-    os.environ.update(env)  # before Django starts: this process is the site's web process
+    c.become_site(env)  # before Django starts: this process is the site's web process
     from tillit.wsgi import application
 
     paths = requests(caller(application))

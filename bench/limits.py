@@ -13,7 +13,6 @@ the cookie choice, which is what one count adds to a visitor's POST at most.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -45,11 +44,7 @@ def main() -> None:
     c.install_cleanup()
     c.header("bench/limits.py: the cost of one rate-limit count")
     _, _, db_url, env = c.fresh_site("tillit-bench-limits-", args.postgres)
-    for name in [
-        k for k in os.environ if k.startswith(("TILLIT_", "DJANGO_")) or k == "DATABASE_URL"
-    ]:
-        del os.environ[name]
-    os.environ.update(env)
+    c.become_site(env)
     from tillit.wsgi import application  # sets Django up as the web process does
 
     cookie_choice = inproc.requests(inproc.caller(application))["cookie choice"]
