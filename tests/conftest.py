@@ -194,17 +194,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.user_properties.append(("promises", [m.args[0] for m in item.iter_markers("promise")]))
 
 
+_MACHINES: list[dict[str, Any]] = []  # what each state machine explored (tests/machines.py)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == "promises":
             _PROMISES[report.nodeid] = list(value)
+        if name == "machine" and report.when == "call":
+            _MACHINES.append(value)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    from tests import machines
     from tests.promises import summary
 
     if _PROMISES:
         terminalreporter.write_line(summary(_PROMISES))
+    if _MACHINES:
+        terminalreporter.write_line(machines.summary(_MACHINES))
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tillit.audit.models import new_event, record, record_all
 from tillit.consent.models import ConsentRecord
 from tillit.core import rows
 from tillit.partners import signing
-from tillit.partners.models import Delivery, DeliveryState, Partner
+from tillit.partners.models import DELIVERY, Delivery, DeliveryState, Partner
 from tillit.partners.posting import NETWORK_ERRORS, Poster
 from tillit.vault.models import Envelope
 
@@ -63,8 +63,9 @@ def claim(batch: int, now: datetime | None = None) -> list[Delivery]:
         )
         if not ids:
             return []
-        Delivery.objects.filter(id__in=ids).due(now).update(
-            state=DeliveryState.LEASED,
+        DELIVERY.apply(
+            Delivery.objects.filter(id__in=ids).due(now),
+            "claim",
             lease_token=token,
             lease_expires_at=now + LEASE,
             attempts=F("attempts") + 1,
@@ -308,7 +309,7 @@ def _record_successes(outcomes: list[Outcome]) -> None:
     ours = Delivery.objects.filter(
         id__in=[o.delivery.id for o in outcomes],
         lease_token__in={o.delivery.lease_token for o in outcomes},
-        state=DeliveryState.LEASED,
+        state__in=DELIVERY.sources("deliver"),
     )
     if connection.vendor == "postgresql":
         ours = ours.select_for_update()
@@ -316,11 +317,13 @@ def _record_successes(outcomes: list[Outcome]) -> None:
     won = [o for o in outcomes if o.delivery.id in held]
     if not won:
         return
+    # The move "deliver", one row each (their references differ), on rows locked just above.
+    delivered = DELIVERY.move("deliver").target
     rows.update_many(
         Delivery,
         ["state", "delivered_at", "envelope", "lease_token", "partner_reference",
          "receipt_hash", "last_error"],
-        [(o.delivery.id, [DeliveryState.DELIVERED, now, None, "", o.partner_reference,
+        [(o.delivery.id, [delivered, now, None, "", o.partner_reference,
                           o.receipt_hash, ""]) for o in won],
     )  # fmt: skip
     # Shredded: a lead's envelope is pointed to by its delivery alone, unlinked just above.
@@ -346,8 +349,9 @@ def _record_failure(outcome: Outcome) -> None:
     if d.age(now) > timedelta(hours=settings.DELIVERY_MAX_AGE_HOURS):
         fail(d, outcome.error, now, leased=True)
         return
-    Delivery.objects.filter(id=d.id, lease_token=d.lease_token, state=DeliveryState.LEASED).update(
-        state=DeliveryState.PENDING,
+    DELIVERY.apply(
+        Delivery.objects.filter(id=d.id, lease_token=d.lease_token),
+        "retry",
         lease_token="",
         last_error=outcome.error[:200],
         next_attempt_at=now + backoff(d.attempts),
@@ -367,10 +371,9 @@ def fail(d: Delivery, error: str, now: datetime, leased: bool = False) -> None:
     jobs = Delivery.objects.filter(id=d.id)
     if leased:
         jobs = jobs.filter(lease_token=d.lease_token, state=DeliveryState.LEASED)
-    won = jobs.exclude(
-        state__in=[DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.CANCELLED]
-    ).update(
-        state=DeliveryState.FAILED,
+    won = DELIVERY.apply(
+        jobs,
+        "fail",
         envelope=None,
         lease_token="",
         last_error=(error or "too old")[:200],

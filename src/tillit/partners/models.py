@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from tillit.core.lifecycle import Lifecycle, Move
 from tillit.core.mail import header_safe
 from tillit.vault.models import Envelope, Purpose
 
@@ -287,6 +288,28 @@ class DeliveryState(models.TextChoices):
     DELIVERED = "delivered", gettext_lazy("delivered")
     FAILED = "failed", gettext_lazy("undeliverable; shredded")
     CANCELLED = "cancelled", gettext_lazy("never confirmed; shredded")
+
+
+S = DeliveryState
+LEASE_ONLY = "a lease: the row counts the attempt and names its holder"
+DELIVERY = Lifecycle(
+    "partners.Delivery",
+    DeliveryState,
+    initial=[S.WAITING],
+    moves=[
+        Move("release", (S.WAITING,), S.PENDING, event="subject.confirmed"),
+        # A lease whose worker went away is taken again, by another worker or the same.
+        Move("claim", (S.PENDING, S.LEASED), S.LEASED, unaudited=LEASE_ONLY),
+        Move("deliver", (S.LEASED,), S.DELIVERED, event="lead.delivered"),
+        Move("retry", (S.LEASED,), S.PENDING, unaudited="the row keeps the error and the next try"),
+        Move("fail", (S.PENDING, S.LEASED), S.FAILED, event="lead.failed"),
+        Move("expire", (S.WAITING,), S.CANCELLED, event="subject.expired"),
+        # Erasure: a lead on its way is cancelled (a leased one may reach the partner all the
+        # same; the erasure is passed on to every partner that may have it).
+        Move("cancel", (S.WAITING, S.PENDING, S.LEASED), S.CANCELLED, event="rights.requested"),
+    ],
+)
+del S
 
 
 class DeliveryQuerySet(models.QuerySet["Delivery"]):

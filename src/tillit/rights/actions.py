@@ -12,12 +12,12 @@ from django.utils.translation import gettext as _
 from tillit import datamap
 from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
-from tillit.partners.models import Delivery, DeliveryState
+from tillit.partners.models import DELIVERY, Delivery
 from tillit.policy import versions
 from tillit.rights import deadlines, fanout, tasks
 from tillit.rights.models import Challenge, Kind, PartnerTask, RightsRequest, State, TaskState
+from tillit.subjects.models import SUBJECT, Subject
 from tillit.subjects.models import State as SubjectState
-from tillit.subjects.models import Subject
 from tillit.vault.blind import phone_index
 from tillit.vault.models import Envelope, Purpose
 from tillit.vault.pii import Pii
@@ -165,13 +165,9 @@ def _erase(request: RightsRequest, subject: Subject) -> None:
     evidence stays (it holds no readable data) as the proof we must keep."""
     deliveries = Delivery.objects.filter(subject=subject)
     envelopes = [e for e in deliveries.values_list("envelope_id", flat=True) if e]
-    deliveries.filter(
-        state__in=[DeliveryState.WAITING, DeliveryState.PENDING, DeliveryState.LEASED]
-    ).update(state=DeliveryState.CANCELLED, envelope=None, last_error="erased on request")
+    DELIVERY.apply(deliveries, "cancel", envelope=None, last_error="erased on request")
     Envelope.objects.filter(id__in=envelopes).shred()
-    Subject.objects.filter(id=subject.id).update(
-        state=SubjectState.ERASED, email_index="", phone_index=""
-    )
+    SUBJECT.apply(Subject.objects.filter(id=subject.id), "erase", email_index="", phone_index="")
     _withdraw(subject, [p.id for p in datamap.load().consent_purposes()])
     _in_progress(request, subject)
 

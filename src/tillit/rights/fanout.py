@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -43,9 +44,13 @@ class PartnerError(Exception):
 
 
 def recipients(subject_id: object) -> list[Partner]:
-    """The partners the person's data went to (or may have: a delivery in flight)."""
+    """The partners the person's data went to, or may have: a delivery in flight, and one
+    ever sent, whatever became of it since. A partner may keep a lead whose answer never came
+    back (the connection dropped after it stored the lead, or it stored it and then failed):
+    tillit retries it, or gives it up, and the partner holds it all the same."""
     ids = Delivery.objects.filter(
-        subject_id=subject_id, state__in=[DeliveryState.DELIVERED, DeliveryState.LEASED]
+        Q(state__in=[DeliveryState.DELIVERED, DeliveryState.LEASED]) | Q(attempts__gt=0),
+        subject_id=subject_id,
     ).values_list("partner_id", flat=True)
     return list(Partner.objects.filter(id__in=set(ids)))
 

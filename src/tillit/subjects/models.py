@@ -14,12 +14,26 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tillit.core.lifecycle import Lifecycle, Move
+
 
 class State(models.TextChoices):
     PENDING = "pending", _("waiting for e-mail confirmation")
     ACTIVE = "active", _("confirmed and referred")
     EXPIRED = "expired", _("never confirmed; shredded")
     ERASED = "erased", _("erased on request")
+
+
+SUBJECT = Lifecycle(
+    "subjects.Subject",
+    State,
+    initial=[State.PENDING],
+    moves=[
+        Move("confirm", (State.PENDING,), State.ACTIVE, event="subject.confirmed"),
+        Move("expire", (State.PENDING,), State.EXPIRED, event="subject.expired"),
+        Move("erase", (State.PENDING, State.ACTIVE), State.ERASED, event="rights.requested"),
+    ],
+)
 
 
 class Subject(models.Model):

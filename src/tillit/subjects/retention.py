@@ -15,12 +15,12 @@ from tillit.audit.models import record
 from tillit.audit.sequencer import thin_checkpoints
 from tillit.contact.cases import forget_closed_contacts
 from tillit.partners.delivery import fail
-from tillit.partners.models import Delivery, DeliveryState, forget_old_secrets
+from tillit.partners.models import DELIVERY, Delivery, DeliveryState, forget_old_secrets
 from tillit.rights.actions import alarm_overdue
 from tillit.rights.export import forget_stale_exports
 from tillit.rights.verification import forget_stale_challenges
 from tillit.site.ratelimit import forget_spent_attempts
-from tillit.subjects.models import State, Subject
+from tillit.subjects.models import SUBJECT, State, Subject
 from tillit.vault.models import Envelope, Purpose
 
 
@@ -34,16 +34,19 @@ def shred_unconfirmed(now: datetime) -> int:
         state=State.PENDING, created_at__lt=cutoff
     ).values_list("id", flat=True)[:1000]:
         with transaction.atomic():
-            won = Subject.objects.filter(id=subject_id, state=State.PENDING).update(
-                state=State.EXPIRED, email_index="", phone_index=""
+            won = SUBJECT.apply(
+                Subject.objects.filter(id=subject_id), "expire", email_index="", phone_index=""
             )
             if not won:
                 continue
             envelope_ids = list(
                 Delivery.objects.filter(subject_id=subject_id).values_list("envelope_id", flat=True)
             )
-            Delivery.objects.filter(subject_id=subject_id, state=DeliveryState.WAITING).update(
-                state=DeliveryState.CANCELLED, envelope=None, last_error="never confirmed"
+            DELIVERY.apply(
+                Delivery.objects.filter(subject_id=subject_id),
+                "expire",
+                envelope=None,
+                last_error="never confirmed",
             )
             Envelope.objects.filter(id__in=[e for e in envelope_ids if e]).shred()
             record("subject.expired", actor="worker", target=f"subject:{subject_id}")
@@ -56,7 +59,7 @@ def fail_undeliverable(now: datetime) -> int:
     shredded; the delivery stays as a failed case (who, which partner, why) for staff."""
     cutoff = now - timedelta(hours=settings.DELIVERY_MAX_AGE_HOURS)
     stale = Delivery.objects.filter(
-        state__in=[DeliveryState.PENDING, DeliveryState.LEASED], released_at__lt=cutoff
+        state__in=DELIVERY.sources("fail"), released_at__lt=cutoff
     ).exclude(state=DeliveryState.LEASED, lease_expires_at__gte=now)
     count = 0
     for delivery in stale[:1000]:

@@ -16,10 +16,10 @@ from tillit import datamap
 from tillit.audit.models import AuditEvent, new_event, record, record_all
 from tillit.consent.models import Action, ConsentRecord
 from tillit.partners import routing
-from tillit.partners.models import Delivery, DeliveryState, Partner
+from tillit.partners.models import DELIVERY, Delivery, Partner
 from tillit.policy import versions
 from tillit.subjects import tasks
-from tillit.subjects.models import State, Subject
+from tillit.subjects.models import SUBJECT, State, Subject
 from tillit.vault.blind import email_index, phone_index
 from tillit.vault.models import Envelope, Purpose, sealed
 from tillit.vault.pii import Pii
@@ -259,12 +259,13 @@ def confirm(token: str) -> Subject:
         raise ConfirmationInvalid(token) from None
     now = timezone.now()
     with transaction.atomic():
-        won = Subject.objects.filter(id=subject_id, state=State.PENDING).update(
-            state=State.ACTIVE, confirmed_at=now
-        )
+        won = SUBJECT.apply(Subject.objects.filter(id=subject_id), "confirm", confirmed_at=now)
         if won:
-            Delivery.objects.filter(subject_id=subject_id, state=DeliveryState.WAITING).update(
-                state=DeliveryState.PENDING, next_attempt_at=now, released_at=now
+            DELIVERY.apply(
+                Delivery.objects.filter(subject_id=subject_id),
+                "release",
+                next_attempt_at=now,
+                released_at=now,
             )
             record("subject.confirmed", actor="visitor", target=f"subject:{subject_id}")
     subject = Subject.objects.select_related("partner").filter(id=subject_id).first()
