@@ -17,14 +17,22 @@ it explored (examples, steps) to the test's report; the run's summary prints the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpcore
+import httpx
 import time_machine
 from django.db import models
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, run_state_machine_as_test
+from tillit_partner.core import Partner as LibraryPartner
+from tillit_partner.core import Request
+from tillit_partner.store import MemoryStore
 
 if TYPE_CHECKING:  # the run's summary imports this module before Django's apps are ready
     from tillit.core.lifecycle import Lifecycle
@@ -32,6 +40,7 @@ if TYPE_CHECKING:  # the run's summary imports this module before Django's apps 
 # CI explores a little more than a developer's run; TILLIT_MACHINE_EXAMPLES overrides both.
 EXAMPLES = int(os.environ.get("TILLIT_MACHINE_EXAMPLES") or (40 if os.environ.get("CI") else 25))
 STEPS = int(os.environ.get("TILLIT_MACHINE_STEPS") or 30)
+SECRET = "a-secret-for-the-machines"
 
 
 class Machine(RuleBasedStateMachine):
@@ -113,6 +122,76 @@ def paths_between(lifecycle: Lifecycle, start: str, end: str, longest: int = 3) 
         ]
         found += [path for state, path in frontier if state == end]
     return found
+
+
+class PartnerHere:
+    """A partner made of the partner library's own `Partner` (tillit_partner.core) and its
+    memory store, answering in this process, so that it keeps the machine's clock: a partner
+    in another process would refuse every signature once the clock had moved five minutes.
+
+    It is a Poster for leads (`post`) and an httpx transport for messages (`transport`), in
+    one of its modes: up; down (nothing connects); failing (HTTP 500, nothing kept); losing
+    answers (the request is carried out, but the answer never comes back: tillit cannot tell
+    this from "down"). `heard` lists what it was sent, as (path, body, time)."""
+
+    def __init__(self) -> None:
+        self.partner = LibraryPartner(SECRET, MemoryStore(), callback=lambda *a: None)
+        self.mode = "up"
+        self.statuses: Counter[int] = Counter()
+        self.heard: list[tuple[str, dict[str, Any], dt.datetime]] = []
+
+    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+        from tillit.partners.posting import Answer
+
+        if self.mode == "down":
+            raise httpcore.ConnectError("the partner is down")
+        if self.mode == "failing":
+            return Answer(500, {}, b"internal error")
+        response = self.partner.handle(Request("POST", "/leads", body, headers))
+        self.heard.append(("/leads", json.loads(body), timezone.now()))
+        self.statuses[response.status] += 1
+        if self.mode == "losing answers":
+            raise httpcore.ReadError("the connection dropped before the answer")
+        return Answer(
+            response.status, {k.lower(): v for k, v in response.headers.items()}, response.body
+        )
+
+    def holds(self, subject: Any) -> bool:
+        return bool(self.partner.store.leads(str(subject.id)))
+
+    def lead_ids(self) -> list[str]:
+        return [s.lead.lead_id for s in self.partner.store._leads.values()]
+
+    def transport(self) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            if self.mode == "down":
+                raise httpx.ConnectError("the partner is down", request=request)
+            if self.mode == "failing":
+                return httpx.Response(500, content=b"internal error")
+            path = "/" + request.url.path.rsplit("/", 1)[-1]
+            body = request.read()
+            self.heard.append((path, json.loads(body), timezone.now()))
+            response = self.partner.handle(Request("POST", path, body, dict(request.headers)))
+            self.statuses[response.status] += 1
+            if self.mode == "losing answers":
+                raise httpx.ReadError("the connection dropped before the answer", request=request)
+            return httpx.Response(response.status, content=response.body, headers=response.headers)
+
+        return httpx.MockTransport(handle)
+
+
+def ask(address: str, kind: str, changes: dict[str, str] | None = None) -> Any:
+    """A rights request of `kind` from `address`, its code proven: the privacy centre's path
+    (rights/verification.py, rights/actions.py) without the e-mail in between."""
+    from tillit.rights import verification
+    from tillit.rights.actions import open_request
+
+    challenge = verification.start(address, kind, "nb")
+    code = "123456"
+    type(challenge).objects.filter(id=challenge.id).update(
+        code_hash=verification._hash(challenge.id, code)
+    )
+    return open_request(verification.check(challenge.id, code), kind, changes)
 
 
 def explore(

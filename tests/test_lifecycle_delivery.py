@@ -2,10 +2,9 @@
 and die, a partner that is down, fails or loses its answers, erasures, retention and the clock,
 in any order Hypothesis finds, against the real database.
 
-The partner is the partner library's own `Partner` (tillit_partner.core) with its memory
-store, answering in this process, so it keeps this machine's clock: a partner in another
-process would refuse every signature once the clock has moved five minutes. Over real HTTP,
-the same paths are proven by tests/test_delivery.py and tests/e2e/test_worker_kill.py.
+The partner is the partner library's own (tests/machines.PartnerHere), answering in this
+process so that it keeps the machine's clock. Over real HTTP, the same paths are proven by
+tests/test_delivery.py and tests/e2e/test_worker_kill.py.
 """
 
 from __future__ import annotations
@@ -14,22 +13,15 @@ import datetime as dt
 import itertools
 from collections import Counter
 
-import httpcore
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from tillit_partner.core import Partner as LibraryPartner
-from tillit_partner.core import Request
-from tillit_partner.store import MemoryStore
 
 from tests.conftest import CANARY_NAME, make_partner
-from tests.machines import Machine, explore
+from tests.machines import SECRET, Machine, PartnerHere, ask, explore
 from tillit.audit.models import AuditEvent
 from tillit.partners.delivery import Pipeline
 from tillit.partners.models import DELIVERY, Delivery, DeliveryState, Partner
-from tillit.partners.posting import Answer
-from tillit.rights import verification
-from tillit.rights.actions import open_request
 from tillit.rights.models import Kind, PartnerTask
 from tillit.subjects import retention
 from tillit.subjects.models import SUBJECT, State, Subject
@@ -45,39 +37,8 @@ from tillit.vault.pii import Pii
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECRET = "a-secret-for-the-delivery-machine"
 MODES = ("up", "up", "down", "failing", "losing answers")
 _slugs = itertools.count()
-
-
-class PartnerHere:
-    """A Poster whose partner answers in this process, in one of MODES: up; down (nothing
-    connects); failing (HTTP 500, nothing kept); losing answers (the lead is kept, but the
-    answer never comes back: tillit cannot tell this from "down")."""
-
-    def __init__(self) -> None:
-        self.partner = LibraryPartner(SECRET, MemoryStore(), callback=lambda *a: None)
-        self.mode = "up"
-        self.statuses: Counter[int] = Counter()
-
-    def post(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
-        if self.mode == "down":
-            raise httpcore.ConnectError("the partner is down")
-        if self.mode == "failing":
-            return Answer(500, {}, b"internal error")
-        response = self.partner.handle(Request("POST", "/leads", body, headers))
-        self.statuses[response.status] += 1
-        if self.mode == "losing answers":
-            raise httpcore.ReadError("the connection dropped before the answer")
-        return Answer(
-            response.status, {k.lower(): v for k, v in response.headers.items()}, response.body
-        )
-
-    def holds(self, subject: Subject) -> bool:
-        return bool(self.partner.store.leads(str(subject.id)))
-
-    def lead_ids(self) -> list[str]:
-        return [s.lead.lead_id for s in self.partner.store._leads.values()]
 
 
 class Deliveries(Machine):
@@ -141,13 +102,7 @@ class Deliveries(Machine):
         if Subject.objects.get(id=subject.id).state not in (State.PENDING, State.ACTIVE):
             return
         n = self.subjects.index(subject)
-        address = f"person-{self.partner_row.slug}-{n}@example.com"
-        challenge = verification.start(address, Kind.ERASURE, "nb")
-        code = "123456"
-        type(challenge).objects.filter(id=challenge.id).update(
-            code_hash=verification._hash(challenge.id, code)
-        )
-        open_request(verification.check(challenge.id, code), Kind.ERASURE)
+        ask(f"person-{self.partner_row.slug}-{n}@example.com", Kind.ERASURE)
         self.erased.add(subject.id)
 
     # Workers

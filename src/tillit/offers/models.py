@@ -11,6 +11,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from tillit.core.lifecycle import Lifecycle, Move
+
 
 class Offer(models.Model):
     title_nb = models.CharField(_("title (bokmål)"), max_length=120)
@@ -39,6 +41,25 @@ class MessageState(models.TextChoices):
     SENT = "sent", _("passed to the partner")
     SKIPPED = "skipped", _("not sent (consent withdrawn, or the partner no longer has the person)")
     FAILED = "failed", _("the partner could not be reached before the offer ended")
+
+
+ROW_SAYS = "the message's row says when and why; the offer's launch is audited (offer.sent)"
+M = MessageState
+MESSAGE = Lifecycle(
+    "offers.OfferMessage",
+    MessageState,
+    initial=[M.PENDING],
+    moves=[
+        Move("send", (M.PENDING,), M.SENT, unaudited=ROW_SAYS),
+        Move("retry", (M.PENDING,), M.PENDING, unaudited=ROW_SAYS),
+        # Consent withdrawn, a blocking request, or the partner no longer has the person.
+        Move("skip", (M.PENDING,), M.SKIPPED, unaudited=ROW_SAYS),
+        Move("give_up", (M.PENDING,), M.FAILED, unaudited=ROW_SAYS),
+    ],
+)
+# The move that leads to each outcome of a try.
+MOVE_TO = {M.SENT: "send", M.PENDING: "retry", M.SKIPPED: "skip", M.FAILED: "give_up"}
+del M
 
 
 class OfferMessage(models.Model):

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
-from tillit.offers.models import MessageState, Offer, OfferMessage
+from tillit.offers.models import MESSAGE, MOVE_TO, MessageState, Offer, OfferMessage
 from tillit.partners import messages
 from tillit.partners.models import Delivery, DeliveryState
 from tillit.rights.models import Kind, RightsRequest, State
@@ -141,8 +141,9 @@ def step(client: httpx.Client, batch: int = 50, now: datetime | None = None) -> 
         else:
             state, error = _send(client, message)
         attempts = message.attempts + 1
-        OfferMessage.objects.filter(id=message.id, state=MessageState.PENDING).update(
-            state=state,
+        MESSAGE.apply(
+            OfferMessage.objects.filter(id=message.id),
+            MOVE_TO[state],
             attempts=attempts,
             last_error=error[:200],
             sent_at=now if state == MessageState.SENT else None,
