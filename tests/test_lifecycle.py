@@ -1,6 +1,9 @@
 """The lifecycle tables themselves (core/lifecycle.py): each model's states in one place, the
 moves between them, and a clear refusal for a move its state cannot start."""
 
+import os
+from pathlib import Path
+
 import pytest
 from django.db import models
 from django.utils import translation
@@ -72,3 +75,47 @@ def test_the_table_reads_as_rows_of_move_from_to_and_event():
     assert rows["deliver"] == ("deliver", "leased", "delivered", "lead.delivered")
     assert rows["claim"][3].startswith("(a lease")
     assert DELIVERY.finals == {"delivered", "failed", "cancelled"}
+
+
+DOC = Path(__file__).parent.parent / "docs" / "lifecycles.md"
+BEGIN, END = "<!-- tables: begin -->", "<!-- tables: end -->"
+
+
+def tables() -> str:
+    """The tables of docs/lifecycles.md, as the code has them."""
+    from django.apps import apps
+
+    parts = []
+    for label, lifecycle in sorted(REGISTRY.items()):
+        model = apps.get_model(label)
+        with translation.override("en"):
+            name = str(model._meta.verbose_name).capitalize()
+            states = ", ".join(f"`{s}` ({lifecycle.label(s)})" for s in lifecycle.states.values)
+        parts += [
+            f"### {name} (`{label}`)",
+            "",
+            f"States: {states}. Begins {' or '.join(f'`{s}`' for s in lifecycle.initial)}; "
+            f"ends {', '.join(f'`{s}`' for s in sorted(lifecycle.finals)) or 'never'}.",
+            "",
+            "| move | from | to | recorded by |",
+            "|---|---|---|---|",
+            *(
+                f"| `{move}` | {sources} | {target} | "
+                + (f"`{event}`" if not event.startswith("(") else event[1:-1])
+                + " |"
+                for move, sources, target, event in lifecycle.table()
+            ),
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def test_the_lifecycles_page_shows_the_tables_the_code_has():
+    """Rewrite it with TILLIT_WRITE_DOCS=1."""
+    text = DOC.read_text()
+    head, _, rest = text.partition(BEGIN + "\n")
+    _, _, tail = rest.partition(END)
+    wanted = f"{head}{BEGIN}\n{tables()}{END}{tail}"
+    if os.environ.get("TILLIT_WRITE_DOCS"):
+        DOC.write_text(wanted)
+    assert text == wanted, "docs/lifecycles.md is behind the code: TILLIT_WRITE_DOCS=1 rewrites it"
