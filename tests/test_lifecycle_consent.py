@@ -17,7 +17,7 @@ import httpx
 import pytest
 from django.utils import timezone
 from hypothesis import strategies as st
-from hypothesis.stateful import invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from tests.conftest import CANARY_NAME, make_partner
 from tests.machines import SECRET, Machine, PartnerHere, ask, explore
@@ -68,6 +68,12 @@ class Consents(Machine):
     def address(self, subject: Subject) -> str:
         return f"consent-{self.partner_row.slug}-{self.people.index(subject)}@example.com"
 
+    @initialize(offers=st.lists(st.booleans(), max_size=2))
+    def people_have_signed_up_and_an_offer_is_on_its_way(self, offers: list[bool]) -> None:
+        for each in [True, *offers]:  # someone, at least, wants offers
+            self.someone_signs_up_and_is_referred(each)
+        self.staff_send_an_offer(14)
+
     @rule(offers=st.booleans())
     def someone_signs_up_and_is_referred(self, offers: bool) -> None:
         n = len(self.people)
@@ -88,17 +94,14 @@ class Consents(Machine):
         deliver_batch(self.partner)  # type: ignore[arg-type]
 
     @precondition(lambda self: self.people)
-    @rule(data=st.data())
-    def they_follow_the_opt_out_link(self, data: st.DataObject) -> None:
-        opt_out_of_offers(data.draw(st.sampled_from(self.people)))
-
-    @precondition(lambda self: self.people)
-    @rule(data=st.data(), kind=st.sampled_from(ASKED))
-    def they_ask_in_the_privacy_centre(self, data: st.DataObject, kind: str) -> None:
+    @rule(data=st.data(), how=st.sampled_from(["the offer's link", *ASKED]))
+    def they_withdraw_or_ask(self, data: st.DataObject, how: str) -> None:
+        """By the opt-out link in an offer, or a request in the privacy centre."""
         subject = data.draw(st.sampled_from(self.people))
-        if kind == Kind.ERASURE and Subject.objects.get(id=subject.id).state != State.ACTIVE:
-            return
-        ask(self.address(subject), kind)
+        if how == "the offer's link":
+            opt_out_of_offers(subject)
+        elif how != Kind.ERASURE or Subject.objects.get(id=subject.id).state == State.ACTIVE:
+            ask(self.address(subject), how)
 
     @precondition(lambda self: self.people)
     @rule(data=st.data())
@@ -130,10 +133,14 @@ class Consents(Machine):
         sending.launch(offer, "staff:1")
 
     @rule(partner=st.sampled_from(["up", "up", "down", "failing", "losing answers"]))
-    def the_worker_sends_offers(self, partner: str) -> None:
+    def a_worker_sends_offers(self, partner: str) -> None:
         self.partner.mode = partner
         with httpx.Client(transport=self.partner.transport()) as client:
             sending.step(client)
+
+    @rule(partner=st.sampled_from(["up", "losing answers"]))
+    def another_worker_sends_offers(self, partner: str) -> None:
+        self.a_worker_sends_offers(partner)
 
     @rule(hours=st.sampled_from([1, 7, 25, 24 * 15]))
     def time_passes(self, hours: int) -> None:
