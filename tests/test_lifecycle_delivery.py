@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from tests.conftest import CANARY_NAME, make_partner
 from tests.machines import SECRET, Machine, PartnerHere, ask, explore
@@ -66,6 +66,11 @@ class Deliveries(Machine):
         ]
 
     # People
+
+    @initialize(confirms=st.lists(st.booleans(), max_size=2))
+    def people_have_signed_up(self, confirms: list[bool]) -> None:
+        for each in [True, *confirms]:  # someone, at least, has confirmed
+            self.someone_signs_up(each)
 
     @rule(confirms=st.booleans())
     def someone_signs_up(self, confirms: bool) -> None:
