@@ -59,3 +59,73 @@ def test_prune_applies_every_rule(capsys, db):
     call_command("prune")
     out = capsys.readouterr().out
     assert "shred_unconfirmed: 0" in out and "fail_undeliverable: 0" in out
+
+
+@pytest.mark.promise("P3")
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_e_mail_that_failed_is_tried_again_until_it_goes(
+    client, partner, visitor, settings, tmp_path
+):
+    """The mail spool's disk was full (here: its directory is a file), so the job failed;
+    it is tried again after a minute, then two, and goes once the disk is back."""
+    from django.core import mail
+    from django.tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from tests.rights_helpers import drain_tasks
+    from tillit.subjects.retention import retry_failed_mail
+
+    blocked = tmp_path / "spool"
+    blocked.write_text("")  # not a directory: every write into it fails
+    backend = {"BACKEND": "tillit.core.mail.EmlFileBackend", "OPTIONS": {"directory": str(blocked)}}
+    settings.MAILERS = {"default": backend}
+    client.post("/", visitor)
+    drain_tasks()
+    job = DBTaskResult.objects.get(task_path__endswith="send_confirmation")
+    assert job.status == TaskResultStatus.FAILED and "MailNotSent" in job.exception_class_path
+    now = timezone.now()
+    assert retry_failed_mail(now) == 0  # not yet: a minute first
+    assert retry_failed_mail(now + dt.timedelta(seconds=61)) == 1
+    drain_tasks()
+    job.refresh_from_db()
+    assert job.status == TaskResultStatus.FAILED and len(job.worker_ids) == 2
+    assert retry_failed_mail(now + dt.timedelta(seconds=62)) == 0  # the wait doubled
+    blocked.unlink()
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    assert retry_failed_mail(timezone.now() + dt.timedelta(minutes=3)) == 1
+    drain_tasks()
+    assert DBTaskResult.objects.get(id=job.id).status == TaskResultStatus.SUCCESSFUL
+    assert [m.to for m in mail.outbox] == [[visitor["email"]]]
+    # Past the link's lifetime, an e-mail that still fails is left failed.
+    settings.MAILERS = {"default": backend}
+    blocked.write_text("")
+    client.post("/", {**visitor, "email": "per@example.com"})
+    drain_tasks()
+    later = timezone.now() + dt.timedelta(hours=settings.UNCONFIRMED_MAX_AGE_HOURS, minutes=1)
+    assert retry_failed_mail(later) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_address_that_cannot_carry_an_e_mail_is_not_tried_again(db):
+    from django.tasks import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    from tillit.subjects.retention import retry_failed_mail
+
+    job = DBTaskResult.objects.create(
+        status=TaskResultStatus.FAILED,
+        args_kwargs={"args": [], "kwargs": {}},
+        task_path="tillit.subjects.tasks.send_confirmation",
+        queue_name="default",
+        backend_name="default",
+        enqueued_at=timezone.now(),
+        finished_at=timezone.now() - dt.timedelta(hours=1),
+        worker_ids=["w"],
+        exception_class_path="tillit.core.mail.MailNotSent",
+        traceback="MailNotSent: confirm e-mail not sent: the address is not one plain address",
+    )
+    assert retry_failed_mail(timezone.now()) == 0
+    DBTaskResult.objects.filter(id=job.id).update(
+        traceback="MailNotSent: confirm e-mail not sent: OSError"
+    )
+    assert retry_failed_mail(timezone.now()) == 1

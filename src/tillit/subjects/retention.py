@@ -95,8 +95,45 @@ def requeue_stranded_jobs(now: datetime) -> int:
     ).update(status=TaskResultStatus.READY, started_at=None)
 
 
+# An e-mail that did not go for a reason that passes (the mail server away or answering 4xx,
+# the mail spool's disk read-only or full) is tried again after 1, 2, 4 … up to 60 minutes.
+MAIL_RETRY_FIRST = timedelta(minutes=1)
+MAIL_RETRY_CAP = timedelta(minutes=60)
+NOT_SENT = "tillit.core.mail.MailNotSent"
+# Reasons that do not pass: an address that cannot carry an e-mail, one the server refused.
+FOR_GOOD = ("not one plain address", "SMTPRecipientsRefused")
+
+
+def retry_failed_mail(now: datetime) -> int:
+    """An e-mail job that failed for a reason that passes is made ready again, each time after
+    a longer wait (1 minute, doubling, at most an hour), for as long as the e-mail can still
+    serve: TILLIT_UNCONFIRMED_MAX_AGE_HOURS, after which a confirmation link has expired and
+    the sign-up is shredded. Without this, a mail server away for a minute, or a full disk,
+    left every sign-up in that minute without its link for good."""
+    failed = DBTaskResult.objects.filter(
+        status=TaskResultStatus.FAILED,
+        exception_class_path=NOT_SENT,
+        enqueued_at__gte=now - timedelta(hours=settings.UNCONFIRMED_MAX_AGE_HOURS),
+    )
+    for reason in FOR_GOOD:
+        failed = failed.exclude(traceback__contains=reason)
+    due = [
+        job.id
+        for job in failed.only("id", "finished_at", "worker_ids")[:1000]
+        if job.finished_at is None
+        or job.finished_at <= now - min(
+            MAIL_RETRY_CAP, MAIL_RETRY_FIRST * 2 ** max(len(job.worker_ids) - 1, 0)
+        )
+    ]
+    # The status is read again: a job another worker retried meanwhile is left alone.
+    return DBTaskResult.objects.filter(id__in=due, status=TaskResultStatus.FAILED).update(
+        status=TaskResultStatus.READY, started_at=None, finished_at=None
+    )
+
+
 RULES: list[Callable[[datetime], int]] = [
     requeue_stranded_jobs,
+    retry_failed_mail,
     forget_stale_challenges,
     forget_stale_exports,
     alarm_overdue,
