@@ -406,7 +406,7 @@ class Mailbox(threading.Thread):
         self.by_address: dict[str, list[tuple[str, str]]] = {}
         self.lock = threading.Condition()
         self.running = True
-        self.links = 0
+        self.linked: set[str] = set()  # addresses that got a confirmation link
 
     def run(self) -> None:
         while self.running:
@@ -439,7 +439,7 @@ class Mailbox(threading.Thread):
                 self.lock.notify_all()
             link = LINK.search(text)
             if link:
-                self.links += 1
+                self.linked.update(to)
                 for address in to:
                     self.on_link(address, link.group(0))
 
@@ -1013,6 +1013,8 @@ def uuid_text(value: object) -> str:
 def verify(site: Site, load: Load, drained: tuple[float, dict[str, int]]) -> dict:  # noqa: C901
     tally = load.tally
     checks: list[Check] = []
+    load.mailbox.scan()  # the e-mails the drain sent
+    unmailed = sorted(tally.accepted - load.mailbox.linked)
     db = site.db_url
     # tillit's side: the people, their deliveries, the rights requests.
     addresses = sorted(tally.accepted | tally.confirmed | tally.confirm_unsure)
@@ -1128,6 +1130,7 @@ def verify(site: Site, load: Load, drained: tuple[float, dict[str, int]]) -> dic
         "rights_completed": len(tally.rights) - len(rights_open),
         "rights_failed": dict(tally.rights_failed),
         "deliveries": dict(sql(db, "select state, count(*) from partners_delivery group by 1")),
+        "accepted_never_sent_a_link": len(unmailed),
         "email_jobs": dict(
             sql(db, "select status, count(*) from django_tasks_database_dbtaskresult group by 1")
         ),
@@ -1297,6 +1300,8 @@ def print_report(r: dict, checks: list[Check]) -> None:
             ["restarts by the supervisor", "", str(r["restarts"])
              + f"; PostgreSQL started again {r['postgresql_started_by_supervisor']}"],
             ["e-mail jobs", "", str(r["email_jobs"])],
+            ["accepted, never sent a confirmation link", str(r["accepted_never_sent_a_link"]),
+             "a failed e-mail job is not tried again (see docs/deploy.md)"],
         ],
         ["figure", "value", "detail"],
     ))  # fmt: skip
