@@ -116,19 +116,23 @@ class Disk:
     def __init__(self, path: Path, size: str, owner: str = "") -> None:
         self.path, self.size, self.owner = path, size, owner
         self.filler = path / "filler"
+        self.error = ""
 
-    def mount(self) -> None:
+    def mount(self) -> bool:
+        """False when the kernel refuses (not root, or a container without CAP_SYS_ADMIN)."""
         self.path.mkdir(parents=True, exist_ok=True)
         options = f"size={self.size},mode=0755"
         if self.owner:
             entry = pwd.getpwnam(self.owner)
             options += f",uid={entry.pw_uid},gid={entry.pw_gid},mode=0700"
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.path)],
-            check=True,
-            capture_output=True,
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(self.path)], capture_output=True
         )
+        if done.returncode:
+            self.error = done.stderr.decode(errors="replace").strip()
+            return False
         c.on_exit(self.umount)
+        return True
 
     def umount(self) -> None:
         subprocess.run(["umount", "-l", str(self.path)], check=False, capture_output=True)
@@ -190,7 +194,11 @@ class Cluster:
         )
 
     def init(self) -> None:
-        self.disk.mount()
+        self.on_disk = self.disk.mount()
+        if not self.on_disk:
+            self.disk.path.mkdir(exist_ok=True)
+            shutil.chown(self.disk.path, "postgres", "postgres")
+            self.disk.path.chmod(0o700)
         self.sockets.mkdir()
         shutil.chown(self.sockets, "postgres", "postgres")
         done = self._pg(
@@ -783,39 +791,38 @@ class Campaign:
 # --- setting it up ------------------------------------------------------------------------------
 
 
-def available_kinds(root: bool, pg: Cluster | None) -> tuple[list[str], list[str]]:
+def set_up(args: argparse.Namespace, work: Path, logdir: Path) -> tuple[Site, list[str]]:
+    """The site as deployed, and the faults that cannot be injected here (with why)."""
     skipped = []
-    kinds = list(KINDS)
-    if not root:
-        skipped.append("disk_readonly, disk_full: need root (mount)")
-        kinds = [k for k in kinds if not k.startswith("disk_")]
-    if pg is None:
-        skipped.append(
-            "pg_restart, pg_disk_full: need root, runuser and PostgreSQL's server binaries "
-            "(the shared server is never restarted)"
-        )
-        kinds = [k for k in kinds if not k.startswith("pg_")]
-    return kinds, skipped
-
-
-def set_up(args: argparse.Namespace, work: Path, logdir: Path, rng: random.Random) -> Site:
     root = os.geteuid() == 0
     bindir = postgres_bindir()
     pg = None
-    if root and bindir and shutil.which("runuser"):
+    try:
+        pwd.getpwnam("postgres")
+        has_postgres_user = True
+    except KeyError:
+        has_postgres_user = False
+    if root and bindir and shutil.which("runuser") and has_postgres_user:
         # Room for the cluster (~70 MB with its WAL) and what the run writes, with margin.
         pg = Cluster(bindir, work, f"{256 + int(args.seconds * 0.75)}m")
         pg.init()
         db_url = pg.url("tillit")
+        if not pg.on_disk:
+            skipped.append(f"pg_disk_full: mounting a tmpfs failed ({pg.disk.error})")
     else:
+        skipped.append(
+            "pg_restart, pg_disk_full: need root, runuser, a postgres user and PostgreSQL's "
+            "server binaries for a server of the campaign's own (the shared one at "
+            "127.0.0.1:5432 gets a throwaway database and is never restarted)"
+        )
         db_url = c.create_pg_database()[1]
-    disk = None
-    if root:
-        disk = Disk(work / "disk", "256m")
-        disk.mount()
+    disk = Disk(work / "disk", "256m")
+    if root and disk.mount():
         data_dir = disk.path / "tillit"
     else:
-        data_dir = work / "tillit"
+        why = disk.error if root else "not root"
+        skipped.append(f"disk_readonly, disk_full: mounting a tmpfs failed ({why})")
+        disk, data_dir = None, work / "tillit"
     data_dir.mkdir()
     env = c.make_env(data_dir, db_url)
     env.update(
@@ -854,7 +861,7 @@ def set_up(args: argparse.Namespace, work: Path, logdir: Path, rng: random.Rando
     site = Site(env, db_url, webs, worker, partner, partner_proxy, supervisor, pg, disk)
     site.lb = lb  # type: ignore[attr-defined]
     site.data_dir, site.partner_dir = data_dir, partner_dir  # type: ignore[attr-defined]
-    return site
+    return site, skipped
 
 
 # --- the end: drain, then the checks ------------------------------------------------------------
@@ -1212,8 +1219,9 @@ def main() -> int:
     work.chmod(0o755)  # PostgreSQL (another user) reaches its directories through it
     logdir = work / "logs"
     logdir.mkdir()
-    site = set_up(args, work, logdir, rng)
-    kinds, skipped = available_kinds(os.geteuid() == 0, site.pg)
+    site, skipped = set_up(args, work, logdir)
+    cannot = {k for reason in skipped for k in reason.split(":")[0].split(", ")}
+    kinds = [k for k in KINDS if k not in cannot]
     for reason in skipped:
         say(f"# skipped: {reason}")
     say(
