@@ -1138,6 +1138,16 @@ def verify(site: Site, load: Load, drained: tuple[float, dict[str, int]]) -> dic
         "rights_failed": dict(tally.rights_failed),
         "deliveries": dict(sql(db, "select state, count(*) from partners_delivery group by 1")),
         "accepted_never_sent_a_link": len(unmailed),
+        "email_jobs_failed": dict(
+            Counter(
+                f"{path.rsplit('.', 1)[-1]}: {(trace.strip().splitlines() or [''])[-1]}"
+                for path, trace in sql(
+                    db,
+                    "select task_path, traceback from django_tasks_database_dbtaskresult"
+                    " where status = 'FAILED'",
+                )
+            )
+        ),
         "email_jobs": dict(
             sql(db, "select status, count(*) from django_tasks_database_dbtaskresult group by 1")
         ),
@@ -1308,6 +1318,7 @@ def print_report(r: dict, checks: list[Check]) -> None:
             ["restarts by the supervisor", "", str(r["restarts"])
              + f"; PostgreSQL started again {r['postgresql_started_by_supervisor']}"],
             ["e-mail jobs", "", str(r["email_jobs"])],
+            ["failed e-mail jobs", "", str(r["email_jobs_failed"])],
             ["accepted, never sent a confirmation link", str(r["accepted_never_sent_a_link"]),
              "a failed e-mail job is not tried again (see docs/deploy.md)"],
         ],
