@@ -1017,7 +1017,8 @@ def uuid_text(value: object) -> str:
     return str(value).replace("-", "").lower()
 
 
-def verify(site: Site, load: Load, drained: tuple[float, dict[str, int]]) -> dict:  # noqa: C901
+def verify(site: Site, load: Load) -> dict:  # noqa: C901
+    """What the load was told, against tillit's database and the partner's own store."""
     tally = load.tally
     checks: list[Check] = []
     load.mailbox.scan()  # the e-mails the drain sent
@@ -1255,7 +1256,7 @@ def main() -> int:
         time.sleep(0.2)
     drained = drain(site, args.drain)
     say("# drained in " + (f"{drained[0]:.0f}s" if drained[0] >= 0 else f"TIMEOUT {drained[1]}"))
-    result = verify(site, load, drained)
+    result = verify(site, load)
     site.supervisor.running = False
     site.supervisor.join(5)
     c.PROCS.stop_all()
