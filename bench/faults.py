@@ -874,6 +874,8 @@ WORK_LEFT = {
     " where state in ('received', 'in_progress')",
     "e-mail jobs waiting": "select count(*) from django_tasks_database_dbtaskresult"
     " where status = 'READY'",
+    "e-mail jobs running": "select count(*) from django_tasks_database_dbtaskresult"
+    " where status = 'RUNNING'",
     # Those retry_failed_mail (subjects/retention.py) will make ready again.
     "e-mail jobs to try again": "select count(*) from django_tasks_database_dbtaskresult"
     " where status = 'FAILED' and exception_class_path = 'tillit.core.mail.MailNotSent'"
@@ -899,8 +901,17 @@ def drain(site: Site, timeout: float) -> tuple[float, dict[str, int]]:
                 "UPDATE rights_partnertask SET next_attempt_at = now()"
                 " WHERE state in ('waiting', 'pending') AND next_attempt_at > now()",
             )
+            # A job a killed worker left running waits out STRANDED_JOB_AGE (15 minutes) at
+            # once: no send takes 30 s (the SMTP timeout is 20 s), so it is stranded.
+            sql(
+                site.db_url,
+                "UPDATE django_tasks_database_dbtaskresult"
+                " SET started_at = started_at - interval '20 minutes'"
+                " WHERE status = 'RUNNING' AND started_at < now() - interval '30 seconds'"
+                " AND started_at > now() - interval '20 minutes'",
+            )
             # A failed e-mail waits out its retry step (at most an hour) at once; the
-            # worker's next retention pass (each minute) makes it ready again.
+            # worker's next retention pass (each minute) makes either ready again.
             sql(
                 site.db_url,
                 "UPDATE django_tasks_database_dbtaskresult"
