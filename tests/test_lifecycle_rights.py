@@ -538,3 +538,23 @@ class _first:
 
     def draw(self, strategy):  # noqa: ANN001, ANN201
         return strategy.elements[0]
+
+
+@pytest.mark.promise("P25")
+@pytest.mark.promise("P29")
+def test_an_access_answer_is_sent_when_an_erasure_since_took_the_partners_results():
+    """Found with the machine's rules: a person asks to see their data, then to erase it. The
+    partner answers the first (keeping its results for tillit to fetch), then erases
+    everything, results included; the e-mail with the export then failed on the partner's 404
+    and was put off by five minutes, again and again: the person never had an answer and their
+    address was kept for good."""
+    with machine() as m:
+        m.a_first_person_asks(held="api", kind=Kind.ACCESS, slow=False)
+        m.the_worker_steps(mode="up", steps=1)
+        m.someone_asks_again(data=_first(), kind=Kind.ERASURE)
+        m.the_worker_steps(mode="up", steps=1)
+        access, erasure = (RightsRequest.objects.get(id=r.id) for r in m.requests)
+        assert (access.state, erasure.state) == (State.COMPLETED, State.COMPLETED)
+        m.the_mail_jobs_run(mode="up")  # the answer is not put off
+        access.refresh_from_db()
+        assert access.export_id and not _kept(access.contact_id)
