@@ -320,7 +320,11 @@ class RightsRequests(Machine):
             law_allows = timezone.now() < request.due_at
             assert not (request.state in OPEN and not request.extended_until and law_allows)
         else:
+            # A self-move: the built-in invariant sees no change of state, so it is told here.
             assert request.state in OPEN
+            assert AuditEvent.objects.filter(
+                action="rights.extended", target=f"request:{request.id}"
+            ).exists()
 
     @precondition(lambda self: self.requests)
     @rule(data=st.data())
@@ -411,6 +415,39 @@ class RightsRequests(Machine):
         if self.alarms_checked_at is not None:
             oldest = self.alarms_checked_at - export.LIFETIME
             assert not [e for e in seen.exports if e < oldest], "an export outlived its 7 days"
+
+    def teardown(self) -> None:
+        """Eventually: with the partner up and the worker running for three weeks, every
+        request is closed, or waits on a partner given up on, which the privacy officer has
+        heard of (and of the request, once past its deadline)."""
+        try:
+            self.partner.mode = "up"
+            for _ in range(4):
+                with self.partner.client() as client:
+                    fanout.step(client)
+                self.partner.partner.settle()
+                for index in range(len(self.partner.callbacks)):
+                    if index not in self.delivered:
+                        self.a_callback_arrives(data=_Index(index))
+                self.the_mail_jobs_run(mode="up")
+                self.retention_runs()
+                self.clock.shift(dt.timedelta(days=5, hours=1))
+            self.retention_runs()
+            self.the_rights_promises_hold()
+            seen = Seen(self)
+            failed = Counter(
+                AuditEvent.objects.filter(
+                    action="rights.partner_failed",
+                    target__in=[f"request:{r}" for r in seen.requests],
+                ).values_list("target", flat=True)
+            )
+            for r in seen.requests.values():
+                if r.state in OPEN:
+                    states = {t.state for t in seen.tasks_of(r.id)}
+                    assert TaskState.FAILED in states and failed[f"request:{r.id}"], (r, states)
+                    assert states <= set(SETTLED), (r, states)
+        finally:
+            super().teardown()
 
     # Helpers
 
@@ -531,6 +568,16 @@ def test_the_address_of_someone_we_hold_nothing_about_goes_once_they_are_told():
         assert _kept(request.contact_id)  # until the e-mail has gone
         m.the_mail_jobs_run(mode="up")
         assert not _kept(request.contact_id)
+
+
+class _Index:
+    """Stands in for Hypothesis's data object: draws the given index."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def draw(self, strategy):  # noqa: ANN001, ANN201
+        return self.index
 
 
 class _first:
