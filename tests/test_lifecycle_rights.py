@@ -38,7 +38,7 @@ from tests.conftest import CANARY_NAME, make_partner
 from tests.machines import Machine, explore
 from tillit.audit.models import AuditEvent
 from tillit.partners.models import Delivery, DeliveryState, Partner
-from tillit.rights import actions, answers, export, fanout, verification
+from tillit.rights import actions, answers, deadlines, export, fanout, verification
 from tillit.rights.models import (
     PARTNER_TASK,
     RIGHTS_REQUEST,
@@ -153,6 +153,7 @@ class RightsRequests(Machine):
         self.partner = PartnerHere(endpoint, hold_seconds=0)
         self.web = Client()
         self.people: list[tuple[str, str]] = []  # (address, where their data went)
+        self.subjects: list[Subject] = []  # those who signed up
         self.requests: list[RightsRequest] = []
         self.closed: dict[object, tuple[object, ...]] = {}
         self.delivered: set[int] = set()  # callbacks tillit has had
@@ -202,6 +203,7 @@ class RightsRequests(Machine):
         )
         subject = registered.subject
         assert subject is not None
+        self.subjects.append(subject)
         confirm(confirmation_token(subject))
         if held == "nowhere":
             return address  # confirmed, its lead not sent yet
@@ -228,6 +230,16 @@ class RightsRequests(Machine):
             verification.check(challenge.id, code), kind, CHANGES.get(kind)
         )
         self.requests.append(request)
+
+    @precondition(lambda self: self.subjects)
+    @rule(data=st.data())
+    def someone_follows_an_offers_opt_out_link(self, data: st.DataObject) -> None:
+        """The link in an offer: no address is asked for, so none is kept (nor can the
+        request be extended or refused: nobody could be told)."""
+        request = actions.opt_out_of_offers(data.draw(st.sampled_from(self.subjects)))
+        if request is not None:
+            assert request.contact_id is None
+            self.requests.append(request)
 
     # The worker
 
@@ -317,8 +329,15 @@ class RightsRequests(Machine):
         try:
             actions.extend(request, "many partners hold the data", actor="staff:1")
         except actions.CannotExtend:
-            law_allows = timezone.now() < request.due_at
-            assert not (request.state in OPEN and not request.extended_until and law_allows)
+            law = deadlines.law_for(request.subject.country if request.subject else None)
+            allowed = (
+                request.state in OPEN
+                and not request.extended_until
+                and timezone.now() < request.due_at
+                and deadlines.latest_extension(request.received_at, law, request.kind)
+                and request.contact_id
+            )
+            assert not allowed, f"{request} could be extended, and was not"
         else:
             # A self-move: the built-in invariant sees no change of state, so it is told here.
             assert request.state in OPEN
@@ -333,7 +352,7 @@ class RightsRequests(Machine):
         try:
             actions.refuse(request, "manifestly excessive", actor="staff:1")
         except actions.CannotRefuse:
-            assert request.state not in OPEN
+            assert request.state not in OPEN or request.contact_id is None
         else:
             mailed = AuditEvent.objects.filter(
                 target=f"request:{request.id}", action__in=MAILED
