@@ -452,6 +452,7 @@ def plant_in_the_console(clients: dict[str, object], subject, partner) -> None:
                 subject=subject,
                 contact=contact,
                 due_at=timezone.now() + timedelta(days=30),
+                state="in_progress",  # as every open request is, once opened (RIGHTS_REQUEST)
             )
         )
     for action, rights_request in zip(("extend_deadline", "refuse_request"), requests, strict=True):

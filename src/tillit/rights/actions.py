@@ -15,7 +15,14 @@ from tillit.consent.models import Action, ConsentRecord
 from tillit.partners.models import DELIVERY, Delivery
 from tillit.policy import versions
 from tillit.rights import deadlines, fanout, tasks
-from tillit.rights.models import Challenge, Kind, PartnerTask, RightsRequest, State, TaskState
+from tillit.rights.models import (
+    PARTNER_TASK,
+    RIGHTS_REQUEST,
+    Challenge,
+    Kind,
+    PartnerTask,
+    RightsRequest,
+)
 from tillit.subjects.models import SUBJECT, Subject
 from tillit.subjects.models import State as SubjectState
 from tillit.vault.blind import phone_index
@@ -86,8 +93,8 @@ def opt_out_of_offers(subject: Subject) -> RightsRequest | None:
             language=subject.language,
             received_at=now,
             due_at=deadlines.due(now, deadlines.law_for(subject.country), Kind.STOP_OFFERS),
-            state=State.IN_PROGRESS,
         )
+        RIGHTS_REQUEST.take(request, "start")
         fanout.plan(request)
         record(
             "rights.requested",
@@ -100,14 +107,14 @@ def opt_out_of_offers(subject: Subject) -> RightsRequest | None:
 
 
 def _complete(request: RightsRequest, outcome: str) -> None:
-    request.state, request.outcome, request.completed_at = State.COMPLETED, outcome, timezone.now()
-    request.save(update_fields=["state", "outcome", "completed_at"])
+    """Answered at once: nobody with this address is known here, so nobody holds data."""
+    RIGHTS_REQUEST.take(request, "complete", outcome=outcome, completed_at=timezone.now())
+    record("rights.completed", actor="visitor", target=f"request:{request.id}", outcome=outcome)
 
 
 def _in_progress(request: RightsRequest, subject: Subject) -> None:
     """Partners must act (they hold the data): the request waits for them."""
-    request.state = State.IN_PROGRESS
-    request.save(update_fields=["state"])
+    RIGHTS_REQUEST.take(request, "start")
 
 
 def _withdraw(subject: Subject, purposes: list[str], method: str = "privacy-centre") -> list[str]:
@@ -204,8 +211,9 @@ def extend(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
     until = deadlines.latest_extension(request.received_at, law, request.kind)
     if not reason:
         raise CannotExtend(_("an extension needs a reason, which the person is told"))
-    if request.completed_at or request.extended_until:
-        raise CannotExtend(_("the request is closed or extended already"))
+    closed = _("the request is closed or extended already")
+    if not RIGHTS_REQUEST.allows(request.state, "extend") or request.extended_until:
+        raise CannotExtend(closed)
     if until is None:
         raise CannotExtend(_("the person's law allows no extension of this request"))
     if now >= request.due_at:
@@ -213,10 +221,15 @@ def extend(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
     if request.contact_id is None:
         raise CannotExtend(_("there is no address to tell the person"))
     with transaction.atomic():
-        RightsRequest.objects.filter(id=request.id).update(
+        # Once: of two members of staff extending at the same moment, one does.
+        won = RIGHTS_REQUEST.apply(
+            RightsRequest.objects.filter(id=request.id, extended_until__isnull=True),
+            "extend",
             extended_until=until,
             extension_reason=reason,
         )
+        if not won:
+            raise CannotExtend(closed)
         record("rights.extended", actor=actor, target=f"request:{request.id}")
         tasks.send_extended.enqueue(str(request.id))
     request.refresh_from_db()
@@ -232,20 +245,26 @@ def refuse(request: RightsRequest, reason: str, actor: str) -> RightsRequest:
         raise CannotRefuse(_("a refusal needs a reason, which the person is told"))
     if request.contact_id is None:
         raise CannotRefuse(_("there is no address to tell the person"))
+    if not RIGHTS_REQUEST.allows(request.state, "refuse"):
+        raise CannotRefuse(_("the request is closed already"))
     now = timezone.now()
     with transaction.atomic():
-        closed = RightsRequest.objects.filter(id=request.id, completed_at__isnull=True).update(
-            state=State.REFUSED, outcome="refused", refusal_reason=reason, completed_at=now
+        closed = RIGHTS_REQUEST.apply(
+            RightsRequest.objects.filter(id=request.id),
+            "refuse",
+            outcome="refused",
+            refusal_reason=reason,
+            completed_at=now,
         )
         if not closed:
             raise CannotRefuse(_("the request is closed already"))
         tasks_left = PartnerTask.objects.filter(request_id=request.id)
-        tasks_left.filter(
-            state__in=[TaskState.PENDING, TaskState.IN_PROGRESS], partner__rights_api=True
-        ).update(state=TaskState.CANCELLING, next_attempt_at=now)
-        tasks_left.exclude(
-            state__in=[TaskState.COMPLETED, TaskState.CANCELLING, TaskState.CANCELLED]
-        ).update(state=TaskState.CANCELLED)
+        # A partner with an API is asked to withdraw what it may have started; the rest is
+        # dropped here (an e-mail partner's link then says so).
+        PARTNER_TASK.apply(
+            tasks_left.filter(partner__rights_api=True), "withdraw", next_attempt_at=now
+        )
+        PARTNER_TASK.apply(tasks_left, "drop")
         if request.details_id:
             Envelope.objects.filter(id=request.details_id).shred()
         record("rights.refused", actor=actor, target=f"request:{request.id}")
@@ -260,13 +279,21 @@ class CannotRefuse(Exception):
 
 def alarm_overdue(now: Any) -> int:
     """Open requests past their deadline: the privacy officer hears of each once."""
-    late = list(
-        RightsRequest.objects.filter(completed_at__isnull=True, overdue_alarm_at__isnull=True)
-        .filter(Q(extended_until__isnull=True, due_at__lte=now) | Q(extended_until__lte=now))
-        .only("id")
+    unalarmed = RightsRequest.objects.filter(
+        state__in=RIGHTS_REQUEST.sources("alarm"), overdue_alarm_at__isnull=True
     )
-    for request in late:
-        RightsRequest.objects.filter(id=request.id).update(overdue_alarm_at=now)
-        record("rights.overdue", actor="worker", target=f"request:{request.id}")
-        tasks.send_overdue_alarm.enqueue(str(request.id))
-    return len(late)
+    late = unalarmed.filter(
+        Q(extended_until__isnull=True, due_at__lte=now) | Q(extended_until__lte=now)
+    ).values_list("id", flat=True)
+    count = 0
+    for request_id in list(late):
+        with transaction.atomic():
+            # Once, whoever else runs this rule at the same moment.
+            if not RIGHTS_REQUEST.apply(
+                unalarmed.filter(id=request_id), "alarm", overdue_alarm_at=now
+            ):
+                continue
+            record("rights.overdue", actor="worker", target=f"request:{request_id}")
+            tasks.send_overdue_alarm.enqueue(str(request_id))
+        count += 1
+    return count

@@ -25,7 +25,7 @@ from tillit import datamap
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery
 from tillit.rights import answers, fanout, laws
-from tillit.rights.models import Kind, RightsRequest, TaskState
+from tillit.rights.models import Kind, PartnerTask, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 
 if TYPE_CHECKING:
@@ -65,6 +65,8 @@ def partner_records(
             headers=fanout._headers(task.partner, f"GET {path}".encode()),
             timeout=settings.DELIVERY_TIMEOUT_SECONDS,
         )
+        if response.status_code == 404 and _erased_since(request, task):
+            continue  # the person's erasure, asked for since, took these results with it
         if response.status_code != 200:
             raise fanout.PartnerError(f"results answered {response.status_code}")
         data = fanout._checked(task.partner, response, "dsr-response")
@@ -161,6 +163,17 @@ def _law(request: RightsRequest, country: str) -> dict[str, Any]:
     """The person's law, its rights and deadline, in their language (P33)."""
     with translation.override(request.language):
         return laws.as_dict(laws.of_person(country))
+
+
+def _erased_since(request: RightsRequest, task: PartnerTask) -> bool:
+    """Whether the person has since asked this partner to erase their data (which erases the
+    results it kept for their earlier requests too)."""
+    return PartnerTask.objects.filter(
+        partner_id=task.partner_id,
+        request__subject_id=request.subject_id,
+        request__kind=Kind.ERASURE,
+        request__received_at__gte=request.received_at,
+    ).exists()
 
 
 def build_zip(

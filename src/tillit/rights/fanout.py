@@ -25,7 +25,14 @@ from tillit.audit.models import record
 from tillit.partners import signing
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.rights import tasks
-from tillit.rights.models import Kind, PartnerTask, RightsRequest, State, TaskState
+from tillit.rights.models import (
+    PARTNER_TASK,
+    RIGHTS_REQUEST,
+    Kind,
+    PartnerTask,
+    RightsRequest,
+    TaskState,
+)
 from tillit.vault.models import Envelope
 
 if TYPE_CHECKING:
@@ -197,7 +204,18 @@ def send(client: httpx.Client, task: PartnerTask) -> None:
     answer = _checked(partner, response, "dsr-response")
     if answer.get("subject_request_id") != str(task.id):
         raise PartnerError("the answer names another request")
-    update(task, answer)
+    with transaction.atomic():
+        # Its callback may have come first, and a worker that died before this point sends
+        # the same request again (same id: the partner keeps one); it is recorded once.
+        if PARTNER_TASK.apply(
+            PartnerTask.objects.filter(id=task.id), "accept", sent_at=timezone.now()
+        ):
+            record(
+                "rights.partner_sent",
+                actor=f"partner:{partner.slug}",
+                target=f"request:{task.request_id}",
+            )
+        update(task, answer)
 
 
 def by_email(task: PartnerTask, now: datetime) -> None:
@@ -210,10 +228,11 @@ def by_email(task: PartnerTask, now: datetime) -> None:
         return
     first = task.state == TaskState.WAITING
     with transaction.atomic():
-        claimed = PartnerTask.objects.filter(
-            id=task.id, state=task.state, next_attempt_at=task.next_attempt_at
-        ).update(
-            state=TaskState.PENDING,
+        claimed = PARTNER_TASK.apply(
+            PartnerTask.objects.filter(
+                id=task.id, state=task.state, next_attempt_at=task.next_attempt_at
+            ),
+            "mail" if first else "remind",
             sent_at=task.sent_at or now,
             reminders=task.reminders + (0 if first else 1),
             next_attempt_at=min(now + REMIND_EVERY, give_up_at),
@@ -233,36 +252,48 @@ def answered(task: PartnerTask, answer: str, upload: Envelope | None, actor: str
     """A partner's answer through its one-time link: done (with the export, for access and
     portability) or holds no data about the person."""
     with transaction.atomic():
-        won = (
-            PartnerTask.objects.filter(id=task.id)
-            .exclude(state__in=[TaskState.COMPLETED, TaskState.CANCELLED])
-            .update(answer=answer, answer_file=upload)
+        won = PartnerTask.objects.filter(id=task.id, state__in=PARTNER_TASK.sources("done")).update(
+            answer=answer, answer_file=upload
         )
         if not won:
             raise PartnerError("this request has been answered already")
         update(task, {"request_status": "completed"}, actor=actor or f"partner:{task.partner.slug}")
 
 
+# A partner's status, and the move it makes. Any other status (a partner's own words for
+# "we have it") is taken as pending.
+STATUS_MOVES = {
+    "pending": (TaskState.PENDING, "wait"),
+    "in_progress": (TaskState.IN_PROGRESS, "progress"),
+    "completed": (TaskState.COMPLETED, "done"),
+}
+
+
 def update(task: PartnerTask, status: dict[str, Any], actor: str = "") -> None:
-    """Apply a partner's status (from a create answer, a poll or a callback)."""
+    """Apply a partner's status (from a create answer, a poll or a callback). A status that
+    its lifecycle does not let the task move to (a done or withdrawn task; a pending one for
+    a task being withdrawn, or given up) changes nothing: a duplicate or late answer is
+    harmless."""
     now = timezone.now()
-    state = {
-        "pending": TaskState.PENDING,
-        "in_progress": TaskState.IN_PROGRESS,
-        "completed": TaskState.COMPLETED,
-    }.get(str(status.get("request_status")), TaskState.PENDING)
+    state, move = STATUS_MOVES.get(str(status.get("request_status")), STATUS_MOVES["pending"])
+    fields: dict[str, Any] = {
+        "next_attempt_at": now + POLL_EVERY,
+        "last_error": "",
+        "results_url": str(status.get("results_url") or "")[:500],
+    }
     with transaction.atomic():
         fresh = PartnerTask.objects.select_for_update().get(id=task.id)
-        if fresh.state in (TaskState.COMPLETED, TaskState.CANCELLED):
+        rows = PartnerTask.objects.filter(id=fresh.id)
+        fields["sent_at"] = fresh.sent_at or now
+        if fresh.state == state:
+            if fresh.state in (TaskState.PENDING, TaskState.IN_PROGRESS):
+                rows.update(**fields)  # still as it was: poll again later
             return
-        fresh.state = state
-        fresh.sent_at = fresh.sent_at or now
-        fresh.next_attempt_at = now + POLL_EVERY
-        fresh.last_error = ""
-        fresh.results_url = str(status.get("results_url") or "")[:500]
+        if not PARTNER_TASK.allows(fresh.state, move):
+            return
         if state == TaskState.COMPLETED:
-            fresh.completed_at = now
-        fresh.save()
+            fields["completed_at"] = now
+        PARTNER_TASK.apply(rows, move, **fields)
         if state == TaskState.COMPLETED:
             record(
                 "rights.partner_done",
@@ -279,8 +310,11 @@ def update(task: PartnerTask, status: dict[str, Any], actor: str = "") -> None:
 def finish(request: RightsRequest) -> None:
     """Everyone has done their part: close the request and tell the person (with the
     recipients told, Art. 19)."""
-    won = RightsRequest.objects.filter(id=request.id, completed_at__isnull=True).update(
-        state=State.COMPLETED, completed_at=timezone.now(), outcome=request.outcome or "done"
+    won = RIGHTS_REQUEST.apply(
+        RightsRequest.objects.filter(id=request.id),
+        "complete",
+        completed_at=timezone.now(),
+        outcome=request.outcome or "done",
     )
     if won:
         # The corrected values have reached everyone who needed them. (A portability request's
@@ -300,16 +334,20 @@ def cancel(client: httpx.Client, task: PartnerTask) -> None:
         headers=_headers(partner, f"DELETE {path}".encode()),
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
     )
-    if response.status_code == 202:
-        _checked(partner, response, "dsr-response")
-        PartnerTask.objects.filter(id=task.id).update(state=TaskState.CANCELLED, last_error="")
-        record(
-            "rights.partner_cancelled",
-            actor=f"partner:{partner.slug}",
-            target=f"request:{task.request_id}",
-        )
-    elif response.status_code == 404:  # it never arrived: nothing to withdraw
-        PartnerTask.objects.filter(id=task.id).update(state=TaskState.CANCELLED)
+    if response.status_code in (202, 404):
+        if response.status_code == 202:
+            _checked(partner, response, "dsr-response")
+        # 404: it never arrived, so there is nothing to withdraw; the partner said so.
+        with transaction.atomic():
+            if PARTNER_TASK.apply(
+                PartnerTask.objects.filter(id=task.id), "withdrawn", last_error=""
+            ):
+                record(
+                    "rights.partner_cancelled",
+                    actor=f"partner:{partner.slug}",
+                    target=f"request:{task.request_id}",
+                    arrived=response.status_code == 202,
+                )
     elif response.status_code in (400, 409):  # carried out already, or being carried out
         update(task, _get(client, partner, f"/requests/{task.id}"))
     else:
@@ -319,14 +357,19 @@ def cancel(client: httpx.Client, task: PartnerTask) -> None:
 def _failed(task: PartnerTask, error: str, now: datetime, give_up: bool = False) -> None:
     attempts = task.attempts + 1
     give_up = give_up or task.request.received_at + GIVE_UP_AFTER <= now
-    PartnerTask.objects.filter(id=task.id).update(
-        attempts=attempts,
-        last_error=error[:200],
-        next_attempt_at=now + min(timedelta(seconds=30 * 2**attempts), timedelta(hours=6)),
-        state=TaskState.FAILED if give_up else task.state,
-    )
+    rows = PartnerTask.objects.filter(id=task.id)
+    fields = {
+        "attempts": attempts,
+        "last_error": error[:200],
+        "next_attempt_at": now + min(timedelta(seconds=30 * 2**attempts), timedelta(hours=6)),
+    }
     log.warning("rights task %s at %s: %s", task.id, task.partner.slug, error)
-    if give_up:
+    # The state is left as it stands in the database: a callback may have settled the task
+    # while this attempt failed.
+    if not give_up:
+        rows.update(**fields)
+        return
+    if PARTNER_TASK.apply(rows, "give_up", **fields):
         # Escalation: the privacy officer must now reach the partner another way.
         record(
             "rights.partner_failed",

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tillit.core import refs
+from tillit.core.lifecycle import Lifecycle, Move
 
 
 class Kind(models.TextChoices):
@@ -58,6 +59,27 @@ class State(models.TextChoices):
     IN_PROGRESS = "in_progress", _("in progress")
     COMPLETED = "completed", _("completed")
     REFUSED = "refused", _("refused")
+
+
+# A request is received and, in the same transaction, either answered at once (nobody found)
+# or started: tillit's own part is done and the partners' parts are planned. It closes once,
+# completed or refused, and never changes state again. An extension and an overdue alarm are
+# facts on the row (`extended_until`, `overdue_alarm_at`), each recorded once: self-moves of an
+# open request, so that their conditional UPDATE refuses a closed one.
+R = State
+RIGHTS_REQUEST = Lifecycle(
+    "rights.RightsRequest",
+    State,
+    initial=[R.RECEIVED],
+    moves=[
+        Move("start", (R.RECEIVED,), R.IN_PROGRESS, event="rights.requested"),
+        Move("complete", (R.RECEIVED, R.IN_PROGRESS), R.COMPLETED, event="rights.completed"),
+        Move("refuse", (R.RECEIVED, R.IN_PROGRESS), R.REFUSED, event="rights.refused"),
+        Move("extend", (R.IN_PROGRESS,), R.IN_PROGRESS, event="rights.extended"),
+        Move("alarm", (R.IN_PROGRESS,), R.IN_PROGRESS, event="rights.overdue"),
+    ],
+)
+del R
 
 
 class RightsRequest(models.Model):
@@ -132,6 +154,58 @@ class TaskState(models.TextChoices):
     FAILED = "failed", _("the partner could not be reached")
     CANCELLING = "cancelling", _("being withdrawn from the partner")
     CANCELLED = "cancelled", _("withdrawn before the partner acted")
+
+
+T = TaskState
+# What the row shows (the partner's own progress report) needs no event of its own: its
+# taking the request, its answer and every giving up are recorded.
+PROGRESS_ONLY = "the partner's progress report, told by the row; taking and answering are audited"
+PARTNER_TASK = Lifecycle(
+    "rights.PartnerTask",
+    TaskState,
+    initial=[T.WAITING],
+    moves=[
+        # A partner without a rights API: e-mailed a one-time link, then reminded.
+        Move("mail", (T.WAITING,), T.PENDING, event="rights.partner_mailed"),
+        Move("remind", (T.PENDING, T.IN_PROGRESS), T.PENDING, event="rights.partner_reminded"),
+        # A partner with a rights API took the request (OpenDSR POST /requests).
+        Move("accept", (T.WAITING,), T.PENDING, event="rights.partner_sent"),
+        # Its status, from its answer, a poll or a callback (which may come before the answer).
+        Move(
+            "progress",
+            (T.WAITING, T.PENDING, T.CANCELLING),
+            T.IN_PROGRESS,
+            unaudited=PROGRESS_ONLY,
+        ),
+        Move("wait", (T.IN_PROGRESS,), T.PENDING, unaudited=PROGRESS_ONLY),
+        # Done: the partner's status, its answer through the link, or staff for it. A late
+        # answer counts (after the give-up, or while the request was being withdrawn).
+        Move(
+            "done",
+            (T.WAITING, T.PENDING, T.IN_PROGRESS, T.FAILED, T.CANCELLING),
+            T.COMPLETED,
+            event="rights.partner_done",
+        ),
+        # 14 days without an answer: the privacy officer takes over.
+        Move(
+            "give_up",
+            (T.WAITING, T.PENDING, T.IN_PROGRESS, T.CANCELLING),
+            T.FAILED,
+            event="rights.partner_failed",
+        ),
+        # A refused request: what a partner with an API may have started is withdrawn from it
+        # (OpenDSR DELETE); what was never sent, or sent by e-mail, is dropped at once.
+        Move("withdraw", (T.PENDING, T.IN_PROGRESS), T.CANCELLING, event="rights.refused"),
+        Move(
+            "drop",
+            (T.WAITING, T.PENDING, T.IN_PROGRESS, T.FAILED),
+            T.CANCELLED,
+            event="rights.refused",
+        ),
+        Move("withdrawn", (T.CANCELLING,), T.CANCELLED, event="rights.partner_cancelled"),
+    ],
+)
+del T
 
 
 class PartnerTask(models.Model):

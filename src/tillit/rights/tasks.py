@@ -32,6 +32,7 @@ def send_code(challenge_id: str) -> None:
 def send_received(request_id: str) -> None:
     from tillit.rights import laws
     from tillit.rights.models import RightsRequest
+    from tillit.vault.models import Envelope
 
     request = (
         RightsRequest.objects.select_related("contact", "subject").filter(id=request_id).first()
@@ -49,6 +50,10 @@ def send_received(request_id: str) -> None:
         {"request": request, "kind": kind, "due": due, "law": law},
         request.language,
     )
+    if request.outcome == "no_data":
+        # Answered at once (we hold nothing about this address): this e-mail said so, and
+        # no other follows it, so the address is forgotten now.
+        Envelope.objects.filter(id=request.contact_id).shred()
 
 
 @task()
