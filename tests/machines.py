@@ -6,7 +6,8 @@ checks its invariants after every step. Two invariants hold for every machine an
 here, from the rows it `watches`:
 
 - every change of state is a move its lifecycle declares (src/tillit/core/lifecycle.py), and a
-  new row starts in one of the lifecycle's first states;
+  new row starts in one of the lifecycle's first states; a move that stays in its state
+  (an extension) is seen by the field it `marks`;
 - every move that names an audit event left that event in the audit log in the same step.
 
 `explore(Machine, record_property)` runs a machine as the test it is called from and adds what
@@ -66,6 +67,7 @@ class Machine(RuleBasedStateMachine):
         self._traveller = time_machine.travel(dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC), tick=True)
         self.clock = self._traveller.start()
         self._seen: dict[tuple[str, object], str] = {}
+        self._marks: dict[tuple[str, object, str], object] = {}
         self._last_event = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
         self._last_event = self._last_event or 0
 
@@ -87,10 +89,14 @@ class Machine(RuleBasedStateMachine):
             AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
         )
         for lifecycle, rows in self.watches():
-            for pk, state in rows.values_list("pk", lifecycle.field):
+            marked = [m for m in lifecycle.moves.values() if m.marks]
+            fields = [lifecycle.field, *(m.marks for m in marked)]
+            for pk, state, *marks in rows.values_list("pk", *fields):
                 key = (lifecycle.model, pk)
                 before = self._seen.get(key)
                 self._seen[key] = state
+                for move, value in zip(marked, marks, strict=True):
+                    self._self_move(lifecycle, move, key, before, state, value, events)
                 if before == state:
                     continue
                 starts = [before] if before else list(lifecycle.initial)
@@ -109,6 +115,24 @@ class Machine(RuleBasedStateMachine):
                 for move in told[0]:
                     name = f"{lifecycle.model}.{move.name}"
                     type(self).moves[name] = type(self).moves.get(name, 0) + 1
+
+    def _self_move(
+        self, lifecycle: Lifecycle, move: Any, key: tuple[str, object], before: str | None,
+        state: str, value: object, events: set[str],
+    ) -> None:  # fmt: skip
+        """A move that stays in its state and changes its field instead (an extension)."""
+        mark = (*key, move.marks)
+        was = self._marks.get(mark, value if before is None else None)
+        self._marks[mark] = value
+        if was == value or before is None:
+            return
+        if before == state == move.target:
+            assert state in move.sources, f"{lifecycle.model} {move.name} from {state}"
+            assert not move.event or move.event in events, (
+                f"{lifecycle.model} {move.name} changed {move.marks} and no audit event says so"
+            )
+            name = f"{lifecycle.model}.{move.name}"
+            type(self).moves[name] = type(self).moves.get(name, 0) + 1
 
 
 def paths_between(lifecycle: Lifecycle, start: str, end: str, longest: int = 3) -> list[list[Any]]:

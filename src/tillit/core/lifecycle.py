@@ -30,6 +30,9 @@ class Move:
     target: str
     event: str = ""  # the audit event that records it
     unaudited: str = ""  # why no event records it (a queue's own mechanics)
+    # A move that stays in its state (an extension) changes this field instead: the model
+    # checks watch it, as they watch the state.
+    marks: str = ""
 
 
 class Refused(Exception):

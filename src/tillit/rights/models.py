@@ -75,8 +75,20 @@ RIGHTS_REQUEST = Lifecycle(
         Move("start", (R.RECEIVED,), R.IN_PROGRESS, event="rights.requested"),
         Move("complete", (R.RECEIVED, R.IN_PROGRESS), R.COMPLETED, event="rights.completed"),
         Move("refuse", (R.RECEIVED, R.IN_PROGRESS), R.REFUSED, event="rights.refused"),
-        Move("extend", (R.IN_PROGRESS,), R.IN_PROGRESS, event="rights.extended"),
-        Move("alarm", (R.IN_PROGRESS,), R.IN_PROGRESS, event="rights.overdue"),
+        Move(
+            "extend",
+            (R.IN_PROGRESS,),
+            R.IN_PROGRESS,
+            event="rights.extended",
+            marks="extended_until",
+        ),
+        Move(
+            "alarm",
+            (R.IN_PROGRESS,),
+            R.IN_PROGRESS,
+            event="rights.overdue",
+            marks="overdue_alarm_at",
+        ),
     ],
 )
 del R
@@ -167,7 +179,13 @@ PARTNER_TASK = Lifecycle(
     moves=[
         # A partner without a rights API: e-mailed a one-time link, then reminded.
         Move("mail", (T.WAITING,), T.PENDING, event="rights.partner_mailed"),
-        Move("remind", (T.PENDING, T.IN_PROGRESS), T.PENDING, event="rights.partner_reminded"),
+        Move(
+            "remind",
+            (T.PENDING, T.IN_PROGRESS),
+            T.PENDING,
+            event="rights.partner_reminded",
+            marks="reminders",
+        ),
         # A partner with a rights API took the request (OpenDSR POST /requests).
         Move("accept", (T.WAITING,), T.PENDING, event="rights.partner_sent"),
         # Its status, from its answer, a poll or a callback (which may come before the answer).

@@ -121,9 +121,8 @@ def retry_failed_mail(now: datetime) -> int:
         job.id
         for job in failed.only("id", "finished_at", "worker_ids")[:1000]
         if job.finished_at is None
-        or job.finished_at <= now - min(
-            MAIL_RETRY_CAP, MAIL_RETRY_FIRST * 2 ** max(len(job.worker_ids) - 1, 0)
-        )
+        or job.finished_at
+        <= now - min(MAIL_RETRY_CAP, MAIL_RETRY_FIRST * 2 ** max(len(job.worker_ids) - 1, 0))
     ]
     # The status is read again: a job another worker retried meanwhile is left alone.
     return DBTaskResult.objects.filter(id__in=due, status=TaskResultStatus.FAILED).update(
