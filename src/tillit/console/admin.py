@@ -957,10 +957,8 @@ class DisclosureCaseAdmin(Referenced, ConsoleAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        record(
-            "disclosure.registered", actor=f"staff:{request.user.pk}", target=f"disclosure:{obj.pk}"
-        )
+        # Only new cases come here: a case's page (change_view) moves it by its steps.
+        disclosure.register(obj, actor=f"staff:{request.user.pk}")
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
