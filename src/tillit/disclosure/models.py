@@ -60,8 +60,9 @@ DISCLOSURE = Lifecycle(
         Move("withhold", (Step.DECIDED,), Step.WITHHELD, event="disclosure.notice_withheld"),
         Move("disclose", (Step.NOTIFIED, Step.WITHHELD), Step.DISCLOSED,
              event="disclosure.disclosed"),
-        # A refusal is closed once decided; a disclosure once it is recorded.
-        Move("close_refused", (Step.DECIDED,), Step.CLOSED, event="disclosure.closed"),
+        # A refusal is closed once decided, and so is a case about nobody in tillit's records
+        # (nothing to disclose, nobody to tell); a disclosure once it is recorded.
+        Move("close_undisclosed", (Step.DECIDED,), Step.CLOSED, event="disclosure.closed"),
         Move("close", (Step.DISCLOSED,), Step.CLOSED, event="disclosure.closed"),
     ],
 )  # fmt: skip

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,8 +27,8 @@ def _advance(
 ) -> DisclosureCase:
     """Make `move` (DISCLOSURE) on the case as the actor saw it at `version`."""
     rows = DisclosureCase.objects.filter(id=case.id, version=version)
-    if move == "close_refused":  # a case decided for disclosure is closed once disclosed
-        rows = rows.filter(decision=Decision.REFUSE)
+    if move == "close_undisclosed":  # a disclosure about someone is closed once disclosed
+        rows = rows.filter(Q(decision=Decision.REFUSE) | Q(subject__isnull=True))
     with transaction.atomic():
         if not DISCLOSURE.apply(rows, move, version=version + 1, **changes):
             raise StepRefused(_("the case was changed meanwhile, or this step does not come next"))
@@ -111,7 +111,9 @@ def disclose(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
 
 
 def close(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
-    move = "close" if case.decision == Decision.DISCLOSE else "close_refused"
+    """Close a disclosed case; or a decided one that discloses nothing: refused, or about
+    nobody in tillit's records (there is nothing to disclose and nobody to tell)."""
+    move = "close_undisclosed" if case.step == Step.DECIDED else "close"
     return _advance(case, version, move, actor, "closed", closed_at=timezone.now())
 
 
