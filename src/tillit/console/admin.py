@@ -417,9 +417,11 @@ class PartnerAdmin(ConsoleAdmin):
         actor = f"staff:{request.user.pk}"
         if change:
             # Only what the form changed: a rotation committed while the form was open (its
-            # secrets are not on the form) must not be written back over. Testing is changed
-            # by the sandbox's rule, after the rest (a new endpoint, agreements) is saved.
-            obj.save(update_fields=[f for f in form.changed_data if f != "testing"])
+            # secrets are not on the form) must not be written back over. Testing and active
+            # are the partner's state (PARTNER): changed by its moves, after the rest (a new
+            # endpoint, agreements) is saved.
+            moves = {"testing", "active"}
+            obj.save(update_fields=[f for f in form.changed_data if f not in moves])
         else:
             super().save_model(request, obj, form, change)
             # A new partner gets its signing secret now; response_add shows it once.
@@ -431,6 +433,8 @@ class PartnerAdmin(ConsoleAdmin):
             fields=",".join(sorted(form.changed_data)),
             **({} if change else {"testing": obj.testing}),
         )
+        if change and "active" in form.changed_data:
+            self._set_active(request, Partner.objects.filter(pk=obj.pk), obj.active)
         if change and "testing" in form.changed_data:
             if obj.testing:
                 self._to_testing(request, Partner.objects.filter(pk=obj.pk))
@@ -467,12 +471,7 @@ class PartnerAdmin(ConsoleAdmin):
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[Partner], on: bool) -> None:
         for partner in queryset:
-            Partner.objects.filter(id=partner.id).update(active=on)
-            record(
-                "partner.enabled" if on else "partner.disabled",
-                actor=f"staff:{request.user.pk}",
-                target=f"partner:{partner.slug}",
-            )
+            sandbox.set_active(partner, on, f"staff:{request.user.pk}")
             done = _("%(name)s: resumed") if on else _("%(name)s: paused")
             self.message_user(request, done % {"name": partner.name})
             if on and partner.testing:
