@@ -33,7 +33,7 @@ from tillit_partner import note
 
 from tillit.audit.models import AuditEvent, Witness, record
 from tillit.consent.models import ConsentRecord
-from tillit.console import checks, enrolment, roles
+from tillit.console import checks, enrolment, roles, staff
 from tillit.console.models import LinkKind, RecoveryCodes, StaffProfile, language_of
 from tillit.contact import cases
 from tillit.contact.forms import ReplyForm
@@ -147,12 +147,18 @@ class StaffAdmin(UserAdmin):
             messages.success(request, _("The invitation is on its way to %s.") % obj.email)
             return
         obj.is_staff = True
+        # Active or not is the account's state (staff.STAFF): changed by its move, audited.
+        wanted = obj.is_active
+        if "is_active" in form.changed_data:
+            obj.is_active = not wanted
         super().save_model(request, obj, form, change)
         if form.cleaned_data.get("language"):
             StaffProfile.objects.update_or_create(
                 user=obj, defaults={"language": form.cleaned_data["language"]}
             )
         record("staff.changed", actor=actor, target=f"staff:{obj.pk}")
+        if "is_active" in form.changed_data:
+            staff.set_active(obj, wanted, actor)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         if change:  # an invitation's role is given by enrolment.invite
