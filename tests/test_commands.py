@@ -172,7 +172,7 @@ def test_a_partner_added_for_testing_goes_live_only_after_a_passed_report():
         ("partner.conformance_checked", "cli"),
         ("partner.went_live", "cli"),
         ("partner.to_testing", "cli"),
-        ("partner.enabled", "cli"),
+        # Enabling a partner that is enabled changes nothing and records nothing (PARTNER).
     ]
     assert events[0].data == {"testing": True}
     with pytest.raises(CommandError, match="no partner 'nobody'"):

@@ -6,13 +6,14 @@ out-of-order and stale steps are refused."""
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import pytest
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from tests.conftest import sign_in
-from tests.rights_helpers import kari
+from tests.rights_helpers import drain_tasks, kari
 from tillit.audit.models import AuditEvent
 from tillit.disclosure.models import DisclosureCase
 
@@ -66,9 +67,14 @@ def test_an_authority_request_is_weighed_the_person_told_and_only_own_records_di
     step(officer, case, "decide", decision="disclose", reason="Lawful order, narrow scope.")
     assert "does not come next" in step(officer, case, "disclose")  # not before the notice
     step(officer, case, "notify")
-    assert case.step == "notified"
+    assert case.step == "notifying"
     notice = DBTaskResult.objects.filter(task_path__endswith="send_notice")
     assert notice.count() == 1  # through the partner, who holds the contact data
+    assert "not been told yet" in step(officer, case, "disclose")  # the notice is on its way
+    with mock.patch("tillit.disclosure.steps.messages.post", return_value=201):
+        drain_tasks()  # the partner takes the notice
+    case.refresh_from_db()
+    assert case.step == "notified"
     page = step(officer, case, "disclose")
     disclosed = case.disclosed
     assert disclosed["account"]["pseudonymous_id"] == str(kari.id)
@@ -88,6 +94,7 @@ def test_an_authority_request_is_weighed_the_person_told_and_only_own_records_di
         "disclosure.weighed",
         "disclosure.decided_disclose",
         "disclosure.person_notified",
+        "disclosure.notice_delivered",
         "disclosure.disclosed",
         "disclosure.closed",
     ]

@@ -33,7 +33,7 @@ from tillit_partner import note
 
 from tillit.audit.models import AuditEvent, Witness, record
 from tillit.consent.models import ConsentRecord
-from tillit.console import checks, enrolment, roles
+from tillit.console import checks, enrolment, roles, staff
 from tillit.console.models import LinkKind, RecoveryCodes, StaffProfile, language_of
 from tillit.contact import cases
 from tillit.contact.forms import ReplyForm
@@ -147,12 +147,18 @@ class StaffAdmin(UserAdmin):
             messages.success(request, _("The invitation is on its way to %s.") % obj.email)
             return
         obj.is_staff = True
+        # Active or not is the account's state (staff.STAFF): changed by its move, audited.
+        wanted = obj.is_active
+        if "is_active" in form.changed_data:
+            obj.is_active = not wanted
         super().save_model(request, obj, form, change)
         if form.cleaned_data.get("language"):
             StaffProfile.objects.update_or_create(
                 user=obj, defaults={"language": form.cleaned_data["language"]}
             )
         record("staff.changed", actor=actor, target=f"staff:{obj.pk}")
+        if "is_active" in form.changed_data:
+            staff.set_active(obj, wanted, actor)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         if change:  # an invitation's role is given by enrolment.invite
@@ -417,9 +423,11 @@ class PartnerAdmin(ConsoleAdmin):
         actor = f"staff:{request.user.pk}"
         if change:
             # Only what the form changed: a rotation committed while the form was open (its
-            # secrets are not on the form) must not be written back over. Testing is changed
-            # by the sandbox's rule, after the rest (a new endpoint, agreements) is saved.
-            obj.save(update_fields=[f for f in form.changed_data if f != "testing"])
+            # secrets are not on the form) must not be written back over. Testing and active
+            # are the partner's state (PARTNER): changed by its moves, after the rest (a new
+            # endpoint, agreements) is saved.
+            moves = {"testing", "active"}
+            obj.save(update_fields=[f for f in form.changed_data if f not in moves])
         else:
             super().save_model(request, obj, form, change)
             # A new partner gets its signing secret now; response_add shows it once.
@@ -431,6 +439,8 @@ class PartnerAdmin(ConsoleAdmin):
             fields=",".join(sorted(form.changed_data)),
             **({} if change else {"testing": obj.testing}),
         )
+        if change and "active" in form.changed_data:
+            self._set_active(request, Partner.objects.filter(pk=obj.pk), obj.active)
         if change and "testing" in form.changed_data:
             if obj.testing:
                 self._to_testing(request, Partner.objects.filter(pk=obj.pk))
@@ -467,12 +477,7 @@ class PartnerAdmin(ConsoleAdmin):
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[Partner], on: bool) -> None:
         for partner in queryset:
-            Partner.objects.filter(id=partner.id).update(active=on)
-            record(
-                "partner.enabled" if on else "partner.disabled",
-                actor=f"staff:{request.user.pk}",
-                target=f"partner:{partner.slug}",
-            )
+            sandbox.set_active(partner, on, f"staff:{request.user.pk}")
             done = _("%(name)s: resumed") if on else _("%(name)s: paused")
             self.message_user(request, done % {"name": partner.name})
             if on and partner.testing:
@@ -957,10 +962,8 @@ class DisclosureCaseAdmin(Referenced, ConsoleAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        record(
-            "disclosure.registered", actor=f"staff:{request.user.pk}", target=f"disclosure:{obj.pk}"
-        )
+        # Only new cases come here: a case's page (change_view) moves it by its steps.
+        disclosure.register(obj, actor=f"staff:{request.user.pk}")
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None

@@ -1,5 +1,5 @@
-"""A contact-form message as a support case: received, opened (audited), answered by e-mail
-from the console, closed, and shredded 30 days after closing."""
+"""A contact-form message as a support case (CONTACT, contact/models.py): received, opened
+(audited), answered by e-mail from the console, closed, and shredded 30 days after closing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
 from tillit.contact import tasks
-from tillit.contact.models import CaseState, ContactMessage
+from tillit.contact.models import CONTACT, ContactMessage
 from tillit.vault.models import Envelope, Purpose
 from tillit.vault.pii import Pii
 
@@ -55,18 +55,20 @@ def read(message: ContactMessage, staff_id: object) -> dict[str, Any]:
     return {k: v.reveal() for k, v in message.envelope.open().items()}
 
 
-def _claim(message: ContactMessage, version: int, **changes: Any) -> None:
-    updated = ContactMessage.objects.filter(id=message.id, version=version).update(
-        version=version + 1, **changes
-    )
-    if not updated:
+def _claim(message: ContactMessage, version: int, move: str, **changes: Any) -> None:
+    """Make CONTACT's `move` on the case as the page saw it at `version`."""
+    rows = ContactMessage.objects.filter(id=message.id, version=version)
+    if not CONTACT.apply(rows, move, version=version + 1, **changes):
+        now = ContactMessage.objects.filter(id=message.id).values_list("state", flat=True).first()
+        if now is not None and not CONTACT.allows(now, move):
+            raise ValueError(_("the case is closed"))
         raise StaleCase(_("the case was changed by someone else; reload it"))
 
 
 def reply(message: ContactMessage, text: str, version: int, staff_id: object) -> None:
     if not message.by_email or message.envelope is None:
         raise ValueError(_("this person gave no e-mail address: call them instead"))
-    if message.state == CaseState.CLOSED:
+    if not CONTACT.allows(message.state, "reply"):
         raise ValueError(_("the case is closed"))
     now = timezone.now()
     with transaction.atomic():
@@ -80,8 +82,8 @@ def reply(message: ContactMessage, text: str, version: int, staff_id: object) ->
         _claim(
             message,
             version,
+            "reply",
             envelope=envelope,
-            state=CaseState.ANSWERED,
             answered_at=now,
             replies=message.replies + 1,
         )
@@ -92,7 +94,7 @@ def reply(message: ContactMessage, text: str, version: int, staff_id: object) ->
 
 def close(message: ContactMessage, version: int, staff_id: object) -> None:
     with transaction.atomic():
-        _claim(message, version, state=CaseState.CLOSED, closed_at=timezone.now())
+        _claim(message, version, "close", closed_at=timezone.now())
         record("contact.closed", actor=f"staff:{staff_id}", target=f"contact:{message.id}")
 
 

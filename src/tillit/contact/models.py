@@ -11,12 +11,29 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tillit.core import refs
+from tillit.core.lifecycle import Lifecycle, Move
 
 
 class CaseState(models.TextChoices):
     OPEN = "open", _("open")
     ANSWERED = "answered", _("answered")
     CLOSED = "closed", _("closed")
+
+
+# A case is answered any number of times until it is closed; a closed case never moves again
+# (its messages are shredded CONTACT_RETENTION_DAYS after `closed_at`: contact/cases.py). A
+# person who writes again opens a new case.
+CONTACT = Lifecycle(
+    "contact.ContactMessage",
+    CaseState,
+    initial=[CaseState.OPEN],
+    moves=[
+        Move("reply", (CaseState.OPEN, CaseState.ANSWERED), CaseState.ANSWERED,
+             event="contact.replied"),
+        Move("close", (CaseState.OPEN, CaseState.ANSWERED), CaseState.CLOSED,
+             event="contact.closed"),
+    ],
+)  # fmt: skip
 
 
 class ContactMessage(models.Model):

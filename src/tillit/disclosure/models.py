@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from tillit.core import refs
+from tillit.core.lifecycle import Lifecycle, Move
 
 
 class Requester(models.TextChoices):
@@ -24,6 +25,7 @@ class Step(models.TextChoices):
     REGISTERED = "registered", _("registered")
     UNDER_REVIEW = "under_review", _("weighed, waiting for a decision")
     DECIDED = "decided", _("decided")
+    NOTIFYING = "notifying", _("the person is being told (the notice is on its way)")
     NOTIFIED = "notified", _("the person has been told")
     WITHHELD = "withheld", _("telling the person is forbidden by law")
     DISCLOSED = "disclosed", _("disclosed")
@@ -33,6 +35,37 @@ class Step(models.TextChoices):
 class Decision(models.TextChoices):
     DISCLOSE = "disclose", _("disclose")
     REFUSE = "refuse", _("refuse")
+
+
+# A case's steps (disclosure/steps.py makes them). Telling the person is two moves: the
+# officer asks (`notify`), and the case waits until the partner holding the person's contact
+# data has taken the notice (`notice_delivered`); only then may anything be disclosed. A
+# notice the partner can no longer deliver takes the case back to the officer.
+DISCLOSURE = Lifecycle(
+    "disclosure.DisclosureCase",
+    Step,
+    initial=[Step.REGISTERED],
+    field="step",
+    moves=[
+        Move("weigh", (Step.REGISTERED,), Step.UNDER_REVIEW, event="disclosure.weighed"),
+        Move("decide_disclose", (Step.UNDER_REVIEW,), Step.DECIDED,
+             event="disclosure.decided_disclose"),
+        Move("decide_refuse", (Step.UNDER_REVIEW,), Step.DECIDED,
+             event="disclosure.decided_refuse"),
+        Move("notify", (Step.DECIDED,), Step.NOTIFYING, event="disclosure.person_notified"),
+        Move("notice_delivered", (Step.NOTIFYING,), Step.NOTIFIED,
+             event="disclosure.notice_delivered"),
+        Move("notice_undeliverable", (Step.NOTIFYING,), Step.DECIDED,
+             event="disclosure.notice_undeliverable"),
+        Move("withhold", (Step.DECIDED,), Step.WITHHELD, event="disclosure.notice_withheld"),
+        Move("disclose", (Step.NOTIFIED, Step.WITHHELD), Step.DISCLOSED,
+             event="disclosure.disclosed"),
+        # A refusal is closed once decided, and so is a case about nobody in tillit's records
+        # (nothing to disclose, nobody to tell); a disclosure once it is recorded.
+        Move("close_undisclosed", (Step.DECIDED,), Step.CLOSED, event="disclosure.closed"),
+        Move("close", (Step.DISCLOSED,), Step.CLOSED, event="disclosure.closed"),
+    ],
+)  # fmt: skip
 
 
 class DisclosureCase(models.Model):

@@ -1,5 +1,5 @@
-"""The steps of a disclosure case, each allowed only after the one before it, each audited,
-and each refused if someone else moved the case meanwhile."""
+"""The steps of a disclosure case (DISCLOSURE, disclosure/models.py), each allowed only after
+the one before it, each audited, and each refused if someone else moved the case meanwhile."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
-from tillit.disclosure.models import Decision, DisclosureCase, Step
+from tillit.disclosure.models import DISCLOSURE, Decision, DisclosureCase, Step
 from tillit.partners import messages
 from tillit.partners.models import Delivery, DeliveryState
 
@@ -22,16 +23,26 @@ class StepRefused(Exception):
 
 
 def _advance(
-    case: DisclosureCase, version: int, after: list[str], actor: str, event: str, **changes: Any
+    case: DisclosureCase, version: int, move: str, actor: str, event: str, **changes: Any
 ) -> DisclosureCase:
+    """Make `move` (DISCLOSURE) on the case as the actor saw it at `version`."""
+    rows = DisclosureCase.objects.filter(id=case.id, version=version)
+    if move == "close_undisclosed":  # a disclosure about someone is closed once disclosed
+        rows = rows.filter(Q(decision=Decision.REFUSE) | Q(subject__isnull=True))
     with transaction.atomic():
-        moved = DisclosureCase.objects.filter(id=case.id, version=version, step__in=after).update(
-            version=version + 1, **changes
-        )
-        if not moved:
+        if not DISCLOSURE.apply(rows, move, version=version + 1, **changes):
             raise StepRefused(_("the case was changed meanwhile, or this step does not come next"))
         record(f"disclosure.{event}", actor=actor, target=f"disclosure:{case.id}")
     case.refresh_from_db()
+    return case
+
+
+def register(case: DisclosureCase, actor: str) -> DisclosureCase:
+    """A new case, as the requester asked it: it starts registered (DISCLOSURE.initial)."""
+    with transaction.atomic():
+        case.step = DISCLOSURE.initial[0]
+        case.save()
+        record("disclosure.registered", actor=actor, target=f"disclosure:{case.id}")
     return case
 
 
@@ -45,8 +56,7 @@ def weigh(case: DisclosureCase, version: int, balancing: str, actor: str) -> Dis
     """The privacy officer's written balancing: the requester's legal basis and need against
     the person's interests and rights."""
     text = _required(balancing, _("the balancing"))
-    return _advance(case, version, [Step.REGISTERED], actor, "weighed", step=Step.UNDER_REVIEW,
-                    balancing=text)  # fmt: skip
+    return _advance(case, version, "weigh", actor, "weighed", balancing=text)
 
 
 def decide(
@@ -54,8 +64,8 @@ def decide(
 ) -> DisclosureCase:
     if decision not in Decision.values:
         raise StepRefused(_("decide to disclose or to refuse"))
-    return _advance(case, version, [Step.UNDER_REVIEW], actor, f"decided_{decision}",
-                    step=Step.DECIDED, decision=decision,
+    return _advance(case, version, f"decide_{decision}", actor, f"decided_{decision}",
+                    decision=decision,
                     decision_reason=_required(reason, _("the reason")))  # fmt: skip
 
 
@@ -67,14 +77,14 @@ def _disclosing(case: DisclosureCase) -> None:
 
 
 def notify(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
-    """Tell the person before anything is disclosed, through the partner holding their
-    contact data (tillit has none)."""
+    """Ask the partner holding the person's contact data (tillit has none) to tell them. The
+    case waits (`notifying`) until the partner has taken the notice: nothing is disclosed
+    before the person is told (P20)."""
     _disclosing(case)
     if case.subject_id is None or partner_of(case) is None:
         raise StepRefused(_("nobody to tell: the case concerns no one whose data a partner holds"))
     with transaction.atomic():
-        case = _advance(case, version, [Step.DECIDED], actor, "person_notified",
-                        step=Step.NOTIFIED)  # fmt: skip
+        case = _advance(case, version, "notify", actor, "person_notified")
         send_notice.enqueue(str(case.id))
     return case
 
@@ -82,7 +92,7 @@ def notify(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
 def withhold(case: DisclosureCase, version: int, prohibition: str, actor: str) -> DisclosureCase:
     """The law forbids telling the person (e.g. an investigation): the provision is recorded."""
     _disclosing(case)
-    return _advance(case, version, [Step.DECIDED], actor, "notice_withheld", step=Step.WITHHELD,
+    return _advance(case, version, "withhold", actor, "notice_withheld",
                     prohibition=_required(prohibition, _("the legal prohibition")))  # fmt: skip
 
 
@@ -91,16 +101,29 @@ def disclose(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
     from tillit.rights.export import subject_records
 
     _disclosing(case)
+    if case.step == Step.NOTIFYING:
+        raise StepRefused(
+            _("the person has not been told yet: the notice is still on its way to their partner")
+        )
     records = subject_records(case.subject) if case.subject else {}
     records.pop("requests", None)  # the person's own rights requests are not the asker's
-    return _advance(case, version, [Step.NOTIFIED, Step.WITHHELD], actor, "disclosed",
-                    step=Step.DISCLOSED, disclosed=records)  # fmt: skip
+    return _advance(case, version, "disclose", actor, "disclosed", disclosed=records)
 
 
 def close(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
-    after = [Step.DISCLOSED] if case.decision == Decision.DISCLOSE else [Step.DECIDED]
-    return _advance(case, version, after, actor, "closed", step=Step.CLOSED,
-                    closed_at=timezone.now())  # fmt: skip
+    """Close a disclosed case; or a decided one that discloses nothing: refused, or about
+    nobody in tillit's records (there is nothing to disclose and nobody to tell)."""
+    move = "close_undisclosed" if case.step == Step.DECIDED else "close"
+    return _advance(case, version, move, actor, "closed", closed_at=timezone.now())
+
+
+def _notice_answered(case: DisclosureCase, move: str, actor: str) -> None:
+    """The partner's answer to the notice moves the case on, once (a notice sent twice, or
+    answered after the case moved on, moves nothing)."""
+    with transaction.atomic():
+        rows = DisclosureCase.objects.filter(id=case.id)
+        if DISCLOSURE.apply(rows, move, version=F("version") + 1):
+            record(f"disclosure.{move}", actor=actor, target=f"disclosure:{case.id}")
 
 
 def partner_of(case: DisclosureCase) -> Any:
@@ -138,7 +161,7 @@ def send_notice(case_id: str) -> None:
 
     case = DisclosureCase.objects.select_related("subject").filter(id=case_id).first()
     partner = partner_of(case) if case else None
-    if case is None or partner is None or case.subject is None:
+    if case is None or partner is None or case.subject is None or case.step != Step.NOTIFYING:
         return
     dm = datamap.load()
     language = case.subject.language if case.subject.language in NOTICE else "nb"
@@ -168,4 +191,4 @@ def send_notice(case_id: str) -> None:
         send_notice.using(run_after=timezone.now() + timedelta(minutes=10)).enqueue(case_id)
         return
     outcome = "notice_undeliverable" if status in messages.GONE else "notice_delivered"
-    record(f"disclosure.{outcome}", actor=f"partner:{partner.slug}", target=f"disclosure:{case.id}")
+    _notice_answered(case, outcome, f"partner:{partner.slug}")

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from tillit.core.lifecycle import Lifecycle, Move
+from tillit.core.lifecycle import Lifecycle, Move, Refused
 from tillit.core.mail import header_safe
 from tillit.vault.models import Envelope, Purpose
 
@@ -34,6 +34,15 @@ class PartnerQuerySet(models.QuerySet["Partner"]):
             secret_envelope__isnull=False,
         )
 
+    def with_state(self) -> PartnerQuerySet:
+        """Each partner's PartnerState as the column `state` (for values(), not instances)."""
+        return self.annotate(
+            state=models.Case(
+                *(models.When(q, then=models.Value(str(s))) for s, q in PARTNER_STATES.items()),
+                output_field=models.CharField(),
+            )
+        )
+
 
 class PartnerState(models.TextChoices):
     """Where a partner stands: testing (test traffic only), live (receives leads) or paused (a
@@ -42,6 +51,68 @@ class PartnerState(models.TextChoices):
     TESTING = "testing", gettext_lazy("testing")
     LIVE = "live", gettext_lazy("live")
     PAUSED = "paused", gettext_lazy("paused")
+
+
+# A partner's state is not a column: it is read from two flags, `testing` and `active` (which
+# routing, the policy and the sign-up form filter on, through `compliant()`). So each state is
+# the condition on the flags below, each move writes the flags in PARTNER_WRITES, and
+# `move_partner` makes a move with a conditional UPDATE whose WHERE is its source states'
+# conditions (STYLE 6): PARTNER's own `apply` and `take`, which write a state column, are not
+# for it. `Partner.objects.with_state()` reads the state as a column, for the model checks.
+# The flag `active` of a partner in testing does nothing until it goes live (which sets it):
+# pausing or resuming one is recorded and leaves it in testing.
+PARTNER_STATES = {
+    PartnerState.TESTING: Q(testing=True),
+    PartnerState.LIVE: Q(testing=False, active=True),
+    PartnerState.PAUSED: Q(testing=False, active=False),
+}
+PARTNER = Lifecycle(
+    "partners.Partner",
+    PartnerState,
+    # In testing when made in the console or by `partners add`; live when made with --live
+    # (the audit log says "unchecked") or by code that predates the sandbox.
+    initial=[PartnerState.TESTING, PartnerState.LIVE],
+    moves=[
+        # Only with its agreements, a secret and a passing report for its endpoint: sandbox.py.
+        Move("go_live", (PartnerState.TESTING, PartnerState.PAUSED), PartnerState.LIVE,
+             event="partner.went_live"),
+        Move("to_testing", (PartnerState.LIVE, PartnerState.PAUSED), PartnerState.TESTING,
+             event="partner.to_testing"),
+        Move("pause", (PartnerState.LIVE,), PartnerState.PAUSED, event="partner.disabled"),
+        Move("resume", (PartnerState.PAUSED,), PartnerState.LIVE, event="partner.enabled"),
+        Move("pause_in_testing", (PartnerState.TESTING,), PartnerState.TESTING,
+             event="partner.disabled"),
+        Move("resume_in_testing", (PartnerState.TESTING,), PartnerState.TESTING,
+             event="partner.enabled"),
+    ],
+)  # fmt: skip
+PARTNER_WRITES: dict[str, dict[str, bool]] = {
+    "go_live": {"testing": False, "active": True},
+    "to_testing": {"testing": True},
+    "pause": {"active": False},
+    "resume": {"active": True},
+    "pause_in_testing": {"active": False},
+    "resume_in_testing": {"active": True},
+}
+
+
+def move_partner(partner: Partner, name: str, actor: str, **details: Any) -> None:
+    """Make PARTNER's move `name` on the partner as it stands in the database, audited in the
+    same transaction; Refused when its state (by now) cannot start the move. `partner` is
+    updated to match."""
+    from tillit.audit.models import record
+
+    move = PARTNER.move(name)
+    sources = Q()
+    for state in move.sources:
+        sources |= PARTNER_STATES[PartnerState(state)]
+    with transaction.atomic():
+        if not Partner.objects.filter(sources, pk=partner.pk).update(**PARTNER_WRITES[name]):
+            fresh = Partner.objects.filter(pk=partner.pk).first()
+            raise Refused(PARTNER, move, str(fresh.state if fresh else partner.state))
+        record(move.event, actor=actor, target=f"partner:{partner.slug}", **details)
+    for field, value in PARTNER_WRITES[name].items():
+        setattr(partner, field, value)
 
 
 class Partner(models.Model):

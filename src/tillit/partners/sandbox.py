@@ -17,8 +17,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from tillit.audit.models import record as audit
+from tillit.core.lifecycle import Refused
 from tillit.partners import routing
-from tillit.partners.models import Partner, PartnerCheck, PartnerState
+from tillit.partners.models import Partner, PartnerCheck, PartnerState, move_partner
 
 
 class CannotGoLive(Exception):
@@ -112,13 +113,7 @@ def go_live(partner: Partner, actor: str) -> bool:
         if blockers:
             raise CannotGoLive(blockers)
         check = fresh.last_check()
-        Partner.objects.filter(pk=fresh.pk).update(testing=False, active=True)
-        audit(
-            "partner.went_live",
-            actor=actor,
-            target=f"partner:{fresh.slug}",
-            check=check.pk if check else None,
-        )
+        move_partner(fresh, "go_live", actor, check=check.pk if check else None)
     partner.testing, partner.active = False, True
     routing.forget_open()
     return True
@@ -128,10 +123,28 @@ def to_testing(partner: Partner, actor: str) -> bool:
     """Put a partner (back) in testing, at any time, audited: nobody new is assigned to it.
     The people it already holds stay its own (their queued leads, rights requests and
     messages still reach it). False when it was in testing already."""
-    with transaction.atomic():
-        changed = Partner.objects.filter(pk=partner.pk, testing=False).update(testing=True)
-        if changed:
-            audit("partner.to_testing", actor=actor, target=f"partner:{partner.slug}")
-    partner.testing = True
+    try:
+        move_partner(partner, "to_testing", actor)
+    except Refused:  # in testing already (or put there meanwhile)
+        partner.testing = True
+        return False
     routing.forget_open()
-    return bool(changed)
+    return True
+
+
+def set_active(partner: Partner, active: bool, actor: str) -> bool:
+    """Resume (active) or pause a partner, audited; a paused partner is assigned nobody new.
+    A partner in testing only has the flag set (it stays in testing). False when it was so
+    already (nothing changes, nothing is recorded)."""
+    fresh = Partner.objects.filter(pk=partner.pk).first() or partner
+    name = "resume" if active else "pause"
+    if fresh.state == PartnerState.TESTING:
+        name += "_in_testing"
+    if fresh.active == active:
+        return False
+    try:
+        move_partner(partner, name, actor)
+    except Refused:  # moved meanwhile: the caller may try again
+        return False
+    routing.forget_open()
+    return True

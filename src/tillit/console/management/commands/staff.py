@@ -130,11 +130,7 @@ class Command(BaseCommand):
         self._set_active(o["username"], True)
 
     def _set_active(self, username: str, active: bool) -> None:
-        user = self.user(username)
-        user.is_active = active
-        user.save(update_fields=["is_active"])
-        action = "staff.enabled" if active else "staff.disabled"
-        record(action, actor="cli", target=f"staff:{user.pk}")
+        staff.set_active(self.user(username), active, "cli")  # nothing when it was so already
         said = _("%(username)s enabled") if active else _("%(username)s disabled")
         self.stdout.write(said % {"username": username})
 

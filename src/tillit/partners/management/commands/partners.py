@@ -228,13 +228,7 @@ class Command(BaseCommand):
         self._set_active(o["slug"], True)
 
     def _set_active(self, slug: str, active: bool) -> None:
-        if not Partner.objects.filter(slug=slug).update(active=active):
-            raise CommandError(_("no partner %(slug)s") % {"slug": repr(slug)})
-        record(
-            "partner.enabled" if active else "partner.disabled",
-            actor="cli",
-            target=f"partner:{slug}",
-        )
+        sandbox.set_active(_partner(slug), active, "cli")  # nothing when it was so already
         said = _("%(slug)s enabled") if active else _("%(slug)s disabled")
         self.stdout.write(said % {"slug": slug})
         if active and Partner.objects.filter(slug=slug, testing=True).exists():
