@@ -879,8 +879,7 @@ WORK_LEFT = {
     # Those retry_failed_mail (subjects/retention.py) will make ready again.
     "e-mail jobs to try again": "select count(*) from django_tasks_database_dbtaskresult"
     " where status = 'FAILED' and exception_class_path = 'tillit.core.mail.MailNotSent'"
-    " and strpos(traceback, 'not one plain address') = 0"
-    " and strpos(traceback, 'SMTPRecipientsRefused') = 0",
+    " and strpos(traceback, 'not one plain address') = 0",
 }
 
 

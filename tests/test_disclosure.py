@@ -47,6 +47,24 @@ def step(client, case: DisclosureCase, name: str, **fields: str) -> str:
     return page.content.decode()
 
 
+@pytest.mark.promise("P20")
+def test_a_notice_queued_before_the_notifying_step_existed_is_still_sent(
+    client, kari, support, privacy_officer
+):
+    """Before an upgrade, "Tell the person" moved a case to notified at once and queued the
+    notice, which kept itself queued until the partner took it. After the upgrade it goes."""
+    from tillit.disclosure.steps import send_notice
+
+    sign_in(client, support)
+    case = register(client, email="kari@example.com")
+    DisclosureCase.objects.filter(id=case.id).update(step="notified")
+    send_notice.enqueue(str(case.id))
+    with mock.patch("tillit.disclosure.steps.messages.post", return_value=201) as post:
+        drain_tasks()
+    assert post.call_count == 1 and post.call_args.args[2]["kind"] == "notice"
+    assert DisclosureCase.objects.get(id=case.id).step == "notified"
+
+
 @pytest.mark.promise("P22")
 @pytest.mark.promise("P20")
 def test_an_authority_request_is_weighed_the_person_told_and_only_own_records_disclosed(

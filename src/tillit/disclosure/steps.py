@@ -161,7 +161,10 @@ def send_notice(case_id: str) -> None:
 
     case = DisclosureCase.objects.select_related("subject").filter(id=case_id).first()
     partner = partner_of(case) if case else None
-    if case is None or partner is None or case.subject is None or case.step != Step.NOTIFYING:
+    # A case "notified" whose job still runs was told to notify before `notifying` existed
+    # (the job kept itself queued until the partner took the notice): it is sent as then.
+    told = (Step.NOTIFYING, Step.NOTIFIED)
+    if case is None or partner is None or case.subject is None or case.step not in told:
         return
     dm = datamap.load()
     language = case.subject.language if case.subject.language in NOTICE else "nb"

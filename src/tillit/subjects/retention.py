@@ -100,8 +100,10 @@ def requeue_stranded_jobs(now: datetime) -> int:
 MAIL_RETRY_FIRST = timedelta(minutes=1)
 MAIL_RETRY_CAP = timedelta(minutes=60)
 NOT_SENT = "tillit.core.mail.MailNotSent"
-# Reasons that do not pass: an address that cannot carry an e-mail, one the server refused.
-FOR_GOOD = ("not one plain address", "SMTPRecipientsRefused")
+# A reason that does not pass: an address that cannot carry an e-mail. (A refused recipient
+# may be greylisting, 4xx, or gone for good, 5xx; MailNotSent keeps only the kind, so it is
+# tried again like the rest, for the bounded time below.)
+FOR_GOOD = ("not one plain address",)
 
 
 def retry_failed_mail(now: datetime) -> int:
