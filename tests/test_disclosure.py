@@ -65,6 +65,35 @@ def test_a_notice_queued_before_the_notifying_step_existed_is_still_sent(
     assert DisclosureCase.objects.get(id=case.id).step == "notified"
 
 
+@pytest.mark.promise("P20")
+def test_a_notice_the_partner_cannot_take_is_taken_back_by_the_officer(
+    client, kari, support, privacy_officer
+):
+    import httpx
+
+    sign_in(client, support)
+    case = register(client, email="kari@example.com")
+    officer = Client()
+    sign_in(officer, privacy_officer)
+    step(officer, case, "weigh", balancing="A criminal investigation; the scope is narrow.")
+    step(officer, case, "decide", decision="disclose", reason="Lawful order, narrow scope.")
+    page = step(officer, case, "notify")
+    assert case.step == "notifying" and "Take the case back" in page
+    failing = mock.patch(
+        "tillit.disclosure.steps.messages.post", side_effect=httpx.ConnectError("down")
+    )
+    with failing:
+        drain_tasks()  # the partner is down: the notice waits for its next try
+    step(officer, case, "take_back")
+    assert case.step == "decided"
+    assert AuditEvent.objects.filter(
+        action="disclosure.notice_taken_back", target=f"disclosure:{case.pk}"
+    ).exists()
+    assert "does not come next" in step(officer, case, "disclose")  # still nobody told
+    step(officer, case, "withhold", prohibition="Straffeprosessloven § 210a")
+    assert case.step == "withheld"
+
+
 @pytest.mark.promise("P22")
 @pytest.mark.promise("P20")
 def test_an_authority_request_is_weighed_the_person_told_and_only_own_records_disclosed(

@@ -989,6 +989,8 @@ class DisclosureCaseAdmin(Referenced, ConsoleAdmin):
                     disclosure.notify(case, version, actor)
                 elif step == "withhold":
                     disclosure.withhold(case, version, post.get("prohibition", ""), actor)
+                elif step == "take_back":
+                    disclosure.take_back(case, version, actor)
                 elif step == "disclose":
                     disclosure.disclose(case, version, actor)
                 elif step == "close":

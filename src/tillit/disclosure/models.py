@@ -57,6 +57,8 @@ DISCLOSURE = Lifecycle(
              event="disclosure.notice_delivered"),
         Move("notice_undeliverable", (Step.NOTIFYING,), Step.DECIDED,
              event="disclosure.notice_undeliverable"),
+        # The officer takes back a notice the partner cannot take (paused, or failing).
+        Move("take_back", (Step.NOTIFYING,), Step.DECIDED, event="disclosure.notice_taken_back"),
         Move("withhold", (Step.DECIDED,), Step.WITHHELD, event="disclosure.notice_withheld"),
         Move("disclose", (Step.NOTIFIED, Step.WITHHELD), Step.DISCLOSED,
              event="disclosure.disclosed"),

@@ -89,6 +89,13 @@ def notify(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
     return case
 
 
+def take_back(case: DisclosureCase, version: int, actor: str) -> DisclosureCase:
+    """A notice the partner cannot take (it is paused, or keeps failing) is taken back: the
+    case is the officer's again, to tell the person again later or record a prohibition. The
+    notice's job stops at its next try."""
+    return _advance(case, version, "take_back", actor, "notice_taken_back")
+
+
 def withhold(case: DisclosureCase, version: int, prohibition: str, actor: str) -> DisclosureCase:
     """The law forbids telling the person (e.g. an investigation): the provision is recorded."""
     _disclosing(case)
