@@ -25,7 +25,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.tasks import TaskResultStatus
 from django.test import Client
 from django.utils import timezone
-from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
 from django_tasks_db.models import DBTaskResult
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
@@ -530,19 +529,10 @@ def _kept(envelope_id: object) -> bool:
 
 
 def run_jobs(max_tasks: int = 200) -> int:
-    """The worker's e-mail jobs that are due (worker/loop.py `run_tasks`)."""
-    worker = TaskWorker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=max_tasks,
-        worker_id="rights-machine",
-        excluded_queue_names=[],
-    )
-    worker.run()
-    return worker._run_tasks
+    """The worker's e-mail jobs that are due, as its loop runs them."""
+    from tillit.worker.loop import Loop
+
+    return Loop().run_tasks(max_tasks=max_tasks)
 
 
 def unfinished_jobs() -> str:
