@@ -9,8 +9,8 @@ import pytest
 from django.core import mail
 
 from tillit.rights.models import RightsRequest
+from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject
-from tillit.subjects.signup import confirmation_token
 from tillit.vault.models import Envelope
 from tillit.worker.loop import Loop
 

@@ -53,8 +53,8 @@ class Endpoint:
 def endpoints(partner, visitor) -> dict[str, Endpoint]:
     from tillit.offers.sending import opt_out_token
     from tillit.rights import verification
+    from tillit.subjects.confirmation import confirmation_token
     from tillit.subjects.models import Subject
-    from tillit.subjects.signup import confirmation_token
 
     assert WorkerClient().post("/", visitor).status_code == 302
     subject = Subject.objects.get()

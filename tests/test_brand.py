@@ -14,8 +14,8 @@ from tillit.audit.models import AuditEvent
 from tillit.site import brand
 from tillit.site.contrast import Palette, ratio
 from tillit.site.models import Brand
+from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject
-from tillit.subjects.signup import confirmation_token
 from tillit.worker.loop import Loop
 
 pytestmark = pytest.mark.django_db

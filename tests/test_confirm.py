@@ -7,8 +7,8 @@ from django.core import signing
 from django_tasks_db.models import DBTaskResult
 
 from tillit.partners.models import Delivery, DeliveryState
+from tillit.subjects.confirmation import CONFIRM_SALT, confirmation_token
 from tillit.subjects.models import Subject
-from tillit.subjects.signup import CONFIRM_SALT, confirmation_token
 from tillit.worker.loop import Loop
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from tillit.audit.models import AuditEvent
 from tillit.partners.delivery import backoff, deliver_batch
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.partners.posting import Poster
+from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject
-from tillit.subjects.signup import confirmation_token
 from tillit.vault.models import Envelope, Purpose
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]

@@ -24,8 +24,8 @@ def test_liveness_and_readiness(client):
 
 @pytest.mark.promise("P17")
 def test_a_stuck_delivery_queue_makes_the_site_not_ready(client, partner, visitor, settings):
+    from tillit.subjects.confirmation import confirmation_token
     from tillit.subjects.models import Subject
-    from tillit.subjects.signup import confirmation_token
 
     client.post("/", visitor)
     client.post(f"/confirm/{confirmation_token(Subject.objects.get())}/")

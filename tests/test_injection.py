@@ -640,8 +640,8 @@ def test_markup_from_a_partner_or_a_policy_summary_never_runs_in_a_public_page(c
     policy and its changes, the cookie settings; the summaries of what changed, also in the
     notice a returning visitor gets."""
     from tillit.policy import versions
+    from tillit.subjects.confirmation import confirmation_token
     from tillit.subjects.models import Subject
-    from tillit.subjects.signup import confirmation_token
 
     versions.publish("Første versjon.", "First version.", "staff:1", True)
     plant_a_partner()

@@ -25,8 +25,8 @@ from tillit import datamap
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.rights import actions, export
+from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject
-from tillit.subjects.signup import confirmation_token
 from tillit.vault.models import Envelope
 
 # The task worker manages its own connections: outside a test transaction.

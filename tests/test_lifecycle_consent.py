@@ -29,8 +29,9 @@ from tillit.partners.models import DELIVERY, Delivery, DeliveryState, Partner
 from tillit.rights.actions import opt_out_of_offers
 from tillit.rights.models import Kind, PartnerTask, RightsRequest
 from tillit.rights.models import State as RequestState
+from tillit.subjects.confirmation import confirm, confirmation_token
 from tillit.subjects.models import SUBJECT, State, Subject
-from tillit.subjects.signup import Signup, confirm, confirmation_token, register
+from tillit.subjects.signup import Signup, register
 from tillit.vault.pii import Pii
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -24,14 +24,9 @@ from tillit.partners.delivery import Pipeline
 from tillit.partners.models import DELIVERY, Delivery, DeliveryState, Partner
 from tillit.rights.models import Kind, PartnerTask
 from tillit.subjects import retention
+from tillit.subjects.confirmation import ConfirmationInvalid, confirm, confirmation_token
 from tillit.subjects.models import SUBJECT, State, Subject
-from tillit.subjects.signup import (
-    ConfirmationInvalid,
-    Signup,
-    confirm,
-    confirmation_token,
-    register,
-)
+from tillit.subjects.signup import Signup, register
 from tillit.vault.models import Envelope, Purpose
 from tillit.vault.pii import Pii
 

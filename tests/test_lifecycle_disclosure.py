@@ -24,7 +24,8 @@ from tillit.audit.models import AuditEvent
 from tillit.disclosure import steps
 from tillit.disclosure.models import DISCLOSURE, Decision, DisclosureCase, Requester, Step
 from tillit.partners.models import Delivery, DeliveryState, Partner
-from tillit.subjects.signup import Signup, confirm, confirmation_token
+from tillit.subjects.confirmation import confirm, confirmation_token
+from tillit.subjects.signup import Signup
 from tillit.subjects.signup import register as sign_up
 from tillit.vault.pii import Pii
 

@@ -48,8 +48,9 @@ from tillit.rights.models import (
     TaskState,
 )
 from tillit.subjects import retention
+from tillit.subjects.confirmation import confirm, confirmation_token
 from tillit.subjects.models import Subject
-from tillit.subjects.signup import Signup, confirm, confirmation_token, register
+from tillit.subjects.signup import Signup, register
 from tillit.vault.models import Envelope
 from tillit.vault.pii import Pii
 

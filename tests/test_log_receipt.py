@@ -18,8 +18,8 @@ from tillit.audit import logkey, proofs, sequencer
 from tillit.audit.models import Checkpoint, Cosignature, Witness
 from tillit.consent.models import ConsentRecord
 from tillit.rights.actions import _withdraw
+from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject
-from tillit.subjects.signup import confirmation_token
 
 pytestmark = [pytest.mark.django_db, pytest.mark.promise("P3"), pytest.mark.promise("P24")]
 SCRIPT = Path(__file__).parent.parent / "docs" / "verify-receipt.py"

@@ -44,7 +44,7 @@ from tillit.contact.models import ContactMessage
 from tillit.partners import signing
 from tillit.rights import answers, verification
 from tillit.rights.models import Challenge, PartnerTask, RightsRequest, TaskState
-from tillit.site.forms import valid_email
+from tillit.subjects.fields import valid_email
 from tillit.subjects.models import Subject
 from tillit.vault.blind import email_index, normalise_email, phone_index
 from tillit.vault.models import Envelope, Purpose

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from tillit.consent.models import ConsentRecord
+from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject
-from tillit.subjects.signup import confirmation_token
 
 pytestmark = pytest.mark.django_db
 

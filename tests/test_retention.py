@@ -7,9 +7,9 @@ from django.utils import timezone
 from tillit.audit.models import AuditEvent
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery, DeliveryState
+from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject
 from tillit.subjects.retention import fail_undeliverable, shred_unconfirmed
-from tillit.subjects.signup import confirmation_token
 from tillit.vault.models import Envelope, Purpose
 
 pytestmark = pytest.mark.django_db

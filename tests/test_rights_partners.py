@@ -19,7 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from tests.conftest import sign_in
 from tests.rights_helpers import ask, code_for, drain_tasks, kari, prove, requested
 from tillit.audit.models import AuditEvent
-from tillit.rights import fanout
+from tillit.rights import fanout, opendsr
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 
@@ -251,7 +251,7 @@ def test_a_refused_request_is_withdrawn_from_a_partner_that_has_not_acted(client
         assert step() == 1
         assert PartnerTask.objects.get().state == TaskState.CANCELLED
         with httpx.Client() as http:
-            at_partner = fanout._get(http, task.partner, f"/requests/{task.id}")
+            at_partner = opendsr.get(http, task.partner, f"/requests/{task.id}")
         assert at_partner["request_status"] == "cancelled"
     request.refresh_from_db()
     assert (request.state, request.outcome) == ("refused", "refused")

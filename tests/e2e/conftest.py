@@ -408,7 +408,8 @@ SEED = """
 import sys
 import django
 django.setup()
-from tillit.subjects.signup import Signup, confirm, confirmation_token, register
+from tillit.subjects.signup import Signup, register
+from tillit.subjects.confirmation import confirm, confirmation_token
 from tillit.vault.pii import Pii
 start, count = int(sys.argv[1]), int(sys.argv[2])
 for i in range(start, start + count):

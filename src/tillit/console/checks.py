@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from tillit.partners import signing
 from tillit.partners.models import Partner
-from tillit.rights import fanout
+from tillit.rights import opendsr
 
 
 def run(partner: Partner) -> list[tuple[bool, str]]:
@@ -35,10 +35,10 @@ def run(partner: Partner) -> list[tuple[bool, str]]:
             found.append((bool(partner.privacy_email), _("rights requests go by e-mail")))
             return found
         try:
-            discovery = fanout._get(client, partner, "/discovery")
+            discovery = opendsr.get(client, partner, "/discovery")
             kinds = ", ".join(discovery.get("supported_subject_request_types", []))
             ok = _("signed discovery OK (OpenDSR %(version)s: %(kinds)s)")
             found.append((True, ok % {"version": discovery.get("api_version"), "kinds": kinds}))
-        except (httpx.HTTPError, signing.SignatureError, fanout.PartnerError, ValueError) as error:
+        except (httpx.HTTPError, signing.SignatureError, opendsr.PartnerError, ValueError) as error:
             found.append((False, _("discovery failed: %(error)s") % {"error": error}))
     return found

@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from tillit import datamap
-from tillit.site.forms import valid_email, valid_name, valid_phone
+from tillit.subjects.fields import valid_email, valid_name, valid_phone
 
 MAX_MESSAGE = 4000
 

@@ -5,6 +5,7 @@ another origin ever carries cookies (no Access-Control-Allow-Credentials)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 
@@ -58,3 +59,12 @@ def frame_ancestors() -> list[str]:
     """Who may frame the embedded form: the listed sites, and tillit's own pages (the
     console's preview)."""
     return ["'self'", *listed()]
+
+
+def framed(response: HttpResponse) -> HttpResponse:
+    """Only the listed sites may frame this page."""
+    response._csp_config = {  # type: ignore[attr-defined]
+        **settings.SECURE_CSP,
+        "frame-ancestors": frame_ancestors(),
+    }
+    return response

@@ -60,15 +60,6 @@ SIGNUP_JS = """(function () {
 """
 
 
-def framed(response: HttpResponse) -> HttpResponse:
-    """Only the listed sites may frame this page."""
-    response._csp_config = {  # type: ignore[attr-defined]
-        **settings.SECURE_CSP,
-        "frame-ancestors": origins.frame_ancestors(),
-    }
-    return response
-
-
 def from_the_form(request: HttpRequest) -> bool:
     """The post comes from the framed form itself (a browser sends its Origin with a post; a
     form on any other site would carry that site's)."""
@@ -81,16 +72,16 @@ def from_the_form(request: HttpRequest) -> bool:
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return framed(render(request, "embed/signup.html", {"form": signup_form()}))
+        return origins.framed(render(request, "embed/signup.html", {"form": signup_form()}))
     if not from_the_form(request):
         # In the frame, without the cookie dialog or a CSRF cookie.
-        return framed(render(request, "embed/refused.html", status=403))
+        return origins.framed(render(request, "embed/refused.html", status=403))
     form = signup_form(request.POST)
     outcome = take(request, form, "embedded-form")
     if outcome in (Outcome.LIMITED, Outcome.INVALID):
         status = 429 if outcome == Outcome.LIMITED else 400
         context = {"form": form, "limited": outcome == Outcome.LIMITED}
-        return framed(render(request, "embed/signup.html", context, status=status))
+        return origins.framed(render(request, "embed/signup.html", context, status=status))
     return redirect("embed:sent")
 
 
@@ -98,7 +89,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_GET
 def sent(request: HttpRequest) -> HttpResponse:
     context = {"hours": settings.UNCONFIRMED_MAX_AGE_HOURS}
-    return framed(render(request, "embed/sent.html", context))
+    return origins.framed(render(request, "embed/sent.html", context))
 
 
 @require_GET

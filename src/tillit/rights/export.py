@@ -24,7 +24,7 @@ from django.utils import timezone, translation
 from tillit import datamap
 from tillit.consent.models import ConsentRecord
 from tillit.partners.models import Delivery
-from tillit.rights import answers, fanout, laws
+from tillit.rights import answers, laws, opendsr
 from tillit.rights.models import Kind, PartnerTask, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 
@@ -62,14 +62,14 @@ def partner_records(
         path = task.results_url.removeprefix(task.partner.endpoint)
         response = client.get(
             task.results_url,
-            headers=fanout._headers(task.partner, f"GET {path}".encode()),
+            headers=opendsr.headers(task.partner, f"GET {path}".encode()),
             timeout=settings.DELIVERY_TIMEOUT_SECONDS,
         )
         if response.status_code == 404 and _erased_since(request, task):
             continue  # the person's erasure, asked for since, took these results with it
         if response.status_code != 200:
-            raise fanout.PartnerError(f"results answered {response.status_code}")
-        data = fanout._checked(task.partner, response, "dsr-response")
+            raise opendsr.PartnerError(f"results answered {response.status_code}")
+        data = opendsr.checked(task.partner, response, "dsr-response")
         for item in data.get("records", []):
             found.append({"holder": task.partner.name, **item})
     return found, files

@@ -33,21 +33,17 @@ from tillit.rights.models import (
     RightsRequest,
     TaskState,
 )
+from tillit.rights.opendsr import PREFIX, PartnerError, checked, get, headers
 from tillit.vault.models import Envelope
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("tillit.rights")
-PREFIX = "/opendsr/v2"
 OPENDSR_TYPES = {Kind.ACCESS: "access", Kind.PORTABILITY: "portability", Kind.ERASURE: "erasure"}
 GIVE_UP_AFTER = timedelta(days=14)
 POLL_EVERY = timedelta(minutes=5)
 REMIND_EVERY = timedelta(days=5)
-
-
-class PartnerError(Exception):
-    pass
 
 
 def recipients(subject_id: object) -> list[Partner]:
@@ -85,34 +81,6 @@ def plan(request: RightsRequest, partners: list[Partner] | None = None) -> int:
     if not partners:
         finish(request)
     return len(partners)
-
-
-def _headers(partner: Partner, signed: bytes) -> dict[str, str]:
-    return {
-        signing.HEADER: signing.sign(partner.secrets(), signed, purpose="dsr"),
-        "Content-Type": "application/json",
-    }
-
-
-def _checked(partner: Partner, response: httpx.Response, purpose: str) -> dict[str, Any]:
-    signing.verify(
-        partner.secrets(), response.content, response.headers.get(signing.HEADER), purpose=purpose
-    )
-    data = json.loads(response.content)
-    if not isinstance(data, dict):
-        raise PartnerError("answer is not a JSON object")
-    return data
-
-
-def _get(client: httpx.Client, partner: Partner, path: str) -> dict[str, Any]:
-    response = client.get(
-        partner.endpoint + PREFIX + path,
-        headers=_headers(partner, f"GET {PREFIX}{path}".encode()),
-        timeout=settings.DELIVERY_TIMEOUT_SECONDS,
-    )
-    if response.status_code != 200:
-        raise PartnerError(f"GET {path} answered {response.status_code}")
-    return _checked(partner, response, "dsr-response")
 
 
 def body(task: PartnerTask, discovery: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +154,7 @@ def _changes(request: RightsRequest) -> dict[str, Any] | None:
 
 def send(client: httpx.Client, task: PartnerTask) -> None:
     partner = task.partner
-    discovery = _get(client, partner, "/discovery")
+    discovery = get(client, partner, "/discovery")
     kind = task.request.kind
     types = set(discovery.get("supported_subject_request_types", []))
     types |= set(discovery.get("tillit_request_types", []))
@@ -196,12 +164,12 @@ def send(client: httpx.Client, task: PartnerTask) -> None:
     response = client.post(
         partner.endpoint + PREFIX + "/requests",
         content=raw,
-        headers=_headers(partner, raw),
+        headers=headers(partner, raw),
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
     )
     if response.status_code not in (200, 201):
         raise PartnerError(f"POST /requests answered {response.status_code}")
-    answer = _checked(partner, response, "dsr-response")
+    answer = checked(partner, response, "dsr-response")
     if answer.get("subject_request_id") != str(task.id):
         raise PartnerError("the answer names another request")
     with transaction.atomic():
@@ -331,12 +299,12 @@ def cancel(client: httpx.Client, task: PartnerTask) -> None:
     partner, path = task.partner, f"{PREFIX}/requests/{task.id}"
     response = client.delete(
         partner.endpoint + path,
-        headers=_headers(partner, f"DELETE {path}".encode()),
+        headers=headers(partner, f"DELETE {path}".encode()),
         timeout=settings.DELIVERY_TIMEOUT_SECONDS,
     )
     if response.status_code in (202, 404):
         if response.status_code == 202:
-            _checked(partner, response, "dsr-response")
+            checked(partner, response, "dsr-response")
         # 404: it never arrived, so there is nothing to withdraw; the partner said so.
         with transaction.atomic():
             if PARTNER_TASK.apply(
@@ -349,7 +317,7 @@ def cancel(client: httpx.Client, task: PartnerTask) -> None:
                     arrived=response.status_code == 202,
                 )
     elif response.status_code in (400, 409):  # carried out already, or being carried out
-        update(task, _get(client, partner, f"/requests/{task.id}"))
+        update(task, get(client, partner, f"/requests/{task.id}"))
     else:
         raise PartnerError(f"DELETE /requests answered {response.status_code}")
 
@@ -404,7 +372,7 @@ def step(client: httpx.Client, batch: int = 20) -> int:
             elif task.state == TaskState.WAITING:
                 send(client, task)
             else:
-                update(task, _get(client, task.partner, f"/requests/{task.id}"))
+                update(task, get(client, task.partner, f"/requests/{task.id}"))
         except (httpx.HTTPError, signing.SignatureError, PartnerError, ValueError) as error:
             _failed(task, f"{type(error).__name__}: {error}", now)
         handled += 1

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tillit import datamap
 from tillit.rights.models import Kind
-from tillit.site.forms import country_choices, valid_email, valid_name, valid_phone
+from tillit.subjects.fields import country_choices, valid_email, valid_name, valid_phone
 
 
 class StartForm(forms.Form):

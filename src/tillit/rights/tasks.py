@@ -79,7 +79,7 @@ def send_completed(request_id: str) -> None:
 
         from tillit.partners.signing import SignatureError
         from tillit.rights import export
-        from tillit.rights.fanout import PartnerError
+        from tillit.rights.opendsr import PartnerError
 
         try:
             with httpx.Client() as client:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tillit.audit.models import record
 from tillit.partners import signing
 from tillit.partners.models import Delivery, Partner
-from tillit.rights import actions, answers, export, fanout, laws, verification
+from tillit.rights import actions, answers, export, fanout, laws, opendsr, verification
 from tillit.rights.forms import CodeForm, PortabilityForm, RectifyForm, StartForm
 from tillit.rights.models import Kind, PartnerTask, RightsRequest, TaskState
 from tillit.site.ratelimit import hit, hit_key
@@ -199,6 +199,6 @@ def partner_answer(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "rights/partner_answer.html", context, status=400)
     try:
         fanout.answered(task, form.cleaned_data["answer"], form.sealed_file())
-    except fanout.PartnerError:
+    except opendsr.PartnerError:
         return render(request, "rights/partner_answer_gone.html", {"answered": True}, status=410)
     return render(request, "rights/partner_answered.html", {"task": task, "rr": rr})

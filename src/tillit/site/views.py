@@ -20,10 +20,11 @@ from django.views.decorators.http import require_http_methods
 from tillit import datamap
 from tillit.consent import cookies, receipts
 from tillit.consent.models import ConsentRecord
+from tillit.embed import origins
 from tillit.site import brand
 from tillit.site.forms import SignupForm, signup_form
 from tillit.site.ratelimit import hit
-from tillit.subjects import intake
+from tillit.subjects import confirmation, intake
 from tillit.subjects import signup as flow
 
 log = logging.getLogger("tillit.site")
@@ -97,8 +98,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         return render(request, "site/confirm.html", {"token": token})
     try:
-        subject = flow.confirm(token)
-    except flow.ConfirmationInvalid:
+        subject = confirmation.confirm(token)
+    except confirmation.ConfirmationInvalid:
         return render(
             request,
             "site/confirm_invalid.html",
@@ -185,10 +186,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     if "/embed/" in request.path:
         # The framed form says it in its frame, not as a page the browser refuses to show.
-        from tillit.embed.views import framed
-
         response.xframe_options_exempt = True  # type: ignore[attr-defined]
-        framed(response)
+        origins.framed(response)
     return response
 
 

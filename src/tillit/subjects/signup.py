@@ -5,34 +5,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
-from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tillit import datamap
-from tillit.audit.models import AuditEvent, new_event, record, record_all
+from tillit.audit.models import AuditEvent, new_event, record_all
 from tillit.consent.models import Action, ConsentRecord
 from tillit.partners import routing
-from tillit.partners.models import DELIVERY, Delivery, Partner
+from tillit.partners.models import Delivery, Partner
 from tillit.policy import versions
 from tillit.subjects import tasks
-from tillit.subjects.models import SUBJECT, State, Subject
+from tillit.subjects.models import State, Subject
 from tillit.vault.blind import email_index, phone_index
 from tillit.vault.models import Envelope, Purpose, sealed
 from tillit.vault.pii import Pii
 
-CONFIRM_SALT = "tillit.subjects.confirm"
-
 
 class NoPartner(Exception):
     """No compliant partner serves this country (or all are at their cap) today."""
-
-
-class ConfirmationInvalid(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -244,31 +236,3 @@ def _tell_known_address(signup: Signup, index: str) -> None:
         tasks.send_already_registered.enqueue(
             str(notice.id), signup.language, str(existing.id) if existing else ""
         )
-
-
-def confirmation_token(subject: Subject) -> str:
-    return signing.dumps(str(subject.id), salt=CONFIRM_SALT, compress=False)
-
-
-def confirm(token: str) -> Subject:
-    """Activate the account and release its lead to the worker. Following the link twice is fine."""
-    max_age = timedelta(hours=settings.UNCONFIRMED_MAX_AGE_HOURS)
-    try:
-        subject_id = signing.loads(token, salt=CONFIRM_SALT, max_age=max_age)
-    except signing.BadSignature:
-        raise ConfirmationInvalid(token) from None
-    now = timezone.now()
-    with transaction.atomic():
-        won = SUBJECT.apply(Subject.objects.filter(id=subject_id), "confirm", confirmed_at=now)
-        if won:
-            DELIVERY.apply(
-                Delivery.objects.filter(subject_id=subject_id),
-                "release",
-                next_attempt_at=now,
-                released_at=now,
-            )
-            record("subject.confirmed", actor="visitor", target=f"subject:{subject_id}")
-    subject = Subject.objects.select_related("partner").filter(id=subject_id).first()
-    if subject is None or subject.state != State.ACTIVE:
-        raise ConfirmationInvalid(token)
-    return subject

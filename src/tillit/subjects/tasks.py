@@ -14,8 +14,8 @@ from tillit.vault.models import Envelope
 @task()
 def send_confirmation(subject_id: str) -> None:
     from tillit.partners.models import Delivery
+    from tillit.subjects.confirmation import confirmation_token
     from tillit.subjects.models import State, Subject
-    from tillit.subjects.signup import confirmation_token
 
     subject = Subject.objects.filter(id=subject_id, state=State.PENDING).first()
     delivery = Delivery.objects.filter(subject_id=subject_id, envelope__isnull=False).first()
