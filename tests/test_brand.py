@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import sign_in
 from tillit import datamap
 from tillit.audit.models import AuditEvent
+from tillit.datamap.contrast import Palette, ratio
 from tillit.site import brand
-from tillit.site.contrast import Palette, ratio
 from tillit.site.models import Brand
 from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject

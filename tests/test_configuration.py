@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 from django.core.checks import run_checks
 
+import tillit
 from tillit import datamap
 from tillit.env import KNOWN
 
@@ -22,7 +23,7 @@ def test_every_environment_variable_is_documented():
 
 
 def test_every_system_check_id_is_documented():
-    source = "\n".join(p.read_text() for p in Path(datamap.__file__).parent.rglob("checks.py"))
+    source = "\n".join(p.read_text() for p in Path(tillit.__file__).parent.rglob("checks.py"))
     ids = set(re.findall(r'id="(tillit\.[EW]\d+)"', source))
     assert ids and all(f"`{i}`" in DOCS.read_text() for i in ids)
 

@@ -22,12 +22,13 @@ from hypothesis.stateful import initialize, invariant, precondition, rule
 from tests.conftest import CANARY_NAME, make_partner
 from tests.machines import SECRET, Machine, PartnerHere, ask, explore
 from tillit.consent.models import Action, ConsentRecord
+from tillit.datamap import Kind
 from tillit.offers import sending
 from tillit.offers.models import MESSAGE, MessageState, Offer, OfferMessage
 from tillit.partners.delivery import deliver_batch
 from tillit.partners.models import DELIVERY, Delivery, DeliveryState, Partner
 from tillit.rights.actions import opt_out_of_offers
-from tillit.rights.models import Kind, PartnerTask, RightsRequest
+from tillit.rights.models import PartnerTask, RightsRequest
 from tillit.rights.models import State as RequestState
 from tillit.subjects.confirmation import confirm, confirmation_token
 from tillit.subjects.models import SUBJECT, State, Subject

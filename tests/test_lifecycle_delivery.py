@@ -20,9 +20,10 @@ from hypothesis.stateful import initialize, invariant, precondition, rule
 from tests.conftest import CANARY_NAME, make_partner
 from tests.machines import SECRET, Machine, PartnerHere, ask, explore
 from tillit.audit.models import AuditEvent
+from tillit.datamap import Kind
 from tillit.partners.delivery import Pipeline
 from tillit.partners.models import DELIVERY, Delivery, DeliveryState, Partner
-from tillit.rights.models import Kind, PartnerTask
+from tillit.rights.models import PartnerTask
 from tillit.subjects import retention
 from tillit.subjects.confirmation import ConfirmationInvalid, confirm, confirmation_token
 from tillit.subjects.models import SUBJECT, State, Subject

@@ -36,12 +36,12 @@ from tillit_partner.store import MemoryStore
 from tests.conftest import CANARY_NAME, make_partner
 from tests.machines import Machine, explore
 from tillit.audit.models import AuditEvent
+from tillit.datamap import Kind
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.rights import actions, answers, deadlines, export, fanout, verification
 from tillit.rights.models import (
     PARTNER_TASK,
     RIGHTS_REQUEST,
-    Kind,
     PartnerTask,
     RightsRequest,
     State,

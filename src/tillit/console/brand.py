@@ -25,8 +25,9 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from tillit import datamap
 from tillit.audit.models import record
+from tillit.datamap.brand import LOGO_MAX_BYTES, sniff
+from tillit.datamap.contrast import Palette
 from tillit.site import brand
-from tillit.site.contrast import Palette
 from tillit.site.forms import signup_form
 from tillit.site.models import Brand
 
@@ -71,8 +72,8 @@ class BrandForm(forms.ModelForm):
         upload = self.cleaned_data.get("upload")
         if upload is None:
             return None
-        data = upload.read(brand.LOGO_MAX_BYTES + 1)
-        if len(data) > brand.LOGO_MAX_BYTES or not brand.sniff(data):
+        data = upload.read(LOGO_MAX_BYTES + 1)
+        if len(data) > LOGO_MAX_BYTES or not sniff(data):
             raise forms.ValidationError(
                 _("A logo must be a PNG, JPEG, WebP or SVG image of at most 200 kB.")
             )
@@ -126,7 +127,7 @@ def _save(request: HttpRequest, form: BrandForm) -> None:
         row.pk = 1
         if form.cleaned_data.get("upload"):
             row.logo = form.cleaned_data["upload"]
-            row.logo_type = brand.sniff(row.logo)
+            row.logo_type = sniff(row.logo)
         elif form.cleaned_data.get("remove_logo"):
             row.logo, row.logo_type = b"", ""
         fallback = brand.build(datamap.load(), None).palette

@@ -21,8 +21,9 @@ from django.utils.translation import gettext as _
 from tillit import datamap
 from tillit.consent.models import Action, ConsentRecord, CookieConsent
 from tillit.console.charts import Series, chart
+from tillit.datamap import Kind
 from tillit.partners.models import Delivery, DeliveryState
-from tillit.rights.models import Kind, RightsRequest
+from tillit.rights.models import RightsRequest
 from tillit.subjects.models import Subject
 
 PERIODS = (7, 30, 90)

@@ -17,10 +17,11 @@ from django.utils.translation import gettext as _
 
 from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
+from tillit.datamap import Kind
 from tillit.offers.models import MESSAGE, MOVE_TO, MessageState, Offer, OfferMessage
 from tillit.partners import messages
 from tillit.partners.models import Delivery, DeliveryState
-from tillit.rights.models import Kind, RightsRequest, State
+from tillit.rights.models import RightsRequest, State
 from tillit.subjects.models import State as SubjectState
 from tillit.subjects.models import Subject
 

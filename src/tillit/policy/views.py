@@ -12,10 +12,10 @@ from django.utils.translation import get_language
 
 from tillit import datamap
 from tillit.audit.models import LogKey
+from tillit.datamap import Kind
 from tillit.policy import versions
 from tillit.policy.models import PolicyVersion
 from tillit.rights import laws
-from tillit.rights.models import Kind
 
 
 def _lang() -> str:

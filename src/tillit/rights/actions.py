@@ -12,17 +12,11 @@ from django.utils.translation import gettext as _
 from tillit import datamap
 from tillit.audit.models import record
 from tillit.consent.models import Action, ConsentRecord
+from tillit.datamap import Kind
 from tillit.partners.models import DELIVERY, Delivery
 from tillit.policy import versions
 from tillit.rights import deadlines, fanout, tasks
-from tillit.rights.models import (
-    PARTNER_TASK,
-    RIGHTS_REQUEST,
-    Challenge,
-    Kind,
-    PartnerTask,
-    RightsRequest,
-)
+from tillit.rights.models import PARTNER_TASK, RIGHTS_REQUEST, Challenge, PartnerTask, RightsRequest
 from tillit.subjects.models import SUBJECT, Subject
 from tillit.subjects.models import State as SubjectState
 from tillit.vault.blind import phone_index

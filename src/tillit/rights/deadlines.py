@@ -7,19 +7,9 @@ each law's figures are data, and this module only counts.
 
 from __future__ import annotations
 
-import calendar
 from datetime import datetime
 
 from tillit import datamap
-
-
-def add_months(when: datetime, months: int) -> datetime:
-    """The same date `months` later, or that month's last day when it has no such date
-    (31 January + 1 month = 28 or 29 February)."""
-    month0 = when.month - 1 + months
-    year, month = when.year + month0 // 12, month0 % 12 + 1
-    day = min(when.day, calendar.monthrange(year, month)[1])
-    return when.replace(year=year, month=month, day=day)
 
 
 def law_for(country: str | None) -> datamap.Law:

@@ -23,9 +23,10 @@ from django.utils import timezone, translation
 
 from tillit import datamap
 from tillit.consent.models import ConsentRecord
+from tillit.datamap import Kind
 from tillit.partners.models import Delivery
 from tillit.rights import answers, laws, opendsr
-from tillit.rights.models import Kind, PartnerTask, RightsRequest, TaskState
+from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 
 if TYPE_CHECKING:

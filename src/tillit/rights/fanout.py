@@ -22,17 +22,11 @@ from django.utils import timezone
 
 from tillit import datamap
 from tillit.audit.models import record
+from tillit.datamap import Kind
 from tillit.partners import signing
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.rights import tasks
-from tillit.rights.models import (
-    PARTNER_TASK,
-    RIGHTS_REQUEST,
-    Kind,
-    PartnerTask,
-    RightsRequest,
-    TaskState,
-)
+from tillit.rights.models import PARTNER_TASK, RIGHTS_REQUEST, PartnerTask, RightsRequest, TaskState
 from tillit.rights.opendsr import PREFIX, PartnerError, checked, get, headers
 from tillit.vault.models import Envelope
 

@@ -7,7 +7,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from tillit import datamap
-from tillit.rights.models import Kind
+from tillit.datamap import Kind
 from tillit.subjects.fields import country_choices, valid_email, valid_name, valid_phone
 
 

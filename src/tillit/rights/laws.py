@@ -16,7 +16,7 @@ from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from tillit import datamap
-from tillit.rights.models import Kind
+from tillit.datamap import Kind
 from tillit.subjects.fields import country_choices
 
 

@@ -15,17 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from tillit.core import refs
 from tillit.core.lifecycle import Lifecycle, Move
-
-
-class Kind(models.TextChoices):
-    ACCESS = "access", _("See my data")
-    RECTIFICATION = "rectification", _("Correct my data")
-    RESTRICTION = "restriction", _("Limit the use of my data")
-    PORTABILITY = "portability", _("Take my data with me")
-    ERASURE = "erasure", _("Delete my data")
-    STOP_OFFERS = "stop_offers", _("Stop offer notifications")
-    WITHDRAW = "withdraw", _("Withdraw all my consent")
-    OBJECTION = "objection", _("Object to processing")
+from tillit.datamap import Kind
 
 
 class Challenge(models.Model):

@@ -21,32 +21,11 @@ from django.db import DatabaseError, transaction
 
 from tillit import datamap
 from tillit.datamap import Text
-from tillit.site.contrast import Palette
+from tillit.datamap.brand import sniff
+from tillit.datamap.contrast import Palette
 
 BRAND_SECONDS = 30
-LOGO_MAX_BYTES = 200_000
-LOGO_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".webp": "image/webp",
-    ".svg": "image/svg+xml",
-}
 DEFAULT = Palette(background="#fbfbf8", text="#1b1f24", accent="#0b5cad", accent_text="#ffffff")
-
-
-def sniff(data: bytes) -> str:
-    """The image type the bytes are, or '' for anything else (a logo must be an image)."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    head = data[:1024].lstrip().lower()
-    if (head.startswith(b"<svg") or head.startswith(b"<?xml")) and b"<svg" in head:
-        return "image/svg+xml"
-    return ""
 
 
 @dataclass(frozen=True)

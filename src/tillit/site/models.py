@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from tillit.site.brand import LOGO_MAX_BYTES
+from tillit.datamap.brand import LOGO_MAX_BYTES
 
 
 class Brand(models.Model):
     """One row (pk 1). Each field left empty falls back to the data map's [operator] and
     [brand]; the colours are saved only together, and only when they meet WCAG 2.2 AA
-    (site/contrast.py)."""
+    (datamap/contrast.py)."""
 
     name = models.CharField(_("name"), max_length=200, blank=True)
     email = models.EmailField(_("e-mail address"), blank=True)
