@@ -209,7 +209,7 @@ def test_going_live_makes_it_active_and_assigned_and_back_to_testing_stops_it():
 
 @pytest.mark.promise("P18")
 def test_the_policy_proof_and_the_endpoint_check_leave_testing_partners_out():
-    from tillit.core.checks import partner_endpoints
+    from tillit.ops.checks import partner_endpoints
 
     make_testing_partner(dpa_signed_on=None, endpoint="http://sandboxed.example.com")
     assert proof.partners() == []

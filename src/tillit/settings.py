@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "axes",
     "tillit.core",
+    "tillit.ops",
     "tillit.vault",
     "tillit.audit",
     "tillit.subjects",

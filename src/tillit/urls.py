@@ -2,8 +2,8 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
-from tillit.core import health
 from tillit.embed import urls as embed_urls
+from tillit.ops import health
 from tillit.rights import views as rights_views
 from tillit.site import views
 

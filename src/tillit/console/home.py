@@ -31,7 +31,7 @@ from tillit.audit.models import AuditEvent, LogAlarm, LogState, Witness
 from tillit.consent.models import Action, ConsentRecord, CookieConsent
 from tillit.console.charts import Series, chart
 from tillit.contact.models import CaseState, ContactMessage
-from tillit.core.health import queue_ages, queue_depths
+from tillit.ops.health import queue_ages, queue_depths
 from tillit.partners.models import Delivery, DeliveryState, Partner
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.subjects.models import Subject

@@ -143,7 +143,7 @@ def receipt(request: HttpRequest, receipt_id: uuid.UUID, fmt: str = "html") -> H
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness: the process answers (readiness is /healthz/ready, see core/health.py)."""
+    """Liveness: the process answers (readiness is /healthz/ready, see ops/health.py)."""
     return HttpResponse("ok", content_type="text/plain")
 
 

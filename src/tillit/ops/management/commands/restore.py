@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from tillit.core.management.commands.backup import POSTGRES_GUIDANCE, on_postgres
+from tillit.ops.management.commands.backup import POSTGRES_GUIDANCE, on_postgres
 
 
 class Command(BaseCommand):
