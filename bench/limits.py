@@ -1,7 +1,7 @@
 """What a rate-limit count costs, where the counters live, against a whole cookie choice.
 
 The limits that guard people (codes per address, sign-ups, codes and contact messages per IP)
-are counted where every web process looks (site/ratelimit.py): in the shared database by
+are counted where every web process looks (core/ratelimit.py): in the shared database by
 default, in Redis when it is configured. Each count is one statement; this measures its wall
 time on a fresh `tillit init --demo` site, --hits counts per round spread over 500 addresses,
 best of --rounds, next to the old per-process memory (LocMem, which did not hold across
@@ -52,7 +52,7 @@ def main() -> None:
     from django.core.cache.backends.locmem import LocMemCache
     from django.test import override_settings
 
-    from tillit.site import ratelimit
+    from tillit.core import ratelimit
 
     results = {"cookie choice (baseline)": per_call(lambda i: cookie_choice(), 500, args.rounds)}
 

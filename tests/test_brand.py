@@ -11,9 +11,9 @@ import pytest
 from tests.conftest import sign_in
 from tillit import datamap
 from tillit.audit.models import AuditEvent
+from tillit.core import brand
+from tillit.core.models import Brand
 from tillit.datamap.contrast import Palette, ratio
-from tillit.site import brand
-from tillit.site.models import Brand
 from tillit.subjects.confirmation import confirmation_token
 from tillit.subjects.models import Subject
 from tillit.worker.loop import Loop

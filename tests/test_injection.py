@@ -63,7 +63,7 @@ def row_counts() -> dict[str, int]:
     counts = {}
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
-            if table in ("django_session", "site_attempts"):
+            if table in ("django_session", "core_attempts"):
                 # A page view may start a session, and every attempt counts against its rate
                 # limit, refused or not: neither is the input kept.
                 continue

@@ -16,9 +16,9 @@ from tests.test_signup import everything_stored
 from tests.visitors import record_signups
 from tillit.audit.models import AuditEvent
 from tillit.consent.models import ConsentRecord
+from tillit.core.models import Attempts
 from tillit.partners.models import Delivery, Partner
 from tillit.policy import versions
-from tillit.site.models import Attempts
 from tillit.subjects import intake
 from tillit.subjects.models import Subject
 from tillit.vault.models import Envelope, EnvelopeQuerySet, Purpose

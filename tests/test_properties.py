@@ -142,7 +142,7 @@ def spoiled(
 
 # A refused attempt still counts against its rate limit (or an attacker could probe for free):
 # the one change a refusal makes, to a counter that holds no input.
-COUNTERS = "site_attempts"
+COUNTERS = "core_attempts"
 
 
 def snapshot() -> dict[str, list[str]]:

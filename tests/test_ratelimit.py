@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from django.db import connection
 
-from tillit.site.models import Attempts
-from tillit.site.ratelimit import forget_spent_attempts, hit_key
+from tillit.core.models import Attempts
+from tillit.core.ratelimit import forget_spent_attempts, hit_key
 from tillit.subjects.retention import RULES
 
 pytestmark = pytest.mark.promise("P3")
@@ -78,5 +78,5 @@ def test_on_postgresql_the_counters_stay_out_of_the_write_ahead_log():
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'site_attempts'")
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'core_attempts'")
         assert cursor.fetchone() == ("u",)

@@ -112,7 +112,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_LOCKOUT_CALLABLE = "tillit.console.security.locked_out"
-AXES_CLIENT_IP_CALLABLE = "tillit.site.ratelimit.axes_client_ip"
+AXES_CLIENT_IP_CALLABLE = "tillit.core.ratelimit.axes_client_ip"
 AXES_VERBOSE = False
 OTP_TOTP_ISSUER = "tillit"
 # How long a staff member's enrolment link (an invitation, a new authenticator) works.

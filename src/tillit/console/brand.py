@@ -25,11 +25,11 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from tillit import datamap
 from tillit.audit.models import record
+from tillit.core import brand
+from tillit.core.models import Brand
 from tillit.datamap.brand import LOGO_MAX_BYTES, sniff
 from tillit.datamap.contrast import Palette
-from tillit.site import brand
 from tillit.site.forms import signup_form
-from tillit.site.models import Brand
 
 COLOURS = ("background", "text", "accent", "accent_text")
 TEXTS = ("lede_nb", "lede_en", "thanks_nb", "thanks_en", "signature_nb", "signature_en")
@@ -91,7 +91,7 @@ class BrandForm(forms.ModelForm):
         return data
 
 
-@permission_required("site.change_brand", raise_exception=True)
+@permission_required("core.change_brand", raise_exception=True)
 def edit(request: HttpRequest) -> HttpResponse:
     saved = Brand.objects.filter(pk=1).first() or Brand(pk=1)
     form = BrandForm(request.POST or None, request.FILES or None, instance=saved)
@@ -143,7 +143,7 @@ def _save(request: HttpRequest, form: BrandForm) -> None:
 
 
 @xframe_options_sameorigin
-@permission_required("site.change_brand", raise_exception=True)
+@permission_required("core.change_brand", raise_exception=True)
 def preview(request: HttpRequest) -> HttpResponse:
     """The sign-up page as it would look with the brand not yet saved (framed by the brand
     page; the values travel signed, nothing is written)."""
@@ -176,7 +176,7 @@ def _preview_page(request: HttpRequest, shown: brand.Brand) -> HttpResponse:
     )
 
 
-@permission_required("site.change_brand", raise_exception=True)
+@permission_required("core.change_brand", raise_exception=True)
 def preview_css(request: HttpRequest) -> HttpResponse:
     try:
         values = signing.loads(request.GET.get("t", ""), salt=PREVIEW_SALT, max_age=PREVIEW_SECONDS)

@@ -67,8 +67,8 @@ ROLES: dict[str, list[str]] = {
         "audit.change_witness",
         "audit.change_logalarm",
         "policy.view_policyversion",
-        "site.view_brand",
-        "site.change_brand",
+        "core.view_brand",
+        "core.change_brand",
     ],
 }
 

@@ -94,7 +94,7 @@ class ConsoleSite(OTPAdminSite):
         ("audit", "audit.view_auditevent", gettext_lazy("The consent log"), "audit-verify"),
         ("partners", "partners.view_delivery", gettext_lazy("Dashboard"), "dashboard"),
         ("partners", "partners.change_partner", gettext_lazy("Your own site"), "embed"),
-        ("partners", "site.change_brand", gettext_lazy("Your brand"), "brand"),
+        ("partners", "core.change_brand", gettext_lazy("Your brand"), "brand"),
     ]
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from tillit.contact import cases
 from tillit.contact.forms import ContactForm
 from tillit.contact.models import ContactMessage
-from tillit.site.ratelimit import hit
+from tillit.core.ratelimit import hit
 
 log = logging.getLogger("tillit.contact")
 

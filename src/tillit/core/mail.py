@@ -49,7 +49,7 @@ def send_templated(name: str, to: Pii, context: dict[str, Any], language: str) -
         # The forms refuse such addresses; this is the last line, for one that got past them.
         raise MailNotSent(f"{name} e-mail not sent: the address is not one plain address")
     with translation.override(language):
-        from tillit.site import brand  # the brand reads the database: imported when sent
+        from tillit.core import brand  # the brand reads the database: imported when sent
 
         shown = brand.current()
         ctx = {"operator": shown.operator, "brand": shown, "site_url": settings.SITE_URL, **context}

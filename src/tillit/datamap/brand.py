@@ -1,6 +1,6 @@
 """The data map's [brand]: what an operator's brand may be. Colours that meet WCAG 2.2 AA
 (contrast.py), its texts in both languages, and a logo that is an image (PNG, JPEG, WebP or
-SVG, by its first bytes) of at most 200 kB next to operator.toml. site/brand.py applies the same
+SVG, by its first bytes) of at most 200 kB next to operator.toml. core/brand.py applies the same
 rules to what an administrator sets in the console."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ BRAND_TEXTS = ("lede", "thanks", "signature")
 
 
 def check_brand(brand: Any, bad: Any) -> None:
-    """The operator's brand (site/brand.py): colours that meet WCAG AA, texts in both
+    """The operator's brand (core/brand.py): colours that meet WCAG AA, texts in both
     languages, and a logo that is an image of at most 200 kB next to this file."""
     if not isinstance(brand, dict):
         bad(("brand",), "[brand] must be a table")

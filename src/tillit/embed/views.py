@@ -30,8 +30,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from tillit import datamap
 from tillit.consent import cookies
+from tillit.core import brand
 from tillit.embed import origins
-from tillit.site import brand
 from tillit.site.forms import signup_form
 from tillit.site.views import Outcome, take
 

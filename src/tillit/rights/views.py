@@ -14,13 +14,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tillit.audit.models import record
+from tillit.core.ratelimit import hit, hit_key
 from tillit.datamap import Kind
 from tillit.partners import signing
 from tillit.partners.models import Delivery, Partner
 from tillit.rights import actions, answers, export, fanout, laws, opendsr, verification
 from tillit.rights.forms import CodeForm, PortabilityForm, RectifyForm, StartForm
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
-from tillit.site.ratelimit import hit, hit_key
 
 
 def _lang() -> str:

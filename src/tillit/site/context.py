@@ -7,8 +7,8 @@ from django.urls import translate_url
 from django.utils.translation import get_language
 
 from tillit import datamap
+from tillit.core import brand
 from tillit.policy import versions
-from tillit.site import brand
 
 
 def operator(request: HttpRequest) -> dict[str, Any]:

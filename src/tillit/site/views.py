@@ -20,10 +20,10 @@ from django.views.decorators.http import require_http_methods
 from tillit import datamap
 from tillit.consent import cookies, receipts
 from tillit.consent.models import ConsentRecord
+from tillit.core import brand
+from tillit.core.ratelimit import hit
 from tillit.embed import origins
-from tillit.site import brand
 from tillit.site.forms import SignupForm, signup_form
-from tillit.site.ratelimit import hit
 from tillit.subjects import confirmation, intake
 from tillit.subjects import signup as flow
 

@@ -14,12 +14,12 @@ from django_tasks_db.models import DBTaskResult
 from tillit.audit.models import record
 from tillit.audit.sequencer import thin_checkpoints
 from tillit.contact.cases import forget_closed_contacts
+from tillit.core.ratelimit import forget_spent_attempts
 from tillit.partners.delivery import fail
 from tillit.partners.models import DELIVERY, Delivery, DeliveryState, forget_old_secrets
 from tillit.rights.actions import alarm_overdue
 from tillit.rights.export import forget_stale_exports
 from tillit.rights.verification import forget_stale_challenges
-from tillit.site.ratelimit import forget_spent_attempts
 from tillit.subjects.models import SUBJECT, State, Subject
 from tillit.vault.models import Envelope, Purpose
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.console.embed import snippets
-from tillit.site import brand
+from tillit.core import brand
 
 PAGE = """<!doctype html>
 <html lang="{lang}">

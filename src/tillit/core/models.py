@@ -1,4 +1,5 @@
-"""The operator's brand as set in the console (site/brand.py reads it with the data map)."""
+"""The two rows of shared state below the domain: the operator's brand as set in the console
+(core/brand.py reads it with the data map) and the rate limits' counters (core/ratelimit.py)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class Brand(models.Model):
 
 class Attempts(models.Model):
     """How many times one keyed value (an IP address, an e-mail address, each only as an HMAC)
-    tried one thing in one window: the rate limits' counters (site/ratelimit.py), shared by every
+    tried one thing in one window: the rate limits' counters (core/ratelimit.py), shared by every
     web process through the database. A row is worth nothing once its window has passed; the
     worker deletes it then. On PostgreSQL the table is UNLOGGED (no write-ahead log: a crash
     empties it, which lifts the limits for the rest of the window and loses nothing else)."""

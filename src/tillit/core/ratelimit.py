@@ -4,7 +4,7 @@ web process.
 A limit kept in each process's own memory multiplies with the processes: with two, an inbox
 would get twice the codes the limit allows. So the counters live where all web processes
 look: in Redis when the installation has it (TILLIT_REDIS_URL), otherwise in the database they
-share (site.Attempts: one INSERT … ON CONFLICT … RETURNING per attempt, its own small
+share (core.Attempts: one INSERT … ON CONFLICT … RETURNING per attempt, its own small
 transaction; UNLOGGED on PostgreSQL). When Redis cannot be reached the database counts
 instead, so an outage of the cache neither takes the site down nor lifts the limits.
 
@@ -27,7 +27,7 @@ from django.db import connections, router
 from django.http import HttpRequest
 
 from tillit.core import rows
-from tillit.site.models import Attempts
+from tillit.core.models import Attempts
 
 log = logging.getLogger("tillit.site")
 

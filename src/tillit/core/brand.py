@@ -2,7 +2,7 @@
 operator's own (the sign-up page's lede, the thank-you page, e-mail signatures).
 
 They come from the data map's [operator] and [brand] (operator.toml) and, field by field, from
-what an administrator set in the console (site.models.Brand), which wins. Every public page
+what an administrator set in the console (core.models.Brand), which wins. Every public page
 and e-mail reads `current()`: it is kept in each process for BRAND_SECONDS, so a visitor's
 page costs no query; a change in the console shows in every process within that time. When
 the database cannot be read, the brand last read is used (the data map's if none was)."""
@@ -104,7 +104,7 @@ def current() -> Brand:
     dm = datamap.load()
     if _kept["brand"] is not None and _kept["key"] == id(dm) and time.monotonic() < _kept["until"]:
         return _kept["brand"]
-    from tillit.site.models import Brand as Row
+    from tillit.core.models import Brand as Row
 
     try:
         # In a savepoint: a failed read must not spoil a transaction the caller holds.

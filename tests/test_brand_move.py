@@ -1,0 +1,49 @@
+"""The brand and the rate limits' counters moved from the site app to core (core/migrations/0001):
+an installation that set its brand before the move keeps it, and the administrators keep the
+right to change it (the permission follows its content type, it is not made anew)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = [("site", "0002_attempts"), ("core", None)]
+
+
+@pytest.mark.promise("P21")
+@pytest.mark.django_db(transaction=True)
+def test_a_brand_set_before_the_move_keeps_its_rows_and_its_administrators():
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    executor.loader.build_graph()
+    old = executor.loader.project_state(list(executor.loader.applied_migrations)).apps
+    old.get_model("site", "Brand").objects.create(pk=1, name="Example Brokers AS")
+    old.get_model("site", "Attempts").objects.create(key="k" * 64, count=3, expires=2**40)
+    old_type = old.get_model("contenttypes", "ContentType").objects.get_or_create(
+        app_label="site", model="brand"
+    )[0]
+    permission = old.get_model("auth", "Permission").objects.get_or_create(
+        content_type_id=old_type.id, codename="change_brand", defaults={"name": "Can change brand"}
+    )[0]
+    group = old.get_model("auth", "Group").objects.create(name="brand-keepers")
+    group.permissions.add(permission)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    ContentType.objects.clear_cache()
+
+    from django.contrib.auth.models import Group
+
+    from tillit.core.models import Attempts, Brand
+
+    assert Brand.objects.get(pk=1).name == "Example Brokers AS"
+    assert Attempts.objects.get(key="k" * 64).count == 3
+    kept = Group.objects.get(name="brand-keepers").permissions.get()
+    assert (kept.id, kept.content_type.app_label, kept.codename) == (
+        permission.id,
+        "core",
+        "change_brand",
+    )
+    assert not ContentType.objects.filter(app_label="site", model="brand").exists()
