@@ -18,13 +18,39 @@ read at start; a vkey that does not parse stops the start.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 from tillit_partner import note
 
-from tillit.env import env_list, env_path, env_secret, env_str
+
+# A partner's own project reads its environment its own way; these few lines stand in for that,
+# so the example uses nothing of tillit's but the partner library.
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name, "")
+    return Path(raw).expanduser().resolve() if raw else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    items = [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+    return items or default
+
+
+def env_secret(name: str) -> str:
+    """NAME, or the contents of the file NAME_FILE names (a container's secret)."""
+    if file_name := os.environ.get(f"{name}_FILE"):
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"{name}_FILE cannot be read: {error.strerror}") from None
+    return os.environ.get(name, "")
+
 
 _tillit_data = env_path("TILLIT_DATA_DIR", Path.cwd() / "tillit-data")
 DATA_DIR = env_path("PARTNER_DATA_DIR", _tillit_data / "demo" / "partner")

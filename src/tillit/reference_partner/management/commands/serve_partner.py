@@ -1,10 +1,10 @@
+import os
 import secrets
+import sys
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-
-from tillit.core.serve import exec_server
 
 
 class Command(BaseCommand):
@@ -28,10 +28,12 @@ class Command(BaseCommand):
         from tillit.reference_partner import witness
 
         witness.witness_key()
-        exec_server(
-            "tillit.reference_partner.wsgi:application",
-            host=options["host"],
-            port=options["port"],
-            workers=options["workers"],
-            threads=options["threads"],
-        )
+        # Granian in this process's place, so signals reach it (no access log: paths carry ids).
+        argv = [sys.executable, "-m", "granian", "--interface", "wsgi"]
+        argv += ["tillit.reference_partner.wsgi:application", "--no-ws", "--log-level", "warning"]
+        argv += ["--host", str(options["host"]), "--port", str(options["port"])]
+        argv += ["--workers", str(options["workers"])]
+        argv += ["--blocking-threads", str(options["threads"])]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(argv[0], argv)
