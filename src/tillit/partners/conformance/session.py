@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from tillit_partner import signing
 
 from tillit.partners.conformance import identities
-from tillit.partners.conformance.answers import Answer, Failed, network_error
+from tillit.partners.conformance.answers import Answer, Failed, fetch
 from tillit.partners.conformance.identities import Lead, encode
 from tillit.rights.fanout import PREFIX as DSR
 from tillit.rights.fanout import request_body
@@ -31,8 +31,6 @@ PURPOSES = ("lead", "receipt", "message", "message-receipt", "dsr", "dsr-respons
 STATUSES = ("pending", "in_progress", "completed", "cancelled")
 # How far along each status is: a repeated request may not go back.
 PROGRESS = {"pending": 0, "in_progress": 1, "completed": 2, "cancelled": 2}
-# No answer of the protocol comes near this; a partner that floods is cut off here.
-MAX_ANSWER_BYTES = 262_144
 SHOWN_BYTES = 160
 
 
@@ -96,37 +94,15 @@ class Session:
         """One request to `<endpoint><path>` (or to `url`), its whole answer read. Never
         raises: no answer is an Answer without a status. With `purpose`, a 4xx answer is kept
         to check that it is signed with it."""
-        start = time.monotonic()
-        try:
-            with self.http.stream(
-                method, url or self.endpoint + path, content=content, headers=headers
-            ) as response:
-                read = b""
-                for chunk in response.iter_bytes():
-                    read += chunk
-                    if len(read) > MAX_ANSWER_BYTES:
-                        break
-                answer = Answer(
-                    method,
-                    path,
-                    response.status_code,
-                    read[:MAX_ANSWER_BYTES],
-                    {k.lower(): v for k, v in response.headers.items()},
-                    time.monotonic() - start,
-                )
-        except httpx.TimeoutException:
-            answer = Answer(
-                method,
-                path,
-                None,
-                elapsed=time.monotonic() - start,
-                error=_("no answer within %(seconds)s s") % {"seconds": f"{self.timeout:g}"},
-                timed_out=True,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
-            answer = Answer(
-                method, path, None, elapsed=time.monotonic() - start, error=network_error(error)
-            )
+        answer = fetch(
+            self.http,
+            method,
+            path,
+            url or self.endpoint + path,
+            content=content,
+            headers=headers,
+            timeout=self.timeout,
+        )
         with self._lock:
             self.answers.append(answer)
             if purpose and answer.status is not None and 400 <= answer.status < 500:
