@@ -25,7 +25,7 @@ def test_every_lifecycle_covers_its_models_states_and_reaches_them_all():
 
     assert {"partners.Delivery", "subjects.Subject"} <= set(REGISTRY)
     # Derived from flags, not a column: their tables map each state and move onto the flags
-    # (partners/models.py move_partner, console/staff.py set_active).
+    # (partners/models/partner.py move_partner, console/staff.py set_active).
     derived = {"partners.Partner", "auth.User"}
     for label, lifecycle in REGISTRY.items():
         if label in derived:

@@ -4,7 +4,7 @@ command line, its signing secret rotated with and without an overlap, retention 
 and people routed all the while, in any order Hypothesis finds, against the real database
 (P18: only partners with agreements and a passing check on record receive data).
 
-The partner's state is derived from two flags (PARTNER in partners/models.py); the machine
+The partner's state is derived from two flags (PARTNER in partners/models/partner.py); the machine
 watches it through `Partner.objects.with_state()`."""
 
 from __future__ import annotations

@@ -33,12 +33,60 @@ def build(receipt_id: uuid.UUID) -> dict[str, Any]:
     if not records:
         raise ReceiptNotFound(receipt_id)
     subject = records[0].subject
-    lang = records[0].language
     dm = datamap.load()
     partner = subject.partner
-    with override(lang):
+    with override(records[0].language):
         purposes = [_purpose(dm, r, partner) for r in records if r.purpose in dm.purposes]
     controller = _controller_party(dm)
+    return {
+        "header": {
+            "schema_version": SCHEMA,
+            "receipt_id": str(receipt_id),
+            "pii_principal_id": f"subject:{subject.id}",
+        },
+        "processing": _processing(dm, records[0], controller, purposes),
+        "parties": _parties(controller, partner),
+        "events": _events(records, subject),
+        # Proof that these events are in the consent log as they were given (docs/log.md).
+        "log": proofs.receipt_section(subject.ref),
+    }
+
+
+def _processing(
+    dm: datamap.DataMap,
+    first: ConsentRecord,
+    controller: dict[str, str],
+    purposes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The receipt's processing section: the notice, the law, the controller, where the data
+    is kept, how to withdraw, and the purposes."""
+    subject, lang = first.subject, first.language
+    partner = subject.partner
+    return {
+        "privacy_notice": {
+            "url": settings.SITE_URL + dm.policy_path,
+            "version": first.policy_version,
+        },
+        "language": lang,
+        # The person's law (P33), named in the receipt's language.
+        "jurisdiction": f"{dm.law(subject.country).name.get(lang, '')}; {subject.country}",
+        "collection_method": first.method,
+        "pii_controllers": [controller["party_id"]],
+        "storage_locations": [
+            "encrypted at the controller until delivered (at most 72 hours)",
+            f"the processor: {partner.name}" if partner else "none",
+        ],
+        "withdrawal_method": {
+            "email": dm.contacts["privacy"],
+            "description": "Write to us, or use the privacy centre.",
+        },
+        "authority_party": dm.authority(subject.country).get("name", ""),
+        "purposes": purposes,
+    }
+
+
+def _parties(controller: dict[str, str], partner: Any) -> list[dict[str, str]]:
+    """The controller, and the partner (the processor) when the person has one."""
     parties = [controller]
     if partner:
         parties.append(
@@ -50,6 +98,11 @@ def build(receipt_id: uuid.UUID) -> dict[str, Any]:
                 "url": partner.privacy_policy_url,
             }
         )
+    return parties
+
+
+def _events(records: list[ConsentRecord], subject: Any) -> list[dict[str, Any]]:
+    """Each consent given, refused or withdrawn, and the confirmation of the address."""
     events = [
         {
             "event_time": r.at.isoformat(),
@@ -70,38 +123,7 @@ def build(receipt_id: uuid.UUID) -> dict[str, Any]:
                 "event_state": "dpv:ConsentGiven",
             }
         )
-    return {
-        "header": {
-            "schema_version": SCHEMA,
-            "receipt_id": str(receipt_id),
-            "pii_principal_id": f"subject:{subject.id}",
-        },
-        "processing": {
-            "privacy_notice": {
-                "url": settings.SITE_URL + dm.policy_path,
-                "version": records[0].policy_version,
-            },
-            "language": lang,
-            # The person's law (P33), named in the receipt's language.
-            "jurisdiction": f"{dm.law(subject.country).name.get(lang, '')}; {subject.country}",
-            "collection_method": records[0].method,
-            "pii_controllers": [controller["party_id"]],
-            "storage_locations": [
-                "encrypted at the controller until delivered (at most 72 hours)",
-                f"the processor: {partner.name}" if partner else "none",
-            ],
-            "withdrawal_method": {
-                "email": dm.contacts["privacy"],
-                "description": "Write to us, or use the privacy centre.",
-            },
-            "authority_party": dm.authority(subject.country).get("name", ""),
-            "purposes": purposes,
-        },
-        "parties": parties,
-        "events": events,
-        # Proof that these events are in the consent log as they were given (docs/log.md).
-        "log": proofs.receipt_section(subject.ref),
-    }
+    return events
 
 
 def _purpose(dm: datamap.DataMap, record: ConsentRecord, partner: Any) -> dict[str, Any]:

@@ -55,6 +55,17 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 def _schemas(dm: datamap.DataMap) -> dict[str, Any]:
+    return {
+        **_signup_schemas(dm),
+        "Error": _error_schema(),
+        **_cookie_schemas(dm),
+        "SignupForm": {"type": "object", "description": "Fields, countries, consents, policy"},
+        "CookieBanner": {"type": "object", "description": "Texts, categories and version"},
+    }
+
+
+def _signup_schemas(dm: datamap.DataMap) -> dict[str, Any]:
+    """A sign-up as the data map's fields and consents make it, and its acceptance."""
     purposes = dm.consent_purposes()
     required = [name for name, f in dm.fields.items() if f.required and name in api.TEXT_KEYS]
     return {
@@ -91,29 +102,34 @@ def _schemas(dm: datamap.DataMap) -> dict[str, Any]:
                 "confirm_within_hours": {"type": "integer"},
             },
         },
-        "Error": {
+    }
+
+
+def _error_schema() -> dict[str, Any]:
+    """Every refusal's body: a code, a message and, for a body that breaks a rule, its fields."""
+    field_errors = {
+        "type": "array",
+        "items": {
             "type": "object",
-            "required": ["error", "message"],
-            "properties": {
-                "error": {"type": "string", "description": "A stable code, for programs"},
-                "message": {"type": "string", "description": "For people, in their language"},
-                "detail": {"type": "string"},
-                "fields": {
-                    "type": "object",
-                    "additionalProperties": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                        },
-                    },
-                },
-            },
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
         },
+    }
+    return {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "A stable code, for programs"},
+            "message": {"type": "string", "description": "For people, in their language"},
+            "detail": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": field_errors},
+        },
+    }
+
+
+def _cookie_schemas(dm: datamap.DataMap) -> dict[str, Any]:
+    """A cookie choice, with the data map's optional categories, and the proof kept of it."""
+    return {
         "CookieChoice": {
             "type": "object",
             "additionalProperties": False,
@@ -138,34 +154,35 @@ def _schemas(dm: datamap.DataMap) -> dict[str, Any]:
                 "language": LANGUAGE,
             },
         },
-        "CookieProof": {
-            "type": "object",
-            "required": ["consent_id", "action", "granted", "refused", "token", "max_age"],
-            "properties": {
-                "consent_id": {"type": "string", "format": "uuid"},
-                "action": {"type": "string"},
-                "source": {"type": "string"},
-                "granted": {"type": "array", "items": {"type": "string"}},
-                "refused": {"type": "array", "items": {"type": "string"}},
-                "banner_version": {"type": "string"},
-                "policy_version": {"type": "string"},
-                "language": {"type": "string"},
-                "at": {"type": "string", "format": "date-time"},
-                "token": {
-                    "type": "string",
-                    "description": "Keep it (the banner keeps it in the tillit_consent cookie) "
-                    "and send it with the next choice",
-                },
-                "max_age": {"type": "integer", "description": "Seconds the choice holds"},
+        "CookieProof": _cookie_proof_schema(),
+    }
+
+
+def _cookie_proof_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["consent_id", "action", "granted", "refused", "token", "max_age"],
+        "properties": {
+            "consent_id": {"type": "string", "format": "uuid"},
+            "action": {"type": "string"},
+            "source": {"type": "string"},
+            "granted": {"type": "array", "items": {"type": "string"}},
+            "refused": {"type": "array", "items": {"type": "string"}},
+            "banner_version": {"type": "string"},
+            "policy_version": {"type": "string"},
+            "language": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+            "token": {
+                "type": "string",
+                "description": "Keep it (the banner keeps it in the tillit_consent cookie) "
+                "and send it with the next choice",
             },
+            "max_age": {"type": "integer", "description": "Seconds the choice holds"},
         },
-        "SignupForm": {"type": "object", "description": "Fields, countries, consents, policy"},
-        "CookieBanner": {"type": "object", "description": "Texts, categories and version"},
     }
 
 
 def document(dm: datamap.DataMap) -> dict[str, Any]:
-    language = [{"name": "language", "in": "query", "required": False, "schema": LANGUAGE}]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -178,53 +195,66 @@ def document(dm: datamap.DataMap) -> dict[str, Any]:
             ),
         },
         "servers": [{"url": settings.SITE_URL}],
-        "paths": {
-            "/api/v1/signups": {
-                "post": {
-                    "operationId": "signUp",
-                    "summary": "Sign a person up; a confirmation link goes to their address",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("Signup")}},
-                    },
-                    "responses": {
-                        "202": _json("SignupAccepted", "Accepted: the same for a known address"),
-                        **_errors(400, 403, 405, 413, 415, 429, 503),
-                    },
-                }
-            },
-            "/api/v1/signup-form": {
-                "get": {
-                    "operationId": "describeSignupForm",
-                    "summary": "The fields, countries and consent texts to show",
-                    "parameters": language,
-                    "responses": {"200": _json("SignupForm", "The form"), **_errors(403, 405)},
-                }
-            },
-            "/api/v1/cookie-banner": {
-                "get": {
-                    "operationId": "describeCookieBanner",
-                    "summary": "The cookie banner's texts, categories and version",
-                    "parameters": language,
-                    "responses": {"200": _json("CookieBanner", "The banner"), **_errors(403, 405)},
-                }
-            },
-            "/api/v1/cookie-choices": {
-                "post": {
-                    "operationId": "chooseCookies",
-                    "summary": "Record a visitor's cookie choice; the proof is kept",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("CookieChoice")}},
-                    },
-                    "responses": {
-                        "201": _json("CookieProof", "Recorded"),
-                        **_errors(400, 403, 405, 413, 415, 503),
-                    },
-                }
-            },
-        },
+        "paths": {**_signup_paths(), **_cookie_paths()},
         "components": {"schemas": _schemas(dm)},
+    }
+
+
+def _language() -> list[dict[str, Any]]:
+    return [{"name": "language", "in": "query", "required": False, "schema": LANGUAGE}]
+
+
+def _signup_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/signups": {
+            "post": {
+                "operationId": "signUp",
+                "summary": "Sign a person up; a confirmation link goes to their address",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("Signup")}},
+                },
+                "responses": {
+                    "202": _json("SignupAccepted", "Accepted: the same for a known address"),
+                    **_errors(400, 403, 405, 413, 415, 429, 503),
+                },
+            }
+        },
+        "/api/v1/signup-form": {
+            "get": {
+                "operationId": "describeSignupForm",
+                "summary": "The fields, countries and consent texts to show",
+                "parameters": _language(),
+                "responses": {"200": _json("SignupForm", "The form"), **_errors(403, 405)},
+            }
+        },
+    }
+
+
+def _cookie_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/cookie-banner": {
+            "get": {
+                "operationId": "describeCookieBanner",
+                "summary": "The cookie banner's texts, categories and version",
+                "parameters": _language(),
+                "responses": {"200": _json("CookieBanner", "The banner"), **_errors(403, 405)},
+            }
+        },
+        "/api/v1/cookie-choices": {
+            "post": {
+                "operationId": "chooseCookies",
+                "summary": "Record a visitor's cookie choice; the proof is kept",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CookieChoice")}},
+                },
+                "responses": {
+                    "201": _json("CookieProof", "Recorded"),
+                    **_errors(400, 403, 405, 413, 415, 503),
+                },
+            }
+        },
     }
 
 

@@ -30,9 +30,18 @@ from django.utils.translation import gettext as _
 
 from tillit import datamap
 
-# The modules of checks register them, in the order of each stage.
-from tillit.partners.conformance import afterwards, leads, messages, rights  # noqa: F401
+# The modules of checks register them, in the order of each stage (the order imported here,
+# so none of them imports another).
+from tillit.partners.conformance import (  # noqa: F401
+    afterwards,
+    callbacks,
+    cleanup,
+    leads,
+    messages,
+    rights,
+)
 from tillit.partners.conformance import witness as witness_checks  # noqa: F401
+from tillit.partners.conformance.answers import Failed, Skipped
 from tillit.partners.conformance.listener import Listener
 from tillit.partners.conformance.registry import (
     CHECKS,
@@ -44,7 +53,7 @@ from tillit.partners.conformance.registry import (
     Check,
 )
 from tillit.partners.conformance.report import FAIL, PASS, SKIP, Report, Result
-from tillit.partners.conformance.session import Failed, Session, Skipped
+from tillit.partners.conformance.session import Session
 from tillit.partners.conformance.witness import WitnessTarget
 
 if TYPE_CHECKING:
@@ -110,7 +119,7 @@ def run(
     selected = [c for c in ORDERED if checks is None or c.id in checks or c.id == "cleanup"]
     keys = [bytes(s) for s in secrets]
     host, port = listen or ("127.0.0.1", 0)
-    listener = Listener(host, port, rights.verified_callback(keys))
+    listener = Listener(host, port, callbacks.verified_callback(keys))
     session = Session(
         endpoint,
         keys,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from tillit.partners.conformance.answers import Failed, Skipped
 from tillit.partners.conformance.registry import AFTER, LAST, check
-from tillit.partners.conformance.session import Failed, Session, Skipped
+from tillit.partners.conformance.session import Session
 
 SHOWN = 3
 

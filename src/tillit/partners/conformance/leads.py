@@ -14,8 +14,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from tillit_partner import signing
 
+from tillit.partners.conformance.answers import Answer, Failed
+from tillit.partners.conformance.identities import NAME, Lead
 from tillit.partners.conformance.registry import FIRST, check
-from tillit.partners.conformance.session import NAME, Answer, Failed, Lead, Session
+from tillit.partners.conformance.session import Session
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Far enough outside the five minutes' tolerance that a partner's clock a minute off still

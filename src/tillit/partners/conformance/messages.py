@@ -10,14 +10,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from tillit_partner import signing
 
+from tillit.partners.conformance.identities import encode, message
 from tillit.partners.conformance.registry import check
-from tillit.partners.conformance.session import Session, encode
+from tillit.partners.conformance.session import Session
 
 
 @check("messages.offer", gettext_lazy("An offer is delivered (201), a repeat gets 200"))
 def messages_offer(s: Session) -> str | None:
     lead, _receipt = s.stored()
-    offer = s.message(lead.subject_ref)
+    offer = message(lead.subject_ref)
     s.delivered(
         s.post_message(offer),
         offer,
@@ -32,7 +33,7 @@ def messages_offer(s: Session) -> str | None:
 
 @check("messages.unknown", gettext_lazy("A message to nobody the partner holds gets 404"))
 def messages_unknown(s: Session) -> str | None:
-    offer = s.message(str(uuid.uuid4()))
+    offer = message(str(uuid.uuid4()))
     answer = s.post_message(offer)
     if answer.status != 404:
         raise s.fail(
@@ -46,7 +47,7 @@ def messages_unknown(s: Session) -> str | None:
 @check("messages.signature", gettext_lazy("A message without a good signature gets 401"))
 def messages_signature(s: Session) -> str | None:
     lead, _receipt = s.stored()
-    offer = s.message(lead.subject_ref)
+    offer = message(lead.subject_ref)
     required = _("401, and nothing delivered: anyone could write to the partner's customers")
     forged = signing.sign(token_hex(32).encode(), encode(offer), purpose="message")
     for sent, answer in (

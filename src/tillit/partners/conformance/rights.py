@@ -1,43 +1,26 @@
 """The checks of the rights API (docs/partners.md: Rights requests), each request sent as
-rights/fanout.py sends tillit's, and the erasure of every test identity at the end."""
+rights/fanout.py sends tillit's. The callbacks that follow are callbacks.py's checks, and the
+erasure of every test identity at the end cleanup.py's."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from secrets import token_hex
 from typing import Any
 
-from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 from tillit_partner import signing
 
-from tillit.partners.conformance.listener import Callback
-from tillit.partners.conformance.registry import AFTER, CLEANUP, RIGHTS, check
-from tillit.partners.conformance.session import (
-    DSR,
-    NAME,
-    PHONE,
-    Failed,
-    Lead,
-    Session,
-    Skipped,
-    encode,
-)
+from tillit.partners.conformance.answers import Failed, Skipped
+from tillit.partners.conformance.identities import NAME, PHONE, Lead, encode, message
+from tillit.partners.conformance.registry import RIGHTS, check
+from tillit.partners.conformance.session import DSR, PROGRESS, Session, created_required
 
 OPENDSR_TYPES = ("access", "portability", "erasure")
 TILLIT_TYPES = ("rectification", "withdraw", "stop_offers", "restriction", "objection")
-PROGRESS = {"pending": 0, "in_progress": 1, "completed": 2, "cancelled": 2}
 RECTIFIED = {"name": NAME + " Rectified", "phone": PHONE}
-
-
-def _created_required() -> str:
-    return _(
-        "201 with {controller_id, subject_request_id, request_status, "
-        "expected_completion_time}, signed `dsr-response` (Rights requests)"
-    )
 
 
 @check(
@@ -131,7 +114,7 @@ def lifecycle(s: Session, kind: str, subject_ref: str, **extra: Any) -> dict[str
     body = s.dsr_body(kind, subject_ref, **extra)
     request_id = body["subject_request_id"]
     sent = _("a rights request (%(kind)s) for a test lead, signed `dsr`") % {"kind": kind}
-    first = s.dsr_status(s.dsr_post(body), request_id, (201,), sent, _created_required())
+    first = s.dsr_status(s.dsr_post(body), request_id, (201,), sent, created_required())
     again = s.dsr_status(
         s.dsr_post(body),
         request_id,
@@ -255,11 +238,11 @@ def _no_more_offers(s: Session, kind: str) -> str | None:
     lead, _receipt = s.stored()
     lifecycle(s, kind, lead.subject_ref)
     sent = _("an offer to the test lead after its %(kind)s request was completed") % {"kind": kind}
-    offer = s.message(lead.subject_ref)
+    offer = message(lead.subject_ref)
     answer = s.post_message(offer)
     if answer.status != 410:
         raise s.fail(answer, sent, _("410: the person may not get offers any more"))
-    notice = s.message(lead.subject_ref, kind="notice")
+    notice = message(lead.subject_ref, kind="notice")
     s.delivered(
         s.post_message(notice),
         notice,
@@ -323,7 +306,7 @@ def rights_cancel_pending(s: Session) -> str | None:
     body = s.dsr_body("erasure", lead.subject_ref)
     request_id = body["subject_request_id"]
     sent = _("an erasure request for a test lead, signed `dsr`")
-    first = s.dsr_status(s.dsr_post(body), request_id, (201,), sent, _created_required())
+    first = s.dsr_status(s.dsr_post(body), request_id, (201,), sent, created_required())
     if first["request_status"] != "pending":
         raise Skipped(
             _(
@@ -342,178 +325,3 @@ def rights_cancel_pending(s: Session) -> str | None:
     if after["request_status"] != "cancelled":
         raise Failed(sent, _("the request was carried out after all"), _("nothing more done"))
     return None
-
-
-# --- Callbacks ----------------------------------------------------------------------------
-
-
-@check(
-    "rights.callback",
-    gettext_lazy("Each completed request is called back, signed `dsr-callback`"),
-    needs=RIGHTS,
-    stage=AFTER,
-)
-def rights_callback(s: Session) -> str | None:
-    expected = dict(s.completed)
-    if not expected:
-        raise Skipped(_("no rights request was completed, so no callback was due"))
-
-    def settled(callbacks: list[Callback]) -> bool:
-        # One callback for each request is enough to judge: a partner calls back once for
-        # each change of status, so a bad one is not followed by a good one.
-        return set(expected) <= {_request_of(c) for c in callbacks}
-
-    callbacks = s.listener.wait(settled, s.wait_seconds)
-    sent = ngettext(
-        "%(count)d rights request with status_callback_urls [%(url)s]",
-        "%(count)d rights requests with status_callback_urls [%(url)s]",
-        len(expected),
-    ) % {
-        "count": len(expected),
-        "url": s.callback_url,
-    }
-    required = _(
-        "a POST of the status object plus status_callback_url to each callback URL, signed "
-        "`dsr-callback`, on every change of status (Rights requests)"
-    )
-    arrived = {_request_of(c): c for c in callbacks if _request_of(c) in expected}
-    if not arrived:
-        raise Failed(
-            sent,
-            _("no callback within %(seconds)s s") % {"seconds": f"{s.wait_seconds:g}"},
-            required,
-            _(
-                "the partner could not or did not call back to %(url)s (a partner elsewhere "
-                "needs a public --callback-url that reaches --listen)"
-            )
-            % {"url": s.callback_url},
-        )
-    for callback in callbacks:
-        problem = _callback_problem(s, callback) if _request_of(callback) in expected else ""
-        if problem:
-            raise Failed(sent, problem, required)
-    missing = len(set(expected) - set(arrived))
-    if missing:
-        raise Failed(
-            sent,
-            _("no callback for %(missing)d of the %(count)d requests within %(seconds)s s")
-            % {"missing": missing, "count": len(expected), "seconds": f"{s.wait_seconds:g}"},
-            required,
-        )
-    return None
-
-
-def _request_of(callback: Callback) -> str:
-    try:
-        data = json.loads(callback.body)
-    except ValueError:
-        return ""
-    return str(data.get("subject_request_id", "")) if isinstance(data, dict) else ""
-
-
-def _callback_problem(s: Session, callback: Callback) -> str:
-    """What is wrong with a callback, in words; "" when nothing is."""
-    try:
-        signing.verify(s.secrets, callback.body, callback.signature, purpose="dsr-callback")
-    except signing.SignatureError:
-        return _("a callback %(how)s, not `dsr-callback` by the shared secret") % {
-            "how": s.signature_said(callback.body, callback.signature)
-        }
-    try:
-        data = json.loads(callback.body)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        return _("a callback whose body is not a JSON object")
-    if data.get("status_callback_url") != s.callback_url:
-        return _("a callback with status_callback_url %(url)s, not the URL the request named") % {
-            "url": json.dumps(data.get("status_callback_url"))
-        }
-    if data.get("request_status") not in PROGRESS:
-        return _("a callback without an OpenDSR request_status")
-    return ""
-
-
-def verified_callback(secrets: list[bytes]) -> Any:
-    """For the listener: whether a callback is signed as tillit requires (it answers 202)."""
-
-    def verified(callback: Callback) -> bool:
-        try:
-            signing.verify(secrets, callback.body, callback.signature, purpose="dsr-callback")
-        except signing.SignatureError:
-            return False
-        return True
-
-    return verified
-
-
-# --- Erasing the test identities -----------------------------------------------------------
-
-
-@check("cleanup", gettext_lazy("Every test identity sent is erased"), stage=CLEANUP)
-def cleanup(s: Session) -> str | None:
-    refs = sorted(s.subject_refs)
-    if not refs:
-        raise Skipped(_("no test lead was sent"))
-    if not s.rights_api:
-        raise Skipped(
-            ngettext(
-                "the partner has no rights API, so the test lead sent stays with it: ask it to "
-                'delete every lead at partner-check.invalid (each carries "test": true)',
-                "the partner has no rights API, so the %(count)d test leads sent stay with it: "
-                'ask it to delete every lead at partner-check.invalid (each carries "test": '
-                "true)",
-                len(refs),
-            )
-            % {"count": len(refs)}
-        )
-    language = translation.get_language()
-    sent = _("an erasure request for a test identity")
-
-    def ask(ref: str) -> tuple[str, str]:
-        """Send one erasure: its request id ("" when there is nothing to wait for) and what
-        went wrong ("" when nothing did)."""
-        body = s.dsr_body("erasure", ref)
-        request_id = body["subject_request_id"]
-        with translation.override(language):
-            answer = s.dsr_post(body)
-            if answer.status == 404 and ref not in s.taken:
-                return "", ""  # it holds nobody by that reference: only leads it refused
-            try:
-                s.dsr_status(answer, request_id, (200, 201), sent, _created_required())
-            except Failed as failed:
-                return "", failed.received
-        return request_id, ""
-
-    def done(asked: tuple[str, str]) -> str:
-        """What went wrong with one erasure, or ""."""
-        request_id, problem = asked
-        if not request_id:
-            return problem
-        with translation.override(language):
-            try:
-                status = s.poll(request_id, ("completed", "cancelled"))
-            except Failed as failed:
-                return failed.received
-            return "" if status["request_status"] == "completed" else _("cancelled")
-
-    # Every erasure is sent before any is waited for: a partner that holds requests for a
-    # while carries them all out in one wait.
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="partner-check-erase") as pool:
-        requests = list(pool.map(ask, refs))
-        problems = [p for p in pool.map(done, requests) if p]
-    if problems:
-        raise Failed(
-            ngettext(
-                "an erasure request for the test identity sent",
-                "an erasure request for each of the %(count)d test identities sent",
-                len(refs),
-            )
-            % {"count": len(refs)},
-            _("%(failed)d not erased; the first: %(first)s")
-            % {"failed": len(problems), "first": problems[0]},
-            _("each one completed: a partner keeps nothing from a check"),
-        )
-    return ngettext(
-        "%(count)d test identity erased", "%(count)d test identities erased", len(refs)
-    ) % {"count": len(refs)}

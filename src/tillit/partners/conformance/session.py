@@ -1,120 +1,37 @@
 """One partner check's state: the HTTP client, the secrets, the test identities it made and
 every answer it got, with the helpers the checks speak the protocol through.
 
-Everything sent is a test identity: the name "Partner Check", an address at
-partner-check.invalid (a domain that can never exist), no phone, a random subject_ref, and
-`"test": true` on every lead. Signed requests are signed as tillit signs them (a POST over
-its raw body, a GET or DELETE over "<METHOD> <path>" where the path is the part after the
-endpoint), so a partner that passes takes tillit's own traffic.
+Signed requests are signed as tillit signs them (a POST over its raw body, a GET or DELETE
+over "<METHOD> <path>" where the path is the part after the endpoint), so a partner that
+passes takes tillit's own traffic. The test identities sent are identities.py's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from secrets import token_hex
+from datetime import datetime
 from typing import Any
 
 import httpx
 from django.utils.translation import gettext as _
 from tillit_partner import signing
 
+from tillit.partners.conformance import identities
+from tillit.partners.conformance.answers import Answer, Failed, fetch
+from tillit.partners.conformance.identities import Lead, encode
 from tillit.rights.fanout import PREFIX as DSR
 from tillit.rights.fanout import request_body
 
-NAME = "Partner Check"
-DOMAIN = "partner-check.invalid"
-# Phone numbers 555-0100 to 555-0199 are set aside for fiction in every North American area
-# code: a correction's new number that reaches nobody.
-PHONE = "+12025550143"
 # Every purpose the protocol signs with, to tell a partner which one it used.
 PURPOSES = ("lead", "receipt", "message", "message-receipt", "dsr", "dsr-response", "dsr-callback")
 STATUSES = ("pending", "in_progress", "completed", "cancelled")
-# No answer of the protocol comes near this; a partner that floods is cut off here.
-MAX_ANSWER_BYTES = 262_144
+# How far along each status is: a repeated request may not go back.
+PROGRESS = {"pending": 0, "in_progress": 1, "completed": 2, "cancelled": 2}
 SHOWN_BYTES = 160
-
-
-class Failed(Exception):
-    """The check failed: what was sent, what came back, what the protocol requires."""
-
-    def __init__(self, sent: str, received: str, required: str, detail: str = "") -> None:
-        super().__init__(received)
-        self.sent, self.received, self.required, self.detail = sent, received, required, detail
-
-
-class Skipped(Exception):
-    """The check cannot say anything about this partner; the text says why."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One exchange with the partner. `status` is None when no answer came (`error` says
-    why)."""
-
-    method: str
-    path: str
-    status: int | None
-    content: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    elapsed: float = 0.0
-    error: str = ""
-    timed_out: bool = False
-
-    @property
-    def signature(self) -> str | None:
-        return self.headers.get(signing.HEADER.lower())
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.content)
-        except ValueError:
-            return None
-
-
-@dataclass(frozen=True)
-class Lead:
-    """A test lead: its id, the identity it carries and the exact bytes sent."""
-
-    data: dict[str, Any]
-
-    @property
-    def lead_id(self) -> str:
-        return str(self.data["lead_id"])
-
-    @property
-    def subject_ref(self) -> str:
-        return str(self.data["subject_ref"])
-
-    @property
-    def email(self) -> str:
-        return str(self.data["email"])
-
-    @property
-    def body(self) -> bytes:
-        return encode(self.data)
-
-    def changed(self, **fields: Any) -> Lead:
-        """The same lead_id and person with other values."""
-        return Lead({**self.data, **fields})
-
-    def without(self, name: str) -> Lead:
-        return Lead({k: v for k, v in self.data.items() if k != name})
-
-
-def encode(data: object) -> bytes:
-    """JSON as tillit sends it: sorted keys, no spaces."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 class Session:
@@ -177,37 +94,15 @@ class Session:
         """One request to `<endpoint><path>` (or to `url`), its whole answer read. Never
         raises: no answer is an Answer without a status. With `purpose`, a 4xx answer is kept
         to check that it is signed with it."""
-        start = time.monotonic()
-        try:
-            with self.http.stream(
-                method, url or self.endpoint + path, content=content, headers=headers
-            ) as response:
-                read = b""
-                for chunk in response.iter_bytes():
-                    read += chunk
-                    if len(read) > MAX_ANSWER_BYTES:
-                        break
-                answer = Answer(
-                    method,
-                    path,
-                    response.status_code,
-                    read[:MAX_ANSWER_BYTES],
-                    {k.lower(): v for k, v in response.headers.items()},
-                    time.monotonic() - start,
-                )
-        except httpx.TimeoutException:
-            answer = Answer(
-                method,
-                path,
-                None,
-                elapsed=time.monotonic() - start,
-                error=_("no answer within %(seconds)s s") % {"seconds": f"{self.timeout:g}"},
-                timed_out=True,
-            )
-        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
-            answer = Answer(
-                method, path, None, elapsed=time.monotonic() - start, error=_network(error)
-            )
+        answer = fetch(
+            self.http,
+            method,
+            path,
+            url or self.endpoint + path,
+            content=content,
+            headers=headers,
+            timeout=self.timeout,
+        )
         with self._lock:
             self.answers.append(answer)
             if purpose and answer.status is not None and 400 <= answer.status < 500:
@@ -279,33 +174,7 @@ class Session:
 
     def new_lead(self) -> Lead:
         """A lead for a new test identity, with consent to referral and to offers."""
-        at = _now()
-        consents = [
-            {
-                "purpose": purpose,
-                "action": "given",
-                "lawful_basis": "consent",
-                "policy_version": "partner-check",
-                "text_hash": hashlib.sha256(f"partner-check {purpose}".encode()).hexdigest(),
-                "receipt_id": str(uuid.uuid4()),
-                "at": at,
-            }
-            for purpose in ("referral", "offers")
-        ]
-        lead = Lead(
-            {
-                "lead_id": str(uuid.uuid4()),
-                "subject_ref": str(uuid.uuid4()),
-                "name": NAME,
-                "email": f"check-{token_hex(6)}@{DOMAIN}",
-                "phone": None,
-                "country": self.country,
-                "language": "en",
-                "confirmed_at": at,
-                "consents": consents,
-                "test": True,
-            }
-        )
+        lead = identities.new_lead(self.country)
         with self._lock:
             self.leads.append(lead)
         return lead
@@ -381,7 +250,7 @@ class Session:
             str(uuid.uuid4()),
             kind,
             subject_ref,
-            submitted_time=_now(),
+            submitted_time=identities.now(),
             callback_url=self.callback_url,
             changes=changes,
         )
@@ -447,21 +316,6 @@ class Session:
 
     # --- Messages --------------------------------------------------------------------------
 
-    def message(self, subject_ref: str, kind: str = "offer") -> dict[str, Any]:
-        offer = kind == "offer"
-        return {
-            "message_id": str(uuid.uuid4()),
-            "subject_ref": subject_ref,
-            "language": "en",
-            "kind": kind,
-            "title": "Partner check: a test " + kind,
-            "text": "A test message from tillit partner-check. Its address is at "
-            + DOMAIN
-            + ", which reaches nobody.",
-            "valid_until": datetime.now(UTC).date().isoformat() if offer else "",
-            "opt_out_url": f"https://{DOMAIN}/opt-out" if offer else "",
-        }
-
     def post_message(
         self, message: dict[str, Any], *, signature: str | None = None, unsigned: bool = False
     ) -> Answer:
@@ -499,6 +353,13 @@ def receipt_required() -> str:
     )
 
 
+def created_required() -> str:
+    return _(
+        "201 with {controller_id, subject_request_id, request_status, "
+        "expected_completion_time}, signed `dsr-response` (Rights requests)"
+    )
+
+
 def _is_time(value: object) -> bool:
     if not isinstance(value, str):
         return False
@@ -507,10 +368,3 @@ def _is_time(value: object) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _network(error: Exception) -> str:
-    """A network error in words, without the URL's user:password@ or a traceback."""
-    if isinstance(error, httpx.ConnectError):
-        return _("could not connect (%(error)s)") % {"error": type(error).__name__}
-    return type(error).__name__

@@ -21,8 +21,9 @@ from django.utils.translation import gettext_lazy
 from tillit_partner import note
 
 from tillit.audit import witnesses
+from tillit.partners.conformance.answers import Answer, Failed, Skipped
 from tillit.partners.conformance.registry import WITNESS, check
-from tillit.partners.conformance.session import Answer, Failed, Session, Skipped
+from tillit.partners.conformance.session import Session
 
 if TYPE_CHECKING:
     from tillit.audit.models import Witness

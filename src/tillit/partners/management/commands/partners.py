@@ -40,75 +40,91 @@ def _when(moment: dt.datetime | None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%MZ") if moment else "-"
 
 
+def _add_parser(sub: Any) -> None:
+    """`partners add`: the partner, where it is reached and how it takes rights requests."""
+    add = sub.add_parser("add", help="register a partner and print its signing secret once")
+    add.add_argument("slug")
+    add.add_argument("--name", required=True)
+    add.add_argument("--endpoint", required=True, help="base URL; leads go to <endpoint>/leads")
+    add.add_argument("--privacy-url", required=True, help="the partner's privacy policy")
+    add.add_argument(
+        "--embed-url",
+        default="",
+        help="a page of the partner's the welcome page may show (after third-party consent)",
+    )
+    add.add_argument(
+        "--privacy-email", default="", help="the partner's privacy contact (an e-mail address)"
+    )
+    add.add_argument(
+        "--language",
+        choices=["nb", "en"],
+        default="en",
+        help="the language of the e-mails to the partner's privacy contact (default en)",
+    )
+    add.add_argument(
+        "--no-rights-api",
+        dest="rights_api",
+        action="store_false",
+        help="the partner has no OpenDSR rights API: rights requests go to --privacy-email "
+        "with a one-time link to answer",
+    )
+    _add_terms(add)
+
+
+def _add_terms(add: CommandParser) -> None:
+    """`partners add`: the leads it takes, its agreements, its secret and whether it starts
+    live."""
+    add.add_argument("--countries", required=True, help="comma-separated, e.g. NO,SE")
+    add.add_argument("--weight", type=int, default=100)
+    add.add_argument("--daily-cap", type=int, default=None)
+    add.add_argument("--dpa-signed-on", type=_date, default=None)
+    add.add_argument("--dpa-reference", default="")
+    add.add_argument("--compliance-attested-on", type=_date, default=None)
+    add.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        help="use the secret in this file instead of generating one",
+    )
+    add.add_argument(
+        "--live",
+        action="store_true",
+        help="live at once, without a conformance report (for scripted set-ups of a partner "
+        "known to work; needs the DPA and attestation dates). Without it the partner starts "
+        "in testing: `tillit partner-check --partner SLUG`, then `partners go-live SLUG`",
+    )
+
+
+def _rotate_parser(sub: Any) -> None:
+    """`partners rotate-secret`: the partner, and how long its old secret stays good."""
+    rotate = sub.add_parser(
+        "rotate-secret",
+        help="give a partner a new signing secret (printed once); the old one stays good "
+        "for --overlap-hours",
+    )
+    rotate.add_argument("slug")
+    rotate.add_argument(
+        "--overlap-hours",
+        type=_hours,
+        default=DEFAULT_OVERLAP_HOURS,
+        help="hours the old secret stays good, so the partner can switch without a gap "
+        f"(default {DEFAULT_OVERLAP_HOURS}; 0 shreds it at once, as after a leak)",
+    )
+    rotate.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        help="use the secret in this file instead of generating one",
+    )
+
+
 class Command(BaseCommand):
     help = "Manage partners: add, list, go-live, testing, rotate-secret, disable, enable."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        add = sub.add_parser("add", help="register a partner and print its signing secret once")
-        add.add_argument("slug")
-        add.add_argument("--name", required=True)
-        add.add_argument("--endpoint", required=True, help="base URL; leads go to <endpoint>/leads")
-        add.add_argument("--privacy-url", required=True, help="the partner's privacy policy")
-        add.add_argument(
-            "--embed-url",
-            default="",
-            help="a page of the partner's the welcome page may show (after third-party consent)",
-        )
-        add.add_argument(
-            "--privacy-email", default="", help="the partner's privacy contact (an e-mail address)"
-        )
-        add.add_argument(
-            "--language",
-            choices=["nb", "en"],
-            default="en",
-            help="the language of the e-mails to the partner's privacy contact (default en)",
-        )
-        add.add_argument(
-            "--no-rights-api",
-            dest="rights_api",
-            action="store_false",
-            help="the partner has no OpenDSR rights API: rights requests go to --privacy-email "
-            "with a one-time link to answer",
-        )
-        add.add_argument("--countries", required=True, help="comma-separated, e.g. NO,SE")
-        add.add_argument("--weight", type=int, default=100)
-        add.add_argument("--daily-cap", type=int, default=None)
-        add.add_argument("--dpa-signed-on", type=_date, default=None)
-        add.add_argument("--dpa-reference", default="")
-        add.add_argument("--compliance-attested-on", type=_date, default=None)
-        add.add_argument(
-            "--secret-file",
-            type=Path,
-            default=None,
-            help="use the secret in this file instead of generating one",
-        )
-        add.add_argument(
-            "--live",
-            action="store_true",
-            help="live at once, without a conformance report (for scripted set-ups of a partner "
-            "known to work; needs the DPA and attestation dates). Without it the partner starts "
-            "in testing: `tillit partner-check --partner SLUG`, then `partners go-live SLUG`",
-        )
-        rotate = sub.add_parser(
-            "rotate-secret",
-            help="give a partner a new signing secret (printed once); the old one stays good "
-            "for --overlap-hours",
-        )
-        rotate.add_argument("slug")
-        rotate.add_argument(
-            "--overlap-hours",
-            type=_hours,
-            default=DEFAULT_OVERLAP_HOURS,
-            help="hours the old secret stays good, so the partner can switch without a gap "
-            f"(default {DEFAULT_OVERLAP_HOURS}; 0 shreds it at once, as after a leak)",
-        )
-        rotate.add_argument(
-            "--secret-file",
-            type=Path,
-            default=None,
-            help="use the secret in this file instead of generating one",
-        )
+        _add_parser(sub)
+        _rotate_parser(sub)
         sub.add_parser("list", help="list partners, their state and their last conformance check")
         for name, does in (
             ("disable", "pause a partner: it is sent nothing new"),
