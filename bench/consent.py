@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import _common as c
+from _cpu import PgCpu
 from _wrk import LUA, consent_body, count_rows, csrf_pair, wrk
 from tillit.consent.scan import CHROMIUM_ARGS
 
@@ -54,7 +55,7 @@ def sizes() -> list[list[str]]:
 
 
 def throughput(
-    base: str, web_pid: int, args: argparse.Namespace, work: Path, pg: c.PgCpu | None
+    base: str, web_pid: int, args: argparse.Namespace, work: Path, pg: PgCpu | None
 ) -> list[list[str]]:
     cookie, token = csrf_pair(base)
     body = consent_body(base)
@@ -143,7 +144,7 @@ def main() -> None:
     try:
         c.wait_http(base + "/healthz", web)
         before = count_rows(db_url, work, "select count(*) from consent_cookieconsent")
-        rows = throughput(base, web.popen.pid, args, work, c.PgCpu(db_name) if db_name else None)
+        rows = throughput(base, web.popen.pid, args, work, PgCpu(db_name) if db_name else None)
         made = count_rows(db_url, work, "select count(*) from consent_cookieconsent") - before
         print(
             f"\n## 2. Consent records per second ({'PostgreSQL' if db_url else 'SQLite'}, "

@@ -41,6 +41,7 @@ from urllib.parse import urlencode
 import httpx
 
 import _common as c
+from _cpu import PgCpu, self_cpu_seconds
 from _wrk import count_rows, csrf_pair
 
 LINK = re.compile(rb"/(?:[a-z]{2}/)?confirm/[A-Za-z0-9_\-:.]+/")
@@ -326,7 +327,7 @@ def drive(
 ) -> Run:
     """Schedule sign-ups at args.rate for warm-up + duration; sample memory on the way."""
     db_url = f"postgres://postgres@127.0.0.1:5432/{db}"
-    pg = c.PgCpu(db)
+    pg = PgCpu(db)
     run = Run()
     t0 = time.monotonic()
     end_warm = t0 + args.warmup
@@ -344,7 +345,7 @@ def drive(
             warm_done = True
             run.measured_from = now
             cpu0 = {n: c.tree_cpu_seconds(p.popen.pid) for n, p in procs.named()}
-            machine0, self0 = c.machine_cpu(), c.self_cpu_seconds()
+            machine0, self0 = c.machine_cpu(), self_cpu_seconds()
             pg.mark()
         if warm_done and now >= next_sample:
             label = f"{now - end_warm:.0f} s" if next_sample > end_warm else "start"
@@ -374,7 +375,7 @@ def drive(
     machine1 = c.machine_cpu()
     total, idle = machine1[0] - machine0[0], machine1[1] - machine0[1]
     run.machine_busy = (total - idle) / total if total else 0.0
-    run.client_cores = (c.self_cpu_seconds() - self0) / seconds
+    run.client_cores = (self_cpu_seconds() - self0) / seconds
     run.points.append(point("end", procs, db_url))
     return run
 
