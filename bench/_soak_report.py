@@ -91,7 +91,7 @@ def report(
     held = sign["sent"] / seconds
     rows = [
         *_rate_rows(args, load, held),
-        *_count_rows(confirmer, accepted, confirm_s, drain_s, partner_count, counts),
+        *_outcome_rows(confirmer, accepted, confirm_s, drain_s, partner_count, counts),
     ]
     print()
     print(c.table(rows, ["figure", "value", "detail", "check"]))
@@ -172,7 +172,7 @@ def _rate_rows(args: argparse.Namespace, load: Load, held: float) -> list[list[s
     ]
 
 
-def _count_rows(
+def _outcome_rows(
     confirmer: Confirmer,
     accepted: int,
     confirm_s: float,
