@@ -166,16 +166,7 @@ def drive(
         if due > now:
             time.sleep(min(due - now, 0.05))
             continue
-        body = urlencode(
-            {
-                "csrfmiddlewaretoken": token,
-                "name": "Soak Person",
-                "email": f"soak-{prefix}-{i}@example.com",
-                "phone": "",
-                "country": "NO",
-                "consent_partner": "on",
-            }
-        )
+        body = signup_body(token, prefix, i)
         load.jobs.put(("signup", due, load.ports[i % len(load.ports)], "/", body))
         i += 1
     run.signups_due = i
@@ -189,6 +180,20 @@ def drive(
     run.client_cores = (self_cpu_seconds() - self0) / seconds
     run.points.append(point("end", procs, db_url))
     return run
+
+
+def signup_body(token: str, prefix: str, i: int) -> str:
+    """The form of sign-up i: a new person each, soak-<run>-<i>@example.com."""
+    return urlencode(
+        {
+            "csrfmiddlewaretoken": token,
+            "name": "Soak Person",
+            "email": f"soak-{prefix}-{i}@example.com",
+            "phone": "",
+            "country": "NO",
+            "consent_partner": "on",
+        }
+    )
 
 
 def wait_for(what: str, check, timeout: float) -> float:  # noqa: ANN001
