@@ -1,4 +1,5 @@
-"""Helpers shared by the bench scripts: processes, ports, throwaway databases, memory.
+"""Helpers shared by the bench scripts: processes, ports, throwaway databases, memory and CPU
+of process trees. `_cpu` reads the CPU of other processes, `_pg` copies and watches databases.
 
 Every process a bench starts is started here, in its own session (process group), and
 remembered; `Procs.stop_all()` (called from `finally`, atexit and on SIGTERM/SIGINT) ends each
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import resource
 import secrets
 import shlex
 import shutil
@@ -247,30 +247,6 @@ def tree_rss(pid: int) -> Mem:
     return Mem(len(values), max(values, default=0) / 1024, sum(values) / 1024)
 
 
-def pids_cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """utime + stime of each pid (its threads included); pids that are gone are left out."""
-    out = {}
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            out[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            pass
-    return out
-
-
-def children_cpu_seconds() -> float:
-    """CPU seconds of this process's children that have been waited for (wrk runs)."""
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
-
-
-def self_cpu_seconds() -> float:
-    """CPU seconds of this process (every thread): the load generator's own cost."""
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
 def tree_hwm(pid: int) -> Mem:
     """VmHWM (peak resident set) of each process of the tree rooted at pid."""
     values = [vm_kb(p) for p in tree(pid)]
@@ -333,29 +309,18 @@ def become_site(env: dict[str, str]) -> None:
 
 def create_pg_database() -> tuple[str, str]:
     """A throwaway database tillit_bench_<random>, dropped at exit. Returns (name, url)."""
-    import psycopg
-
     name = f"tillit_bench_{secrets.token_hex(4)}"
     assert name != "test"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    on_exit(drop)
-    return name, f"postgres://postgres@127.0.0.1:5432/{name}"
+    return throwaway_database(name, f'CREATE DATABASE "{name}"')
 
 
-def copy_pg_database(template: str) -> tuple[str, str]:
-    """A throwaway copy of the database `template` (nobody may be connected to it), dropped at
-    exit: the same seeded rows for each of several runs. Returns (name, url)."""
+def throwaway_database(name: str, create_sql: str) -> tuple[str, str]:
+    """Run create_sql (it makes the database `name`) and drop that database at exit.
+    Returns (name, url)."""
     import psycopg
 
-    name = f"tillit_bench_{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        conn.execute(create_sql)
 
     def drop() -> None:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
@@ -363,45 +328,6 @@ def copy_pg_database(template: str) -> tuple[str, str]:
 
     on_exit(drop)
     return name, f"postgres://postgres@127.0.0.1:5432/{name}"
-
-
-class PgCpu:
-    """CPU seconds used by the PostgreSQL backends serving one database (read from /proc, as
-    the server runs on this machine). A backend that ends between two readings loses its
-    share, so this is a lower bound; tillit keeps its connections open (CONN_MAX_AGE)."""
-
-    def __init__(self, db_name: str) -> None:
-        self.db_name = db_name
-        self.seen: dict[int, float] = {}
-        self.start: dict[int, float] = {}
-        self.peak = 0  # the most backends seen on the database at one reading
-
-    def _pids(self) -> list[int]:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            rows = conn.execute(
-                "select pid from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
-                (self.db_name,),
-            ).fetchall()
-        self.peak = max(self.peak, len(rows))
-        return [int(r[0]) for r in rows]
-
-    def mark(self) -> None:
-        self.start = pids_cpu_seconds(self._pids())
-        self.seen = dict(self.start)
-
-    def sample(self) -> None:
-        import psycopg
-
-        try:
-            self.seen.update(pids_cpu_seconds(self._pids()))
-        except psycopg.OperationalError:
-            pass  # a shared server at max_connections: skip this reading
-
-    def used(self) -> float:
-        self.sample()
-        return sum(v - self.start.get(p, 0.0) for p, v in self.seen.items())
 
 
 def run_init(env: dict[str, str], partner_port: int, logdir: Path) -> None:

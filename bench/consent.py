@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import _common as c
+from _cpu import PgCpu
 from _wrk import LUA, consent_body, count_rows, csrf_pair, wrk
 from tillit.consent.scan import CHROMIUM_ARGS
 
@@ -54,7 +55,7 @@ def sizes() -> list[list[str]]:
 
 
 def throughput(
-    base: str, web_pid: int, args: argparse.Namespace, work: Path, pg: c.PgCpu | None
+    base: str, web_pid: int, args: argparse.Namespace, work: Path, pg: PgCpu | None
 ) -> list[list[str]]:
     cookie, token = csrf_pair(base)
     body = consent_body(base)
@@ -142,54 +143,66 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         c.wait_http(base + "/healthz", web)
-        before = count_rows(db_url, work, "select count(*) from consent_cookieconsent")
-        rows = throughput(base, web.popen.pid, args, work, c.PgCpu(db_name) if db_name else None)
-        made = count_rows(db_url, work, "select count(*) from consent_cookieconsent") - before
-        print(
-            f"\n## 2. Consent records per second ({'PostgreSQL' if db_url else 'SQLite'}, "
-            f"wrk -t2 -c{args.connections} -d{args.duration}s, tillit web defaults)\n"
-        )
-        print(
-            c.table(
-                rows,
-                [
-                    "endpoint",
-                    "req/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "requests",
-                    "errors",
-                    "cores",
-                    "CPU ms/req",
-                    "database cores",
-                    "machine busy",
-                ],
-            )
-        )
-        print(
-            "# cores = the web process's CPU seconds per second; CPU ms/req = its CPU per answer; "
-            "database cores = the PostgreSQL backends'; machine busy = all processes, wrk's too"
-        )
-        print(f"# proof records in the database after both runs (incl. warm-up): {made}")
-        timings = banner_delay(base, args.loads)
-        print(
-            f"\n## 3. Time to a visible banner, Chromium, {len(timings)} loads "
-            "(ms since navigation start; after DCL = banner minus DOMContentLoaded)\n"
-        )
-        rows = []
-        for label, values in (
-            ("DOMContentLoaded", [d for d, _ in timings]),
-            ("banner visible", [v for _, v in timings]),
-            ("banner after DCL", [v - d for d, v in timings]),
-        ):
-            q = statistics.quantiles(values, n=20)
-            rows.append(
-                [label, f"{statistics.median(values):.1f}", f"{q[18]:.1f}", f"{max(values):.1f}"]
-            )
-        print(c.table(rows, ["", "median ms", "p95 ms", "max ms"]))
+        throughput_report(base, web.popen.pid, args, work, db_name, db_url)
+        banner_report(base, args.loads)
     finally:
         c.PROCS.stop(web)
     return None
+
+
+def throughput_report(
+    base: str, web_pid: int, args: argparse.Namespace, work: Path, db_name: str, db_url: str
+) -> None:
+    """Part 2: consent records per second next to /healthz, and the records written."""
+    before = count_rows(db_url, work, "select count(*) from consent_cookieconsent")
+    rows = throughput(base, web_pid, args, work, PgCpu(db_name) if db_name else None)
+    made = count_rows(db_url, work, "select count(*) from consent_cookieconsent") - before
+    print(
+        f"\n## 2. Consent records per second ({'PostgreSQL' if db_url else 'SQLite'}, "
+        f"wrk -t2 -c{args.connections} -d{args.duration}s, tillit web defaults)\n"
+    )
+    print(
+        c.table(
+            rows,
+            [
+                "endpoint",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "requests",
+                "errors",
+                "cores",
+                "CPU ms/req",
+                "database cores",
+                "machine busy",
+            ],
+        )
+    )
+    print(
+        "# cores = the web process's CPU seconds per second; CPU ms/req = its CPU per answer; "
+        "database cores = the PostgreSQL backends'; machine busy = all processes, wrk's too"
+    )
+    print(f"# proof records in the database after both runs (incl. warm-up): {made}")
+
+
+def banner_report(base: str, loads: int) -> None:
+    """Part 3: the time from navigation to a visible banner, in headless Chromium."""
+    timings = banner_delay(base, loads)
+    print(
+        f"\n## 3. Time to a visible banner, Chromium, {len(timings)} loads "
+        "(ms since navigation start; after DCL = banner minus DOMContentLoaded)\n"
+    )
+    rows = []
+    for label, values in (
+        ("DOMContentLoaded", [d for d, _ in timings]),
+        ("banner visible", [v for _, v in timings]),
+        ("banner after DCL", [v - d for d, v in timings]),
+    ):
+        q = statistics.quantiles(values, n=20)
+        rows.append(
+            [label, f"{statistics.median(values):.1f}", f"{q[18]:.1f}", f"{max(values):.1f}"]
+        )
+    print(c.table(rows, ["", "median ms", "p95 ms", "max ms"]))
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def _where(frame: str) -> str:
     return "(" + "/".join(parts[-3:]) + ")"
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="py-spy profile of `tillit web` under wrk.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -105,7 +105,11 @@ def main() -> None:
     )
     p.add_argument("--focus", nargs="*", default=[], help="also show frames containing these")
     p.add_argument("--keep", action="store_true")
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         sys.exit("py-spy is not installed: .venv/bin/pip install py-spy")
@@ -119,44 +123,11 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         c.wait_http(base + "/healthz", web)
-        cookie, token = csrf_pair(base)
-        scripts = {}
-        for phase in ("warm", "run"):
-            scripts[phase] = data_dir / f"{phase}.lua"
-            scripts[phase].write_text(
-                LUA
-                % {
-                    "mode": args.mode,
-                    "prefix": f"prof{phase[0]}",
-                    "token": token,
-                    "cookie": cookie,
-                    "consent_body": consent_body(base),
-                }
-            )
+        scripts = lua_scripts(args.mode, base, data_dir)
         url = base + {"signup": "/", "consent": "/cookies/choice", "healthz": "/healthz"}[args.mode]
         wrk(url, scripts["warm"], 3, 2, args.connections, logdir, "warm", web.popen.pid)
-        pid = worker_pid(web.popen.pid)
         raw = data_dir / "profile.txt"
-        sampler = subprocess.Popen(
-            [
-                spy,
-                "record",
-                "--pid",
-                str(pid),
-                "--format",
-                "raw",
-                "--rate",
-                str(args.rate),
-                "--duration",
-                str(args.duration + 1),
-                "--output",
-                str(raw),
-                "--nonblocking",
-                *(["--gil"] if args.gil else []),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        sampler = record(spy, worker_pid(web.popen.pid), args, raw)
         time.sleep(0.5)
         res, _ = wrk(
             url, scripts["run"], args.duration, 2, args.connections, logdir, "run", web.popen.pid
@@ -169,6 +140,49 @@ def main() -> None:
         summarize(raw, args.top, args.focus)
     finally:
         c.PROCS.stop(web)
+
+
+def lua_scripts(mode: str, base: str, data_dir: Path) -> dict[str, Path]:
+    """The wrk scripts of the warm-up and the profiled run, written to data_dir."""
+    cookie, token = csrf_pair(base)
+    scripts = {}
+    for phase in ("warm", "run"):
+        scripts[phase] = data_dir / f"{phase}.lua"
+        scripts[phase].write_text(
+            LUA
+            % {
+                "mode": mode,
+                "prefix": f"prof{phase[0]}",
+                "token": token,
+                "cookie": cookie,
+                "consent_body": consent_body(base),
+            }
+        )
+    return scripts
+
+
+def record(spy: str, pid: int, args: argparse.Namespace, raw: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording the process pid for the run (and a second more) into raw."""
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            str(args.rate),
+            "--duration",
+            str(args.duration + 1),
+            "--output",
+            str(raw),
+            "--nonblocking",
+            *(["--gil"] if args.gil else []),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 if __name__ == "__main__":

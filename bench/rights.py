@@ -92,14 +92,18 @@ def register_partners(env: dict[str, str], work: Path, count: int) -> list[c.Pro
     return partners
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=30)
     parser.add_argument("--partners", type=int, default=3)
     parser.add_argument("--probes", type=int, default=200, help="enumeration timing pairs")
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--keep", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     c.install_cleanup()
     c.header("bench/rights.py: verified access request -> ready download")
     work = c.temp_dir("tillit-bench-rights-", keep=args.keep)
@@ -118,14 +122,39 @@ def main() -> None:
     mail_dir = work / "demo" / "mail"
     c.wait_http(base + "/healthz", web)
     people = [f"bench-{n}@example.com" for n in range(args.people)]
+    sign_up(base, mail_dir, people)
+    print(f"# {len(people)} people signed up and confirmed; waiting for delivery")
+    time.sleep(3)
+    seconds, by_partner = access_requests(base, mail_dir, people)
+    q = statistics.quantiles(seconds, n=20, method="inclusive")
+    print(
+        c.table(
+            [[str(len(seconds)), f"{statistics.median(seconds):.2f}", f"{q[18]:.2f}",
+              f"{max(seconds):.2f}"]],
+            ["requests", "median s", "p95 s", "max s"],
+        )
+    )  # fmt: skip
+    print(f"# requests per partner (from the exports): {dict(sorted(by_partner.items()))}")
+    print("# legal limit: one calendar month (~2,600,000 s); Fides' default due date: 45 days")
+    enumeration(base, people, args.probes)
+
+
+def sign_up(base: str, mail_dir: Path, people: list[str]) -> None:
+    """Each person signs up and confirms from their e-mail, over HTTP."""
     for address in people:
         with httpx.Client(base_url=base, timeout=20) as http:
             post_form(http, "/", {"name": "Bench Person", "email": address, "phone": "",
                                   "country": "NO", "consent_partner": "on"})  # fmt: skip
             link = re.search(r"/confirm/[^\s/]+/", wait_mail(mail_dir, address, "", 0, 30))
             post_form(http, link.group(0), {})
-    print(f"# {len(people)} people signed up and confirmed; waiting for delivery")
-    time.sleep(3)
+
+
+def access_requests(
+    base: str, mail_dir: Path, people: list[str]
+) -> tuple[list[float], Counter[str]]:
+    """Each person asks for their data with the code from their e-mail, waits for the link and
+    downloads the ZIP: (seconds from the request to the e-mail with the link, for each; the
+    requests each partner answered, from the exports)."""
     seconds, by_partner = [], Counter()
     for address in people:
         with httpx.Client(base_url=base, timeout=20) as http:
@@ -148,17 +177,7 @@ def main() -> None:
                 data = json.loads(zipped.read("data.json"))
             for held in data["held_by_partners"] or [{"holder": "none"}]:
                 by_partner[held["holder"]] += 1
-    q = statistics.quantiles(seconds, n=20, method="inclusive")
-    print(
-        c.table(
-            [[str(len(seconds)), f"{statistics.median(seconds):.2f}", f"{q[18]:.2f}",
-              f"{max(seconds):.2f}"]],
-            ["requests", "median s", "p95 s", "max s"],
-        )
-    )  # fmt: skip
-    print(f"# requests per partner (from the exports): {dict(sorted(by_partner.items()))}")
-    print("# legal limit: one calendar month (~2,600,000 s); Fides' default due date: 45 days")
-    enumeration(base, people, args.probes)
+    return seconds, by_partner
 
 
 def enumeration(base: str, people: list[str], probes: int) -> None:

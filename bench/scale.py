@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,6 +31,9 @@ import psycopg
 
 import _common as c
 import drain
+from _cpu import PgCpu, busiest_others, children_cpu_seconds, every_cpu
+from _pg import LockSampler, copy_pg_database
+from _scale_report import web_report, workers_report
 from _wrk import INTAKE, LUA, Result, count_rows, csrf_pair, wrk
 
 
@@ -134,10 +135,10 @@ def web_run(args: argparse.Namespace, n: int) -> dict:
             wrk_all(args, s, "warm", args.warmup)
         before = count_rows(s["db_url"], Path(), INTAKE)
         sampler = LockSampler(s["db_url"], args.lock_sample / 1000) if args.lock_sample else None
-        pg = c.PgCpu(s["db_name"])
+        pg = PgCpu(s["db_name"])
         pg.mark()
         load = os.getloadavg()[0]
-        wrk0, machine0, every0 = c.children_cpu_seconds(), c.machine_cpu(), every_cpu()
+        wrk0, machine0, every0 = children_cpu_seconds(), c.machine_cpu(), every_cpu()
         if sampler:
             sampler.start()
         try:
@@ -158,7 +159,7 @@ def web_run(args: argparse.Namespace, n: int) -> dict:
             "rps": sum(r.rps for r in results),
             "seconds": seconds,
             "web_cpu": sum(r.server_cores * r.raw["duration_us"] / 1e6 for r in results),
-            "wrk_cpu": c.children_cpu_seconds() - wrk0,
+            "wrk_cpu": children_cpu_seconds() - wrk0,
             "pg_cpu": pg_cpu,
             "machine_cpu": (machine1[0] - machine0[0]) - (machine1[1] - machine0[1]),
             "sampler": sampler,
@@ -172,252 +173,6 @@ def web_run(args: argparse.Namespace, n: int) -> dict:
     finally:
         for proc, _ in s["webs"]:
             c.PROCS.stop(proc)
-
-
-def every_cpu() -> dict[int, float]:
-    """CPU seconds so far of every process on the machine (this user can read /proc of all)."""
-    return c.pids_cpu_seconds([int(p) for p in os.listdir("/proc") if p.isdigit()])
-
-
-def busiest_others(
-    before: dict[int, float], after: dict[int, float], ours: set[int]
-) -> list[tuple[float, str]]:
-    """The processes other than ours (web trees, the bench database's backends, the sampler's)
-    that used the most CPU between the two readings: who else shared the cores."""
-    used = sorted(
-        ((after[p] - before[p], p) for p in after.keys() & before.keys() if p not in ours),
-        reverse=True,
-    )
-    out = []
-    for cpu, pid in used[:5]:
-        if cpu < 0.05:
-            break
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-            argv = raw.replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            argv = "?"
-        out.append((cpu, f"[{pid}] {argv.strip()[:70]}"))
-    return out
-
-
-def web_report(args: argparse.Namespace, runs: list[dict]) -> None:
-    rows = []
-    for r in runs:
-        res: list[Result] = r["results"]
-        rows.append(
-            [
-                f"{r['n']} web",
-                f"{r['rps']:.0f}",
-                " + ".join(f"{x.rps:.0f}" for x in res),
-                f"{max(x.p50 for x in res):.0f}",
-                f"{max(x.p99 for x in res):.0f}",
-                str(sum(x.bad for x in res)),
-                str(sum(x.socket_errors for x in res)),
-                str(r["subjects"]),
-                " + ".join(f"{x.server_cores:.2f}" for x in res),
-                f"{r['pg_cores']:.2f}",
-                f"{r['wrk_cores']:.2f}",
-                f"{sum(x.cpu for x in res) / len(res):.0%}",
-                f"{r['load']:.1f}",
-            ]
-        )
-    print()
-    print(
-        c.table(
-            rows,
-            [
-                "sign-ups",
-                "req/s",
-                "per port",
-                "p50 ms",
-                "p99 ms",
-                "non-2xx/3xx",
-                "sock err",
-                "sign-ups accepted",
-                "web cores",
-                "PG cores",
-                "wrk cores",
-                "machine busy",
-                "load avg",
-            ],
-        )
-    )
-    one, two = runs[0]["rps"], runs[-1]["rps"]
-    print(
-        f"# sign-ups/s, 2 web processes / 1: {two / one:.2f} (ideal <= 2.00; "
-        f"{args.connections} connections and {args.wrk_threads} wrk threads in total, "
-        f"each process `--workers {args.web_workers} --threads {args.web_threads}`)"
-    )
-    print(f"# wrk command (one port, 2 web processes): {' '.join(runs[-1]['argv'])}")
-    cpu_report(runs)
-    lock_report(runs)
-
-
-def cpu_report(runs: list[dict]) -> None:
-    """CPU per sign-up, by part, and the sign-up rate the machine's cores would allow at that
-    cost: when that ceiling is near the rate measured, the cores are the limit."""
-    cores = os.cpu_count() or 1
-    rows = []
-    for r in runs:
-        made = r["subjects"] or 1
-        parts = [r["web_cpu"], r["pg_cpu"], r["wrk_cpu"]]
-        ours = sum(parts)
-        rows.append(
-            [
-                f"{r['n']} web",
-                str(r["subjects"]),
-                *(f"{1000 * v / made:.2f}" for v in parts),
-                f"{1000 * ours / made:.2f}",
-                f"{1000 * r['machine_cpu'] / made:.2f}",
-                f"{(r['machine_cpu'] - ours) / r['seconds']:.2f}",
-                f"{r['machine_cpu'] / r['seconds']:.2f}",
-                f"{cores * made / ours:.0f}",
-                f"{r['subjects'] / r['seconds']:.0f}",
-            ]
-        )
-    print()
-    print(
-        c.table(
-            rows,
-            [
-                "CPU ms per sign-up",
-                "sign-ups",
-                "web",
-                "PostgreSQL",
-                "wrk",
-                "sum",
-                "machine",
-                "other cores",
-                "machine cores busy",
-                f"ceiling/s ({cores} cores / sum)",
-                "measured/s",
-            ],
-        )
-    )
-    print(
-        "# 'machine' = all CPU time not idle during the run, whoever used it (other users, the "
-        "kernel, the lock sampler and its backend included) / sign-ups made; 'other cores' = "
-        "that time less web, PostgreSQL and wrk, per second"
-    )
-    for r in runs:
-        if r["others"]:
-            print(
-                f"# {r['n']} web, other processes' CPU during the run (those alive at its start "
-                "and end; the top 5): "
-                + "; ".join(f"{cpu:.1f} s {name}" for cpu, name in r["others"])
-            )
-
-
-# --- what PostgreSQL's backends wait on, during the sign-up runs -------------------------------
-
-ACTIVITY_SQL = """
-select state, coalesce(wait_event_type, ''), coalesce(wait_event, '')
-from pg_stat_activity
-where datname = current_database() and backend_type = 'client backend'
-  and pid <> pg_backend_pid()
-"""
-# Locks asked for and not (yet) granted, with the relation's name (pg_class is per database:
-# the sampler is connected to the bench database) and what the first blocker is running.
-LOCKS_SQL = """
-select l.locktype, l.mode, coalesce(c.relname, ''),
-       coalesce((select left(b.query, 60) from pg_stat_activity b
-                 where b.pid = (pg_blocking_pids(l.pid))[1]), '')
-from pg_locks l
-join pg_stat_activity a on a.pid = l.pid
-left join pg_class c on c.oid = l.relation
-where not l.granted and a.datname = current_database()
-"""
-
-
-class LockSampler(threading.Thread):
-    """Every `interval` s, the state and wait event of each client backend of the bench
-    database (pg_stat_activity) and every lock not granted (pg_locks), counted. A writer that
-    waited for a row or table other writers hold would show as wait_event_type 'Lock' and a
-    row in pg_locks. One connection of its own, to the bench database, left out of the counts;
-    its backend's CPU is measured so it can be left out of the PostgreSQL figure."""
-
-    def __init__(self, db_url: str, interval: float) -> None:
-        super().__init__(daemon=True)
-        self.interval = interval
-        self.conn = psycopg.connect(
-            db_url.replace("postgres://", "postgresql://", 1),
-            autocommit=True,
-            application_name="bench-lock-sampler",
-        )
-        self.pid = self.conn.info.backend_pid
-        self.halt = threading.Event()
-        self.samples = 0
-        self.states: Counter[tuple[str, str, str]] = Counter()
-        self.locks: Counter[tuple[str, str, str, str]] = Counter()
-        self.samples_with_lock_wait = 0
-        self.most_active = 0
-        self.cpu0 = c.pids_cpu_seconds([self.pid]).get(self.pid, 0.0)
-        self.cpu = 0.0
-
-    def run(self) -> None:
-        due = time.monotonic()
-        while not self.halt.is_set():
-            rows = self.conn.execute(ACTIVITY_SQL).fetchall()
-            locks = self.conn.execute(LOCKS_SQL).fetchall()
-            self.samples += 1
-            self.states.update((state or "?", kind, event) for state, kind, event in rows)
-            self.most_active = max(self.most_active, sum(r[0] == "active" for r in rows))
-            self.locks.update(tuple(r) for r in locks)
-            if locks or any(kind == "Lock" for _, kind, _ in rows):
-                self.samples_with_lock_wait += 1
-            due += self.interval
-            self.halt.wait(max(0.0, due - time.monotonic()))
-
-    def finish(self) -> None:
-        self.halt.set()
-        self.join(timeout=10)
-        self.cpu = c.pids_cpu_seconds([self.pid]).get(self.pid, self.cpu0) - self.cpu0
-        self.conn.close()
-
-
-def _label(r: dict) -> str:
-    return f"{r['n']} web" if "n" in r else f"{r['k']} worker{'s' if r['k'] > 1 else ''}"
-
-
-def lock_report(runs: list[dict], waiting_for: str = "the web process") -> None:
-    sampled = [r for r in runs if r.get("sampler")]
-    if not sampled:
-        return
-    keys: Counter[tuple[str, str, str]] = Counter()
-    for r in sampled:
-        keys.update(r["sampler"].states)
-    rows = []
-    for key, _ in keys.most_common():
-        state, kind, event = key
-        row = [state, kind or "-", event or ("(on CPU)" if state == "active" else "-")]
-        for r in sampled:
-            smp: LockSampler = r["sampler"]
-            active = sum(v for k, v in smp.states.items() if k[0] == "active") or 1
-            n = smp.states.get(key, 0)
-            share = f" ({n / active:.0%} of active)" if state == "active" else ""
-            row.append(f"{n}{share}")
-        rows.append(row)
-    print()
-    print(
-        "# backends of the bench database by state and wait event, summed over samples taken "
-        f"every {sampled[0]['sampler'].interval * 1000:.0f} ms during the measured run "
-        f"(pg_stat_activity; 'idle' + ClientRead = waiting for {waiting_for})"
-    )
-    head = ["state", "wait_event_type", "wait_event"]
-    head += [f"{_label(r)}: {r['sampler'].samples} samples" for r in sampled]
-    print(c.table(rows, head))
-    for r in sampled:
-        smp = r["sampler"]
-        print(
-            f"# {_label(r)}: most backends active at once {smp.most_active}; samples with a "
-            f"backend waiting on a lock (wait_event_type Lock, or a pg_locks row not granted): "
-            f"{smp.samples_with_lock_wait} of {smp.samples}"
-        )
-        if smp.locks:
-            lock_rows = [[*k, str(v)] for k, v in smp.locks.most_common(10)]
-            head = ["locktype", "mode", "relation", "blocked by (query)", "samples"]
-            print(c.table(lock_rows, head))
 
 
 # --- worker processes ----------------------------------------------------------------------
@@ -456,53 +211,23 @@ def seed_backlog(args: argparse.Namespace) -> dict:
 
 
 def workers_run(args: argparse.Namespace, s: dict, k: int) -> dict:
-    db_name, db_url = c.copy_pg_database(s["template"])
+    """k workers draining a fresh copy of the seeded backlog to a fresh reference partner:
+    their rate, the CPU of each part, and the checks that each lead arrived once."""
+    db_name, db_url = copy_pg_database(s["template"])
     env = {**s["env"], "DATABASE_URL": db_url}
-    partner_dir = s["data_dir"] / f"partner-{k}"
-    partner_dir.mkdir(mode=0o700)
-    penv = {**env, "PARTNER_DATA_DIR": str(partner_dir), "PARTNER_SECRET": s["secret"]}
-    port = s["partner_port"]
-    argv = [*c.TILLIT, "reference-partner", "--port", str(port)]
-    argv += ["--workers", str(args.partner_workers)]
-    partner = c.PROCS.start(f"partner-{k}", argv, penv, s["logdir"])
-    delivered_sql = "select count(*) from partners_delivery where state='delivered'"
+    partner, port = start_partner(args, s, k, env)
     try:
         c.wait_http(f"http://127.0.0.1:{port}/healthz", partner)
         partner_cpu0 = c.tree_cpu_seconds(partner.popen.pid)
         load = os.getloadavg()[0]
-        pg = c.PgCpu(db_name)
+        pg = PgCpu(db_name)
         pg.mark()
         sampler = LockSampler(db_url, args.lock_sample / 1000) if args.lock_sample else None
         if sampler:
             sampler.start()
         machine0 = c.machine_cpu()
-        t0 = time.monotonic()
-        workers = [
-            c.PROCS.start(f"worker-{k}-{w + 1}", [*c.TILLIT, "worker"], env, s["logdir"])
-            for w in range(k)
-        ]
-        done, cpu, first = 0, {}, None
-        while time.monotonic() - t0 < args.timeout:
-            for w in workers:
-                if w.popen.poll() is not None:
-                    raise RuntimeError(f"{w.name} exited:\n{c.tail(w.log)}")
-                cpu[w.name] = c.tree_cpu_seconds(w.popen.pid) or cpu.get(w.name, 0.0)
-            pg.sample()
-            try:
-                done = count_rows(db_url, Path(), delivered_sql)
-            except psycopg.OperationalError as error:
-                # The PostgreSQL server is shared; when it is full, look again shortly.
-                print(f"# note: {str(error).strip().splitlines()[-1]}", flush=True)
-                time.sleep(1)
-                continue
-            if done and first is None:
-                # The workers are up (Django loaded, connected): the steady rate starts here.
-                first = (time.monotonic(), done)
-            if done >= args.leads:
-                break
-            time.sleep(0.25)
-        seconds = time.monotonic() - t0
-        steady = (done - first[1]) / (time.monotonic() - first[0]) if first else 0.0
+        workers, drained = drain_backlog(args, s, k, env, db_url, pg)
+        seconds = drained["seconds"]
         machine1 = c.machine_cpu()
         if sampler:
             sampler.finish()
@@ -510,12 +235,7 @@ def workers_run(args: argparse.Namespace, s: dict, k: int) -> dict:
         out = {
             "k": k,
             "load": load,
-            "done": done,
-            "seconds": seconds,
-            "rate": done / seconds,
-            "steady": steady,
-            "startup": first[0] - t0 if first else float("nan"),
-            "worker_cores": [v / seconds for v in cpu.values()],
+            **drained,
             "partner_cores": (c.tree_cpu_seconds(partner.popen.pid) - partner_cpu0) / seconds,
             # The sampler's own backend serves the bench database too: not the leads' cost.
             "pg_cores": (pg.used() - (sampler.cpu if sampler else 0.0)) / seconds,
@@ -529,105 +249,93 @@ def workers_run(args: argparse.Namespace, s: dict, k: int) -> dict:
             n, samples = c.log_problems(w.log)
             if n:
                 print(f"# {w.name} log: {n} warnings/errors, e.g. " + " | ".join(samples))
-        out["partner_count"] = int(
-            httpx.get(f"http://127.0.0.1:{port}/leads.json", timeout=60).json()["count"]
-        )
-        out["claims"] = count_rows(
-            db_url, Path(), "select coalesce(sum(attempts), 0) from partners_delivery"
-        )
-        out["twice"] = count_rows(
-            db_url, Path(), "select count(*) from partners_delivery where attempts > 1"
-        )
-        if out["twice"]:
-            # What made them go round again: the attempts, the lease, the times.
-            with psycopg.connect(db_url.replace("postgres://", "postgresql://", 1)) as conn:
-                rows = conn.execute(
-                    "select attempts, count(*), min(delivered_at - released_at), "
-                    "max(delivered_at - released_at) from partners_delivery "
-                    "group by attempts order by attempts"
-                ).fetchall()
-            out["detail"] = rows
-        return out
+        return out | delivery_checks(db_url, port)
     finally:
         c.PROCS.stop(partner)
 
 
-def workers_report(args: argparse.Namespace, runs: list[dict]) -> None:
-    rows = []
-    for r in runs:
-        ok = r["partner_count"] == args.leads == r["done"] == r["claims"] and not r["twice"]
-        rows.append(
-            [
-                f"{r['k']} worker{'s' if r['k'] > 1 else ''}",
-                f"{r['steady']:.1f}",
-                f"{r['rate']:.1f}",
-                f"{r['seconds']:.1f}",
-                f"{r['startup']:.1f}",
-                f"{r['done']}",
-                f"{r['partner_count']}",
-                f"{r['claims']} / {r['twice']}",
-                "PASS" if ok else "FAIL",
-                " + ".join(f"{v:.2f}" for v in r["worker_cores"]),
-                f"{r['partner_cores']:.2f}",
-                f"{r['pg_cores']:.2f}",
-                f"{r['pg_sessions']} / {r['pg_peak']}",
-                f"{r['machine']:.0%}",
-                f"{r['load']:.1f}",
-            ]
-        )
-    print()
-    print(
-        c.table(
-            rows,
-            [
-                "deliveries",
-                "leads/s",
-                "incl. start",
-                "seconds",
-                "1st after",
-                "delivered",
-                "at partner",
-                "claims / twice",
-                "once each",
-                "worker cores",
-                "partner cores",
-                "PG cores",
-                "PG sessions / peak",
-                "machine busy",
-                "load avg",
-            ],
-        )
+def start_partner(
+    args: argparse.Namespace, s: dict, k: int, env: dict[str, str]
+) -> tuple[c.Proc, int]:
+    """A reference partner of run k, with a data directory of its own, on the port the
+    seeded site delivers to."""
+    partner_dir = s["data_dir"] / f"partner-{k}"
+    partner_dir.mkdir(mode=0o700)
+    penv = {**env, "PARTNER_DATA_DIR": str(partner_dir), "PARTNER_SECRET": s["secret"]}
+    port = s["partner_port"]
+    argv = [*c.TILLIT, "reference-partner", "--port", str(port)]
+    argv += ["--workers", str(args.partner_workers)]
+    return c.PROCS.start(f"partner-{k}", argv, penv, s["logdir"]), port
+
+
+DELIVERED_SQL = "select count(*) from partners_delivery where state='delivered'"
+
+
+def drain_backlog(
+    args: argparse.Namespace, s: dict, k: int, env: dict[str, str], db_url: str, pg: PgCpu
+) -> tuple[list[c.Proc], dict]:
+    """Start k workers and poll until every lead is delivered (or --timeout): the workers,
+    and how many were delivered, how fast, and each worker's cores."""
+    t0 = time.monotonic()
+    workers = [
+        c.PROCS.start(f"worker-{k}-{w + 1}", [*c.TILLIT, "worker"], env, s["logdir"])
+        for w in range(k)
+    ]
+    done, cpu, first = 0, {}, None
+    while time.monotonic() - t0 < args.timeout:
+        for w in workers:
+            if w.popen.poll() is not None:
+                raise RuntimeError(f"{w.name} exited:\n{c.tail(w.log)}")
+            cpu[w.name] = c.tree_cpu_seconds(w.popen.pid) or cpu.get(w.name, 0.0)
+        pg.sample()
+        try:
+            done = count_rows(db_url, Path(), DELIVERED_SQL)
+        except psycopg.OperationalError as error:
+            # The PostgreSQL server is shared; when it is full, look again shortly.
+            print(f"# note: {str(error).strip().splitlines()[-1]}", flush=True)
+            time.sleep(1)
+            continue
+        if done and first is None:
+            # The workers are up (Django loaded, connected): the steady rate starts here.
+            first = (time.monotonic(), done)
+        if done >= args.leads:
+            break
+        time.sleep(0.25)
+    seconds = time.monotonic() - t0
+    steady = (done - first[1]) / (time.monotonic() - first[0]) if first else 0.0
+    return workers, {
+        "done": done,
+        "seconds": seconds,
+        "rate": done / seconds,
+        "steady": steady,
+        "startup": first[0] - t0 if first else float("nan"),
+        "worker_cores": [v / seconds for v in cpu.values()],
+    }
+
+
+def delivery_checks(db_url: str, port: int) -> dict:
+    """The leads at the partner, the claims made (attempts) and the leads claimed more than
+    once, with, if any were, the attempts by group and their times."""
+    out: dict = {}
+    out["partner_count"] = int(
+        httpx.get(f"http://127.0.0.1:{port}/leads.json", timeout=60).json()["count"]
     )
-    print(
-        "# 'PG sessions / peak': backends seen on the bench database during the drain (read "
-        "every 0.25 s, so short-lived ones can be missed) / the most at one reading; "
-        "'claims / twice': attempts over all leads / leads claimed more than once"
+    out["claims"] = count_rows(
+        db_url, Path(), "select coalesce(sum(attempts), 0) from partners_delivery"
     )
-    for r in runs:
-        if r.get("detail"):
-            print(
-                f"# {r['k']} workers, leads by attempts (attempts: leads, released -> delivered "
-                "min..max): " + "; ".join(f"{a}: {n}, {lo}..{hi}" for a, n, lo, hi in r["detail"])
-            )
-    per_lead = []
-    for r in runs:
-        worker = sum(r["worker_cores"]) * r["seconds"]
-        parts = [worker, r["partner_cores"] * r["seconds"], r["pg_cores"] * r["seconds"]]
-        machine = r["machine"] * (os.cpu_count() or 1) * r["seconds"]
-        per_lead.append(
-            [_label(r), *(f"{1000 * x / max(r['done'], 1):.2f}" for x in [*parts, machine])]
-        )
-    print()
-    print("# CPU per lead delivered, ms (CPU seconds over the whole drain / leads delivered)")
-    print(c.table(per_lead, ["deliveries", "workers", "partner", "PostgreSQL", "machine (all)"]))
-    lock_report(runs, waiting_for="a worker")
-    one, two = runs[0]["steady"], runs[-1]["steady"]
-    print(
-        f"# deliveries/s, 2 workers / 1: {two / one:.2f} (ideal <= 2.00; the same {args.leads} "
-        f"leads each time, reference partner --workers {args.partner_workers}); 'leads/s' from "
-        "the first delivery seen to the last, 'incl. start' from starting the workers (their "
-        "start-up, '1st after' seconds, included)"
+    out["twice"] = count_rows(
+        db_url, Path(), "select count(*) from partners_delivery where attempts > 1"
     )
+    if out["twice"]:
+        # What made them go round again: the attempts, the lease, the times.
+        with psycopg.connect(db_url.replace("postgres://", "postgresql://", 1)) as conn:
+            rows = conn.execute(
+                "select attempts, count(*), min(delivered_at - released_at), "
+                "max(delivered_at - released_at) from partners_delivery "
+                "group by attempts order by attempts"
+            ).fetchall()
+        out["detail"] = rows
+    return out
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import _common as c
+from _signup_report import notes, recording_table, targets_table, throughput_table
 from _wrk import INTAKE, LUA, Result, count_rows, csrf_pair, wrk
 
 SUBJECTS = "select count(*) from subjects_subject"
@@ -92,48 +93,13 @@ def one_combo(db: str, server: str, args: argparse.Namespace, wrk_argv_shown: li
     try:
         c.wait_http(base + "/healthz", web)
         cookie, token = csrf_pair(base)
-        prefix = secrets.token_hex(4)
-        scripts = {}
-        for mode in ("healthz", "signup"):
-            for phase in ("warm", "run"):
-                path = data_dir / f"{mode}-{phase}.lua"
-                path.write_text(
-                    LUA
-                    % {
-                        "mode": mode,
-                        "prefix": f"{prefix}{phase[0]}",
-                        "token": token,
-                        "cookie": cookie,
-                        "consent_body": "",
-                    }
-                )
-                scripts[mode, phase] = path
+        scripts = lua_scripts(data_dir, cookie, token)
         out: dict = {"db": db, "server": server, "data_dir": str(data_dir)}
         for mode, url in (("healthz", base + "/healthz"), ("signup", base + "/")):
-            if args.warmup:
-                wrk(
-                    url,
-                    scripts[mode, "warm"],
-                    args.warmup,
-                    args.wrk_threads,
-                    args.connections,
-                    logdir,
-                    f"{mode}-warm",
-                    web.popen.pid,
-                )
-            before = settled_count(db_url, data_dir)
-            res, argv = wrk(
-                url,
-                scripts[mode, "run"],
-                args.duration,
-                args.wrk_threads,
-                args.connections,
-                logdir,
-                mode,
-                web.popen.pid,
+            res, subjects, argv = measure(
+                args, mode, url, scripts, logdir, web.popen.pid, db_url, data_dir
             )
-            out[mode] = res
-            out[mode + "_subjects"] = settled_count(db_url, data_dir) - before
+            out[mode], out[mode + "_subjects"] = res, subjects
             if mode == "signup" and not wrk_argv_shown:
                 wrk_argv_shown.append(argv)
         out["mem"] = c.tree_hwm(web.popen.pid)
@@ -147,7 +113,66 @@ def one_combo(db: str, server: str, args: argparse.Namespace, wrk_argv_shown: li
     return out
 
 
-def main() -> None:
+def lua_scripts(data_dir: Path, cookie: str, token: str) -> dict[tuple[str, str], Path]:
+    """The wrk scripts of each endpoint (healthz, signup) and phase (warm, run), written to
+    data_dir: each sign-up a new address under this run's prefix."""
+    prefix = secrets.token_hex(4)
+    scripts = {}
+    for mode in ("healthz", "signup"):
+        for phase in ("warm", "run"):
+            path = data_dir / f"{mode}-{phase}.lua"
+            path.write_text(
+                LUA
+                % {
+                    "mode": mode,
+                    "prefix": f"{prefix}{phase[0]}",
+                    "token": token,
+                    "cookie": cookie,
+                    "consent_body": "",
+                }
+            )
+            scripts[mode, phase] = path
+    return scripts
+
+
+def measure(
+    args: argparse.Namespace,
+    mode: str,
+    url: str,
+    scripts: dict[tuple[str, str], Path],
+    logdir: Path,
+    web_pid: int,
+    db_url: str,
+    data_dir: Path,
+) -> tuple[Result, int, list[str]]:
+    """One endpoint: wrk's warm-up, then the measured run: (wrk's result, sign-ups accepted
+    during the run, wrk's argv)."""
+    if args.warmup:
+        wrk(
+            url,
+            scripts[mode, "warm"],
+            args.warmup,
+            args.wrk_threads,
+            args.connections,
+            logdir,
+            f"{mode}-warm",
+            web_pid,
+        )
+    before = settled_count(db_url, data_dir)
+    res, argv = wrk(
+        url,
+        scripts[mode, "run"],
+        args.duration,
+        args.wrk_threads,
+        args.connections,
+        logdir,
+        mode,
+        web_pid,
+    )
+    return res, settled_count(db_url, data_dir) - before, argv
+
+
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Sign-ups/s through `tillit web` vs the same server's /healthz (wrk).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -187,8 +212,11 @@ def main() -> None:
     )
     p.add_argument("--record-timeout", type=float, default=300.0, help="seconds")
     p.add_argument("--keep", action="store_true", help="keep the data directories and logs")
-    args = p.parse_args()
+    return p.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     c.install_cleanup()
     c.header("bench/signup.py: sign-ups per second vs /healthz, through `tillit web`")
     c.warn_if_busy()
@@ -210,147 +238,10 @@ def main() -> None:
     if shown:
         print(f"# wrk command (sign-up run): {' '.join(shown[0])}")
 
-    rows = []
-    for r in results:
-        for mode in ("healthz", "signup"):
-            x: Result = r[mode]
-            rows.append(
-                [
-                    r["db"],
-                    r["server"],
-                    mode,
-                    f"{x.rps:.0f}",
-                    f"{x.p50:.1f}",
-                    f"{x.p99:.1f}",
-                    f"{x.max:.0f}",
-                    str(x.requests),
-                    str(x.bad),
-                    str(x.socket_errors),
-                    f"{x.cpu:.0%}",
-                    f"{x.server_cores:.2f}",
-                    str(r["signup_subjects"]) if mode == "signup" else "-",
-                ]
-            )
-    print()
-    print(
-        c.table(
-            rows,
-            [
-                "db",
-                "server",
-                "endpoint",
-                "req/s",
-                "p50 ms",
-                "p99 ms",
-                "max ms",
-                "requests",
-                "non-2xx/3xx",
-                "sock err",
-                "machine cpu",
-                "server cores",
-                "sign-ups accepted",
-            ],
-        )
-    )
-    rows = []
-    for r in results:
-        h, s = r["healthz"], r["signup"]
-        ratio = s.rps / h.rps if h.rps else 0
-        rows.append(
-            [
-                r["db"],
-                r["server"],
-                f"{ratio:.1%}",
-                "PASS" if ratio >= 0.25 else "FAIL",
-                f"{s.p99:.1f}",
-                "PASS" if s.p99 < 100 else "FAIL",
-                f"{h.p99:.1f}",
-                f"{r['mem'].max_mb:.0f}",
-                "PASS" if r["mem"].max_mb <= 80 else "FAIL",
-                f"{r['mem'].sum_mb:.0f}",
-                str(r["mem"].processes),
-            ]
-        )
-    print()
-    print(
-        c.table(
-            rows,
-            [
-                "db",
-                "server",
-                "signup/healthz",
-                ">=25%",
-                "signup p99 ms",
-                "<100ms",
-                "healthz p99 ms",
-                "HWM max MB",
-                "<=80MB",
-                "HWM sum MB",
-                "procs",
-            ],
-        )
-    )
-    recorded = [r for r in results if "record" in r]
-    if recorded:
-        print()
-        print(
-            c.table(
-                [
-                    [
-                        r["db"],
-                        r["server"],
-                        str(r["record"]["waiting"]),
-                        str(r["record"]["left"]),
-                        f"{r['record']['seconds']:.1f}",
-                        f"{r['record']['rate']:.0f}",
-                        f"{r['record']['cpu_ms']:.2f}",
-                        f"{r['record']['hwm_mb']:.0f}",
-                        str(r["record"]["subjects"]),
-                    ]
-                    for r in recorded
-                ],
-                [
-                    "db",
-                    "server",
-                    "accepted",
-                    "left",
-                    "seconds",
-                    "recorded/s",
-                    "worker CPU ms each",
-                    "worker HWM MB",
-                    "subjects",
-                ],
-            )
-        )
-    print()
-    print(
-        "# targets: sign-up req/s >= 25% of the same server's /healthz req/s; sign-up p99 "
-        "< 100 ms at 32 connections; peak memory of one web process <= 80 MB"
-    )
-    print(
-        "# recording: after the web server stopped, one `tillit worker` (no partner running, "
-        "nothing confirmed, so nothing is delivered) turned every accepted sign-up into its "
-        "subject, consent records, lead, delivery, e-mail job and audit event; 'recorded/s' is "
-        "from the first recorded to the last, 'subjects' should equal 'accepted' (all runs, "
-        "warm-up included) unless the same address came twice"
-    )
-    print(
-        "# memory: VmHWM (peak RSS) from /proc/<pid>/status of every process of the "
-        "server's tree (master + workers), read before stopping it; 'max' = largest single "
-        "process, 'sum' = sum over the tree (an upper bound: peaks need not coincide)"
-    )
-    print(
-        "# 'machine cpu' = share of the whole machine's CPU time (all cores, all processes: "
-        "wrk, server, database, anything else running) that was not idle during the run; "
-        "'server cores' = CPU seconds used by the web server's process tree per second "
-        "(2.00 = both cores)"
-    )
-    print(
-        "# 'sign-ups accepted' = sealed intakes added during the measured sign-up run (counted "
-        "once the count settles; it can exceed the 3xx count by up to the connection count: "
-        "requests in flight when wrk stopped complete too); e-mail jobs queued (none run): "
-        + ", ".join(f"{r['db']}/{r['server']}={r['tasks']}" for r in results)
-    )
+    throughput_table(results)
+    targets_table(results)
+    recording_table(results)
+    notes(results)
     print(f"# total time {time.monotonic() - started:.0f}s")
 
 
