@@ -135,7 +135,7 @@ def test_rotating_a_secret_shows_it_once_and_the_old_one_stops_working(
 def test_a_rotated_out_secret_stays_good_for_the_overlap_then_is_shredded(
     client, administrator, partner
 ):
-    from tillit.subjects.retention import run_all
+    from tillit.worker.retention import run_all
 
     old = partner.secret()
     sign_in(client, administrator)

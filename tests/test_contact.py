@@ -15,8 +15,8 @@ from django.db import connection
 from tests.conftest import sign_in
 from tillit.audit.models import AuditEvent
 from tillit.contact.models import ContactMessage
-from tillit.subjects import retention
 from tillit.vault.models import Envelope, Purpose
+from tillit.worker import retention
 from tillit.worker.loop import Loop
 
 pytestmark = pytest.mark.django_db(transaction=True)

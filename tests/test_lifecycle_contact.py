@@ -16,8 +16,8 @@ from tests.machines import Machine, explore
 from tillit.audit.models import AuditEvent
 from tillit.contact import cases
 from tillit.contact.models import CONTACT, CaseState, ContactMessage
-from tillit.subjects import retention
 from tillit.vault.models import Envelope
+from tillit.worker import retention
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,12 +24,12 @@ from tillit.datamap import Kind
 from tillit.partners.delivery import Pipeline
 from tillit.partners.models import DELIVERY, Delivery, DeliveryState, Partner
 from tillit.rights.models import PartnerTask
-from tillit.subjects import retention
 from tillit.subjects.confirmation import ConfirmationInvalid, confirm, confirmation_token
 from tillit.subjects.models import SUBJECT, State, Subject
 from tillit.subjects.signup import Signup, register
 from tillit.vault.models import Envelope, Purpose
 from tillit.vault.pii import Pii
+from tillit.worker import retention
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -26,8 +26,8 @@ from tests.machines import Machine, explore
 from tillit.audit.models import AuditEvent
 from tillit.partners import routing, sandbox
 from tillit.partners.models import PARTNER, Partner, PartnerState
-from tillit.subjects import retention
 from tillit.vault.models import Envelope
+from tillit.worker import retention
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -47,12 +47,12 @@ from tillit.rights.models import (
     State,
     TaskState,
 )
-from tillit.subjects import retention
 from tillit.subjects.confirmation import confirm, confirmation_token
 from tillit.subjects.models import Subject
 from tillit.subjects.signup import Signup, register
 from tillit.vault.models import Envelope
 from tillit.vault.pii import Pii
+from tillit.worker.jobs import requeue_stranded_jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,10 +72,10 @@ CHANGES = {
 }
 _slugs = itertools.count()
 RETENTION = [
-    retention.requeue_stranded_jobs,
-    retention.forget_stale_challenges,
-    retention.forget_stale_exports,
-    retention.alarm_overdue,
+    requeue_stranded_jobs,
+    verification.forget_stale_challenges,
+    export.forget_stale_exports,
+    actions.alarm_overdue,
 ]
 HTTPX_CLIENT = httpx.Client  # the real one: the e-mail jobs' own is replaced by the partner's
 

@@ -13,7 +13,7 @@ from django.db import connection
 
 from tillit.core.models import Attempts
 from tillit.core.ratelimit import forget_spent_attempts, hit_key
-from tillit.subjects.retention import RULES
+from tillit.worker.retention import RULES
 
 pytestmark = pytest.mark.promise("P3")
 

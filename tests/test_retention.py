@@ -73,7 +73,7 @@ def test_a_confirmation_e_mail_that_failed_is_tried_again_until_it_goes(
     from django_tasks_db.models import DBTaskResult
 
     from tests.rights_helpers import drain_tasks
-    from tillit.subjects.retention import retry_failed_mail
+    from tillit.worker.jobs import retry_failed_mail
 
     blocked = tmp_path / "spool"
     blocked.write_text("")  # not a directory: every write into it fails
@@ -110,7 +110,7 @@ def test_an_address_that_cannot_carry_an_e_mail_is_not_tried_again(db):
     from django.tasks import TaskResultStatus
     from django_tasks_db.models import DBTaskResult
 
-    from tillit.subjects.retention import retry_failed_mail
+    from tillit.worker.jobs import retry_failed_mail
 
     job = DBTaskResult.objects.create(
         status=TaskResultStatus.FAILED,

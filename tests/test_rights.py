@@ -266,7 +266,7 @@ def test_bad_input_is_named_in_the_visitors_language(client):
 def test_a_challenge_keeps_no_readable_address_after_it_ends(client, kari):
     from django.utils import timezone
 
-    from tillit.subjects.retention import run_all
+    from tillit.worker.retention import run_all
 
     ask(client, "access", "kari@example.com")
     drain_tasks()
@@ -318,7 +318,7 @@ def test_an_extension_needs_a_reason_is_told_and_only_within_the_first_month(cli
 
 @pytest.mark.promise("P25")
 def test_an_overdue_request_alarms_the_privacy_officer_once(client, kari):
-    from tillit.subjects.retention import run_all
+    from tillit.worker.retention import run_all
 
     request = requested(client, "access")
     mail.outbox.clear()
@@ -337,7 +337,7 @@ def test_the_overdue_alarm_speaks_the_language_of_the_staff_member_at_that_addre
     the alarm comes in bokmål; at an address that is nobody's account, in
     TILLIT_CONSOLE_LANGUAGE (English), as before."""
     from tillit.console.models import StaffProfile
-    from tillit.subjects.retention import run_all
+    from tillit.worker.retention import run_all
 
     request = requested(client, "access")
     mail.outbox.clear()

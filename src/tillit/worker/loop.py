@@ -25,7 +25,7 @@ from tillit.partners.delivery import Pipeline
 from tillit.partners.posting import Poster
 from tillit.rights import fanout
 from tillit.subjects import intake
-from tillit.subjects.retention import run_all
+from tillit.worker.retention import run_all
 
 log = logging.getLogger("tillit.worker")
 RETENTION_EVERY_SECONDS = 60

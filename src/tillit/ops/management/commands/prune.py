@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from tillit.subjects import retention
+from tillit.worker import retention
 
 
 class Command(BaseCommand):
