@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from pathlib import Path
 
 import grimp
@@ -128,3 +129,42 @@ def test_the_architecture_page_draws_the_layers_the_code_has():
     assert text == wanted, (
         "docs/architecture.md is behind the code: TILLIT_WRITE_DOCS=1 rewrites it"
     )
+
+
+def defined(path: Path, dotted: str) -> bool:
+    """`dotted` ("f", "Class.method") is defined at the top of `path` (or in that class)."""
+    scope: list[ast.stmt] = ast.parse(path.read_text()).body
+    for name in dotted.split("."):
+        found = None
+        for stmt in scope:
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                if stmt.name == name:
+                    found = stmt
+            elif isinstance(stmt, ast.ImportFrom) and not found:
+                if any((a.asname or a.name) == name for a in stmt.names):
+                    found = stmt
+            elif isinstance(stmt, ast.Assign | ast.AnnAssign):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                    found = stmt
+        if found is None:
+            return False
+        scope = found.body if isinstance(found, ast.ClassDef) else []
+    return True
+
+
+def test_every_function_the_architecture_page_names_is_where_it_says():
+    """A step of a flow names `path.py: function`; a rename or a move must change the page."""
+    named = re.findall(r"`([\w/]+\.py): ([\w.]+)", DOC.read_text())
+    assert len(named) > 40
+    missing = []
+    for file, dotted in named:
+        root = (
+            ROOT / "partner" / "src"
+            if file.startswith("tillit_partner/")
+            else ROOT / "src" / "tillit"
+        )
+        path = root / file
+        if not path.is_file() or not defined(path, dotted):
+            missing.append(f"{file}: {dotted}")
+    assert not missing, missing

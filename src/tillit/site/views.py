@@ -159,8 +159,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """A failure nobody could have avoided by asking differently. When the database cannot be
     reached or written (PostgreSQL restarting, a full disk, a read-only file), the visitor gets a
     503 saying that nothing was saved and when to try again, not a bare 500. What a form keeps
-    is kept in one transaction (a sign-up: subjects/signup.py register), so a failure leaves no
-    half-write. The page is drawn without the context processors, which may need the database
+    is kept in one write (a sign-up: its sealed intake, subjects/intake.py accept), so a failure
+    leaves no half-write. The page is drawn without the context processors, which may need the database
     themselves."""
     error = sys.exc_info()[1]
     unavailable = isinstance(error, DatabaseError)
