@@ -1,4 +1,4 @@
-"""The sign-up form's country names come from a file (src/tillit/subjects/countries.json) written
+"""The sign-up form's country names come from a file (src/tillit/datamap/countries.json) written
 from Babel's CLDR data by scripts/country-names; the file must say what Babel says."""
 
 from __future__ import annotations

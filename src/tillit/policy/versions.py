@@ -29,7 +29,7 @@ def snapshot() -> dict[str, Any]:
     """Everything the policy says, in both languages, from the data map and the live
     configuration (the partners that receive data now)."""
     from tillit.partners.models import Partner
-    from tillit.rights import laws
+    from tillit.policy import laws
 
     dm = datamap.load()
     return {

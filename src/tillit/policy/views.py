@@ -13,9 +13,8 @@ from django.utils.translation import get_language
 from tillit import datamap
 from tillit.audit.models import LogKey
 from tillit.datamap import Kind
-from tillit.policy import versions
+from tillit.policy import laws, versions
 from tillit.policy.models import PolicyVersion
-from tillit.rights import laws
 
 
 def _lang() -> str:

@@ -25,7 +25,8 @@ from tillit import datamap
 from tillit.consent.models import ConsentRecord
 from tillit.datamap import Kind
 from tillit.partners.models import Delivery
-from tillit.rights import answers, laws, opendsr
+from tillit.policy import laws
+from tillit.rights import answers, opendsr
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 

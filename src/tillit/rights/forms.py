@@ -8,7 +8,8 @@ from django.utils.translation import gettext_lazy as _
 
 from tillit import datamap
 from tillit.datamap import Kind
-from tillit.subjects.fields import country_choices, valid_email, valid_name, valid_phone
+from tillit.datamap.countries import country_choices
+from tillit.subjects.fields import valid_email, valid_name, valid_phone
 
 
 class StartForm(forms.Form):

@@ -30,7 +30,7 @@ def send_code(challenge_id: str) -> None:
 
 @task()
 def send_received(request_id: str) -> None:
-    from tillit.rights import laws
+    from tillit.policy import laws
     from tillit.rights.models import RightsRequest
     from tillit.vault.models import Envelope
 

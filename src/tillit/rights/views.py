@@ -18,7 +18,8 @@ from tillit.core.ratelimit import hit, hit_key
 from tillit.datamap import Kind
 from tillit.partners import signing
 from tillit.partners.models import Delivery, Partner
-from tillit.rights import actions, answers, export, fanout, laws, opendsr, verification
+from tillit.policy import laws
+from tillit.rights import actions, answers, export, fanout, opendsr, verification
 from tillit.rights.forms import CodeForm, PortabilityForm, RectifyForm, StartForm
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 

@@ -10,7 +10,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from tillit import datamap
-from tillit.subjects.fields import country_choices, valid_email, valid_name, valid_phone
+from tillit.datamap.countries import country_choices
+from tillit.subjects.fields import valid_email, valid_name, valid_phone
 from tillit.subjects.signup import Signup
 from tillit.vault.pii import Pii
 

@@ -160,8 +160,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     reached or written (PostgreSQL restarting, a full disk, a read-only file), the visitor gets a
     503 saying that nothing was saved and when to try again, not a bare 500. What a form keeps
     is kept in one write (a sign-up: its sealed intake, subjects/intake.py accept), so a failure
-    leaves no half-write. The page is drawn without the context processors, which may need the database
-    themselves."""
+    leaves no half-write. The page is drawn without the context processors, which may need the
+    database themselves."""
     error = sys.exc_info()[1]
     unavailable = isinstance(error, DatabaseError)
     if unavailable:

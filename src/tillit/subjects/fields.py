@@ -1,47 +1,18 @@
 """What a person's details may be, wherever a form takes them (sign-up, contact, rights):
 a name of letters without control characters, an e-mail address an e-mail header carries as
-typed, a phone number valid for the chosen country, and the countries a form offers, named in
-the visitor's language (CLDR's names in countries.json, the data map's for states)."""
+typed, and a phone number valid for the chosen country."""
 
 from __future__ import annotations
 
-import functools
-import json
 import unicodedata
-from pathlib import Path
 
 import phonenumbers
 from django import forms
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from email_validator import EmailNotValidError, validate_email
 
 from tillit import datamap
 from tillit.core.mail import header_safe
-
-
-def country_choices(codes: list[str]) -> list[tuple[str, str]]:
-    lang = "nb" if (get_language() or "nb")[:2] == "nb" else "en"
-    # A state in the list ("US-CA") is named by the data map; CLDR names the countries.
-    regions = datamap.load().regions
-    named = tuple((c, regions[c][lang]) for c in codes if c in regions)
-    return _country_choices(lang, tuple(codes), named)
-
-
-@functools.cache
-def _country_choices(
-    lang: str, codes: tuple[str, ...], regions: tuple[tuple[str, str], ...]
-) -> list[tuple[str, str]]:
-    names = {**_country_names()[lang], **dict(regions)}
-    return [("", _("Choose a country"))] + [(c, names.get(c, c)) for c in codes]
-
-
-@functools.cache
-def _country_names() -> dict[str, dict[str, str]]:
-    # CLDR's names, written out by scripts/country-names (Babel's own data would cost each
-    # web process some 4 MB).
-    return json.loads((Path(__file__).parent / "countries.json").read_text(encoding="utf-8"))
-
 
 # Zero-width non-joiner and joiner: format characters that belong in Persian and Indic names
 # ("محمدی‌نژاد"). Every other control or format character (line breaks, bidi overrides)

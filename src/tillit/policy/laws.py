@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from tillit import datamap
 from tillit.datamap import Kind
-from tillit.subjects.fields import country_choices
+from tillit.datamap.countries import country_choices
 
 
 def length(period: dict[str, int] | None) -> str:
