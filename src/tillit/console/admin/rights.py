@@ -1,6 +1,6 @@
 """The rights requests' queue: what each person asked, by when, how far each partner has got,
-and the privacy officer's actions on a request (extend its deadline, refuse it, mark an e-mail
-partner's part done).
+and the actions on a request for the roles that may take them (extend its deadline, refuse it,
+mark an e-mail partner's part done).
 """
 
 from __future__ import annotations
