@@ -49,39 +49,53 @@ def share(n: int, of: int) -> str:
     return f"{n / of:.0%}" if of else "–"
 
 
-@permission_required("partners.view_delivery", raise_exception=True)
-def dashboard(request: HttpRequest) -> HttpResponse:
+def period(request: HttpRequest) -> int:
+    """The days the dashboard covers: one of PERIODS, as asked, or 30."""
     asked = request.GET.get("days", "30")
-    days = int(asked) if asked.isdigit() and int(asked) in PERIODS else 30
-    since = timezone.localdate() - timedelta(days=days - 1)
-    span = [since + timedelta(days=i) for i in range(days)]
-    signups = Subject.objects.filter(created_at__date__gte=since)
+    return int(asked) if asked.isdigit() and int(asked) in PERIODS else 30
+
+
+def flow(span: list[date]) -> list[dict[str, Any]]:
+    """The charts of the flow, one count per day each: sign-ups, leads delivered and
+    undeliverable, consents withdrawn, rights requests."""
     delivered = Delivery.objects.filter(state=DeliveryState.DELIVERED)
     failed = Delivery.objects.filter(state=DeliveryState.FAILED)
     withdrawn = ConsentRecord.objects.filter(action=Action.WITHDRAWN)
-    charts = [
+    return [
         bars("signups", _("Sign-ups"), Subject.objects.all(), "created_at", span),
         bars("delivered", _("Leads delivered"), delivered, "delivered_at", span),
         bars("failed", _("Leads undeliverable (shredded)"), failed, "created_at", span),
         bars("withdrawn", _("Consents withdrawn"), withdrawn, "at", span),
         bars("rights", _("Rights requests"), RightsRequest.objects.all(), "received_at", span),
     ]
-    total = signups.count()
+
+
+def consents_given(signups: Any, total: int) -> list[tuple[str, int, str]]:
+    """For each purpose asked at sign-up: how many of these sign-ups consented, and what
+    share of them."""
     given = Counter(
         ConsentRecord.objects.filter(subject__in=signups, action=Action.GIVEN).values_list(
             "purpose", flat=True
         )
     )
-    consents = [(str(p.title), given[p.id], share(given[p.id], total))
-                for p in datamap.load().consent_purposes()]  # fmt: skip
-    choices = CookieConsent.objects.filter(at__date__gte=since)
-    cookie_total = choices.count()
+    return [(str(p.title), given[p.id], share(given[p.id], total))
+            for p in datamap.load().consent_purposes()]  # fmt: skip
+
+
+def cookies_accepted(choices: Any, cookie_total: int) -> list[tuple[str, int, str]]:
+    """For each optional cookie category: how many of these cookie choices accepted it, and
+    what share of them."""
     accepted: Counter[str] = Counter()
     for granted in choices.values_list("granted", flat=True).iterator(chunk_size=5000):
         accepted.update(granted)
     titles = datamap.load().cookie_categories
-    cookies = [(str(titles[c].title), accepted[c], share(accepted[c], cookie_total))
-               for c in datamap.load().optional_cookie_categories()]  # fmt: skip
+    return [(str(titles[c].title), accepted[c], share(accepted[c], cookie_total))
+            for c in datamap.load().optional_cookie_categories()]  # fmt: skip
+
+
+def rights_on_time(since: date) -> list[tuple[Any, ...]]:
+    """For each kind of rights request received since then: how many, done in time, done
+    late, open, and open past their deadline."""
     now = timezone.now()
     requests = RightsRequest.objects.filter(received_at__date__gte=since)
     late = Q(completed_at__gt=F("due_at"), extended_until__isnull=True) | Q(
@@ -90,7 +104,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     overdue = Q(completed_at__isnull=True) & (
         Q(extended_until__isnull=True, due_at__lt=now) | Q(extended_until__lt=now)
     )
-    rights = [
+    return [
         (
             label,
             requests.filter(kind=kind).count(),
@@ -101,6 +115,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
         for kind, label in Kind.choices
     ]
+
+
+@permission_required("partners.view_delivery", raise_exception=True)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    days = period(request)
+    since = timezone.localdate() - timedelta(days=days - 1)
+    span = [since + timedelta(days=i) for i in range(days)]
+    charts = flow(span)
+    signups = Subject.objects.filter(created_at__date__gte=since)
+    total = signups.count()
+    choices = CookieConsent.objects.filter(at__date__gte=since)
+    cookie_total = choices.count()
     return render(
         request,
         "console/dashboard.html",
@@ -111,9 +137,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "periods": PERIODS,
             "charts": charts,
             "signups": total,
-            "consents": consents,
+            "consents": consents_given(signups, total),
             "cookie_total": cookie_total,
-            "cookies": cookies,
-            "rights": rights,
+            "cookies": cookies_accepted(choices, cookie_total),
+            "rights": rights_on_time(since),
         },
     )

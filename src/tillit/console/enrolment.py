@@ -26,6 +26,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from tillit.audit.models import record
 from tillit.console import roles
 from tillit.console.models import (
+    CODE_ALPHABET,
+    CODE_LENGTH,
+    MAX_FAILURES,
     Invitation,
     LinkKind,
     RecoveryCode,
@@ -35,10 +38,6 @@ from tillit.console.models import (
 )
 
 RECOVERY_CODES = 10
-# Letters and digits that cannot be read one for another (no 0/o, 1/l/i).
-CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
-CODE_LENGTH = 10
-MAX_FAILURES = 5
 SESSION_KEY = "console_enrolment"
 
 
@@ -97,15 +96,6 @@ def new_link(user: Any, kind: str, *, by: str) -> Invitation:
         )
         tasks.send_link.enqueue(str(link.id))  # in the same transaction (the database queue)
     return link
-
-
-def issue_token(link: Invitation) -> str:
-    """The link's token (made as its e-mail is sent; a resend makes a new one)."""
-    token = secrets.token_urlsafe(20)
-    link.token_hash = digest(token)
-    link.sent_at = timezone.now()
-    link.save(update_fields=["token_hash", "sent_at"])
-    return token
 
 
 def by_token(token: str) -> Invitation:
@@ -213,14 +203,6 @@ def recovery_codes(user: Any) -> list[str]:
         RecoveryCode(device=device, code_hash=digest(c)) for c in codes
     )
     return [f"{c[:5]}-{c[5:]}" for c in codes]
-
-
-def normal_code(typed: str) -> str:
-    """A recovery code as kept (no dash, no spaces, lower case); "" if it cannot be one."""
-    code = "".join(typed.split()).replace("-", "").lower()
-    if len(code) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in code):
-        return ""
-    return code
 
 
 STATES = {

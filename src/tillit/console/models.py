@@ -1,10 +1,12 @@
 """What the console keeps about staff besides Django's user: the language each reads the
 console in, the one-time links that enrol them (console/enrolment.py), and their recovery
-codes, kept as hashes only."""
+codes, kept as hashes only; with what a recovery code looks like and how many wrong tries a
+link allows."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import uuid
 from typing import Any
 
@@ -19,6 +21,21 @@ def digest(secret: str) -> str:
     """The hash kept for a one-time link or a recovery code (each holds 160 or 50 random
     bits, so a fast hash is enough: no dictionary can guess them)."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# Letters and digits that cannot be read one for another (no 0/o, 1/l/i).
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+CODE_LENGTH = 10
+# Wrong passwords or codes after which a one-time link stops working.
+MAX_FAILURES = 5
+
+
+def normal_code(typed: str) -> str:
+    """A recovery code as kept (no dash, no spaces, lower case); "" if it cannot be one."""
+    code = "".join(typed.split()).replace("-", "").lower()
+    if len(code) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in code):
+        return ""
+    return code
 
 
 class StaffProfile(models.Model):
@@ -73,9 +90,15 @@ class Invitation(models.Model):
     @property
     def usable(self) -> bool:
         """Open, not worn out by wrong tries, for a person who may still sign in."""
-        from tillit.console.enrolment import MAX_FAILURES
-
         return self.open and self.failures < MAX_FAILURES and self.user.is_active
+
+    def issue_token(self) -> str:
+        """The link's token (made as its e-mail is sent; a resend makes a new one)."""
+        token = secrets.token_urlsafe(20)
+        self.token_hash = digest(token)
+        self.sent_at = timezone.now()
+        self.save(update_fields=["token_hash", "sent_at"])
+        return token
 
 
 class RecoveryCodes(ThrottlingMixin, Device):
@@ -83,8 +106,6 @@ class RecoveryCodes(ThrottlingMixin, Device):
     place of the authenticator's code. Only their hashes are kept."""
 
     def verify_token(self, token: Any) -> bool:
-        from tillit.console.enrolment import normal_code
-
         allowed, _ = self.verify_is_allowed()
         if not allowed:
             return False

@@ -21,8 +21,7 @@ class ConsoleLoginForm(OTPAdminAuthenticationForm):
     says which it is."""
 
     def _chosen_device(self, user: Any) -> Any:
-        from tillit.console.enrolment import normal_code
-        from tillit.console.models import RecoveryCodes
+        from tillit.console.models import RecoveryCodes, normal_code
 
         chosen = super()._chosen_device(user)
         if chosen is None and normal_code(self.cleaned_data.get("otp_token") or ""):

@@ -14,13 +14,12 @@ from tillit.vault.pii import Pii
 
 @task()
 def send_link(link_id: str) -> None:
-    from tillit.console import enrolment
     from tillit.console.models import Invitation, language_of
 
     link = Invitation.objects.select_related("user").filter(id=link_id).first()
     if link is None or not link.open or not link.user.email:
         return  # replaced, used or expired meanwhile (or nobody to send it to)
-    token = enrolment.issue_token(link)
+    token = link.issue_token()
     send_templated(
         f"staff-{link.kind}",
         Pii(link.user.email),
