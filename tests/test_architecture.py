@@ -81,8 +81,9 @@ def picture() -> str:
     )
     imports = layout.package_imports(graph)
     layers = layout.layers()
-    names = ["entry points", "surfaces", "domain", "shared base", "vault, audit, data map",
-             "settings", "environment"]  # fmt: skip
+    names = ["entry points", "surfaces", "domain: each concern on its own",
+             "domain: people, consent, partners, policy, rights", "shared base",
+             "vault, audit, data map", "settings", "environment"]  # fmt: skip
     assert len(names) == len(layers), "name the new layer here"
     lines = ["```mermaid", "flowchart TB"]
     layer_of = {}
