@@ -81,8 +81,8 @@ def picture() -> str:
     )
     imports = layout.package_imports(graph)
     layers = layout.layers()
-    names = ["entry points", "surfaces", "domain: each concern on its own",
-             "domain: people, consent, partners, policy, rights", "shared base",
+    names = ["entry points", "surfaces", "domain: each concern on its own", "domain: rights",
+             "domain: a person's account", "domain: policy, partners, consent", "shared base",
              "vault, audit, data map", "settings", "environment"]  # fmt: skip
     assert len(names) == len(layers), "name the new layer here"
     lines = ["```mermaid", "flowchart TB"]

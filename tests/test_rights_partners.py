@@ -19,7 +19,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from tests.conftest import sign_in
 from tests.rights_helpers import ask, code_for, drain_tasks, kari, prove, requested
 from tillit.audit.models import AuditEvent
-from tillit.rights import fanout, opendsr
+from tillit.partners import opendsr
+from tillit.rights import fanout
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 

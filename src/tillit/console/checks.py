@@ -6,9 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from tillit.partners import signing
+from tillit.partners import opendsr, signing
 from tillit.partners.models import Partner
-from tillit.rights import opendsr
 
 
 def run(partner: Partner) -> list[tuple[bool, str]]:

@@ -24,9 +24,10 @@ from django.utils import timezone, translation
 from tillit import datamap
 from tillit.consent.models import ConsentRecord
 from tillit.datamap import Kind
+from tillit.partners import opendsr
 from tillit.partners.models import Delivery
 from tillit.policy import laws
-from tillit.rights import answers, opendsr
+from tillit.rights import answers
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 from tillit.vault.models import Envelope, Purpose
 

@@ -25,16 +25,23 @@ from tillit.audit.models import record
 from tillit.datamap import Kind
 from tillit.partners import signing
 from tillit.partners.models import Delivery, DeliveryState, Partner
+from tillit.partners.opendsr import (
+    OPENDSR_TYPES,
+    PREFIX,
+    PartnerError,
+    checked,
+    get,
+    headers,
+    request_body,
+)
 from tillit.rights import tasks
 from tillit.rights.models import PARTNER_TASK, RIGHTS_REQUEST, PartnerTask, RightsRequest, TaskState
-from tillit.rights.opendsr import PREFIX, PartnerError, checked, get, headers
 from tillit.vault.models import Envelope
 
 if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("tillit.rights")
-OPENDSR_TYPES = {Kind.ACCESS: "access", Kind.PORTABILITY: "portability", Kind.ERASURE: "erasure"}
 GIVE_UP_AFTER = timedelta(days=14)
 POLL_EVERY = timedelta(minutes=5)
 REMIND_EVERY = timedelta(days=5)
@@ -99,41 +106,6 @@ def body(task: PartnerTask, discovery: dict[str, Any]) -> dict[str, Any]:
 def _law(request: RightsRequest) -> datamap.Law:
     dm = datamap.load()
     return dm.law(request.subject.country if request.subject else dm.operator["country"])
-
-
-def request_body(
-    request_id: str,
-    kind: str,
-    subject_ref: str,
-    *,
-    submitted_time: str,
-    callback_url: str,
-    changes: dict[str, Any] | None = None,
-    regulation: str = "gdpr",
-) -> dict[str, Any]:
-    """A rights request as a partner receives it (OpenDSR 2.0 with tillit's extension): the
-    OpenDSR type where there is one, else `extension`; tillit's own type always in
-    `extensions.tillit`, with a rectification's `changes`. `regulation` is the person's law's
-    (the data map's [laws] regulation: gdpr or ccpa)."""
-    extension: dict[str, Any] = {"tillit_request_type": str(kind)}
-    if changes is not None:
-        extension["changes"] = changes
-    return {
-        "regulation": regulation,
-        "subject_request_id": request_id,
-        "subject_request_type": OPENDSR_TYPES.get(kind, "extension"),
-        "submitted_time": submitted_time,
-        "subject_identities": [
-            {
-                "identity_type": "controller_customer_id",
-                "identity_value": subject_ref,
-                "identity_format": "raw",
-            }
-        ],
-        "api_version": "2.0",
-        "status_callback_urls": [callback_url],
-        "extensions": {"tillit": extension},
-    }
 
 
 def _changes(request: RightsRequest) -> dict[str, Any] | None:

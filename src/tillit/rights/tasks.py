@@ -77,9 +77,9 @@ def send_completed(request_id: str) -> None:
     if request.wants_export and request.subject_id:
         import httpx
 
+        from tillit.partners.opendsr import PartnerError
         from tillit.partners.signing import SignatureError
         from tillit.rights import export
-        from tillit.rights.opendsr import PartnerError
 
         try:
             with httpx.Client() as client:

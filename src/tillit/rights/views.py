@@ -16,10 +16,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from tillit.audit.models import record
 from tillit.core.ratelimit import hit, hit_key
 from tillit.datamap import Kind
-from tillit.partners import signing
+from tillit.partners import opendsr, signing
 from tillit.partners.models import Delivery, Partner
 from tillit.policy import laws
-from tillit.rights import actions, answers, export, fanout, opendsr, verification
+from tillit.rights import actions, answers, export, fanout, verification
 from tillit.rights.forms import CodeForm, PortabilityForm, RectifyForm, StartForm
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 

@@ -23,8 +23,8 @@ from tillit_partner import signing
 from tillit.partners.conformance import identities
 from tillit.partners.conformance.answers import Answer, Failed, fetch
 from tillit.partners.conformance.identities import Lead, encode
-from tillit.rights.fanout import request_body
-from tillit.rights.opendsr import PREFIX as DSR
+from tillit.partners.opendsr import PREFIX as DSR
+from tillit.partners.opendsr import request_body
 
 # Every purpose the protocol signs with, to tell a partner which one it used.
 PURPOSES = ("lead", "receipt", "message", "message-receipt", "dsr", "dsr-response", "dsr-callback")

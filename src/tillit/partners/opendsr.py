@@ -1,10 +1,12 @@
-"""The signed OpenDSR transport between tillit and a partner's rights API.
+"""tillit's OpenDSR client: the shape of a rights request as a partner receives it, and the
+signed transport between tillit and a partner's rights API.
 
 Every call tillit makes is signed with the partner's shared secret over the raw body (or, for a
 GET or DELETE, over "METHOD <path>") with the purpose `dsr`; every answer must carry the
 partner's signature with the purpose `dsr-response` and be a JSON object. The fan-out
 (fanout.py), the export's fetch of a partner's results (export.py) and the console's check of a
-partner's discovery document all speak through these few functions.
+partner's discovery document all speak through these few functions; the partner check
+(conformance/) builds its test requests with `request_body` too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from tillit.datamap import Kind
 from tillit.partners import signing
 
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from tillit.partners.models import Partner
 
 PREFIX = "/opendsr/v2"
+OPENDSR_TYPES = {Kind.ACCESS: "access", Kind.PORTABILITY: "portability", Kind.ERASURE: "erasure"}
 
 
 class PartnerError(Exception):
@@ -57,3 +61,38 @@ def get(client: httpx.Client, partner: Partner, path: str) -> dict[str, Any]:
     if response.status_code != 200:
         raise PartnerError(f"GET {path} answered {response.status_code}")
     return checked(partner, response, "dsr-response")
+
+
+def request_body(
+    request_id: str,
+    kind: str,
+    subject_ref: str,
+    *,
+    submitted_time: str,
+    callback_url: str,
+    changes: dict[str, Any] | None = None,
+    regulation: str = "gdpr",
+) -> dict[str, Any]:
+    """A rights request as a partner receives it (OpenDSR 2.0 with tillit's extension): the
+    OpenDSR type where there is one, else `extension`; tillit's own type always in
+    `extensions.tillit`, with a rectification's `changes`. `regulation` is the person's law's
+    (the data map's [laws] regulation: gdpr or ccpa)."""
+    extension: dict[str, Any] = {"tillit_request_type": str(kind)}
+    if changes is not None:
+        extension["changes"] = changes
+    return {
+        "regulation": regulation,
+        "subject_request_id": request_id,
+        "subject_request_type": OPENDSR_TYPES.get(kind, "extension"),
+        "submitted_time": submitted_time,
+        "subject_identities": [
+            {
+                "identity_type": "controller_customer_id",
+                "identity_value": subject_ref,
+                "identity_format": "raw",
+            }
+        ],
+        "api_version": "2.0",
+        "status_callback_urls": [callback_url],
+        "extensions": {"tillit": extension},
+    }
