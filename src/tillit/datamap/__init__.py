@@ -8,6 +8,11 @@ deadline of an answer and the extension allowed, the authority to complain to, a
 such as whether Global Privacy Control opts out of sale or sharing. Each law names the
 countries (or states, as ISO 3166-2 codes like "US-CA") it applies to, so code asks
 `law(country)` and never branches on a country.
+
+This package is below the domain: it imports nothing of tillit's. `model.py` holds the values
+(texts, purposes, fields, laws, the rights' names), `validation.py` finds the mistakes with the
+help of `laws.py` and `brand.py` (colours by `contrast.py`), and `countries.py` names the
+countries a form offers. The names here are the package's interface.
 """
 
 from __future__ import annotations
