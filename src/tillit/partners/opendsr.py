@@ -4,9 +4,9 @@ signed transport between tillit and a partner's rights API.
 Every call tillit makes is signed with the partner's shared secret over the raw body (or, for a
 GET or DELETE, over "METHOD <path>") with the purpose `dsr`; every answer must carry the
 partner's signature with the purpose `dsr-response` and be a JSON object. The fan-out
-(fanout.py), the export's fetch of a partner's results (export.py) and the console's check of a
-partner's discovery document all speak through these few functions; the partner check
-(conformance/) builds its test requests with `request_body` too.
+(rights/fanout.py), the export's fetch of a partner's results (rights/export.py) and the
+console's check of a partner's discovery document all speak through these few functions; the
+partner check (conformance/) builds its test requests with `request_body` too.
 """
 
 from __future__ import annotations
