@@ -333,3 +333,32 @@ def test_a_norwegian_partner_is_written_to_and_answers_in_norwegian(client, by_e
     assert path.startswith("/privacy/partner-answer/")  # bokmål has no prefix
     page = client.get(path).content.decode()
     assert 'lang="nb"' in page
+
+
+@pytest.mark.promise("P25")
+def test_a_part_the_partner_answers_while_staff_mark_it_done_is_kept_as_the_partner_said(
+    client, by_email, privacy_officer, monkeypatch
+):
+    """The partner's answer through its link lands between the console reading the open parts
+    and marking them done: staff are told, and the partner's answer stands."""
+    request = requested(client, "erasure")
+    step()
+    staff_answer = fanout.answered
+
+    def partner_first(task, answer, upload, actor=""):
+        staff_answer(task, "no_data", None)  # the partner, through its link, a moment earlier
+        staff_answer(task, answer, upload, actor)
+
+    monkeypatch.setattr(fanout, "answered", partner_first)
+    sign_in(client, privacy_officer)
+    page = client.post(
+        "/console/rights/rightsrequest/",
+        {"action": "complete_by_hand", "_selected_action": [str(request.id)]},
+        follow=True,
+    )
+    assert page.status_code == 200
+    assert "had answered already" in page.content.decode()
+    task = PartnerTask.objects.get()
+    assert task.state == TaskState.COMPLETED and task.answer == "no_data"
+    done = AuditEvent.objects.get(action="rights.partner_done")
+    assert done.actor == f"partner:{task.partner.slug}"

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from tillit.console.admin.base import ReadOnly, Referenced
+from tillit.partners.opendsr import PartnerError
 from tillit.rights import actions, fanout
 from tillit.rights.models import PartnerTask, RightsRequest, TaskState
 
@@ -92,12 +93,16 @@ class RightsRequestAdmin(Referenced, ReadOnly):
                     messages.WARNING,
                 )
             for task in waiting:
-                fanout.answered(task, "done", None, actor=f"staff:{request.user.pk}")
-                self.message_user(
-                    request,
-                    _("%(ref)s: %(partner)s marked done")
-                    % {"ref": rights_request.reference, "partner": task.partner.name},
-                )
+                names = {"ref": rights_request.reference, "partner": task.partner.name}
+                try:
+                    fanout.answered(task, "done", None, actor=f"staff:{request.user.pk}")
+                except PartnerError:
+                    # The partner answered through its link since the list was read.
+                    self.message_user(
+                        request, _("%(ref)s: %(partner)s had answered already") % names
+                    )
+                    continue
+                self.message_user(request, _("%(ref)s: %(partner)s marked done") % names)
 
     def has_act_permission(self, request: HttpRequest) -> bool:
         """Extending and refusing: for roles that may change requests (the page stays
