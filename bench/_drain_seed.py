@@ -55,7 +55,8 @@ def seed(n: int, batch: int, prefix: str) -> float:
     from django.db import transaction
 
     from tillit import datamap
-    from tillit.subjects.signup import confirm, confirmation_token, register
+    from tillit.subjects.confirmation import confirm, confirmation_token
+    from tillit.subjects.signup import register
 
     purposes = datamap.load().consent_purposes()
     # As the form makes it with consent_partner=on and consent_offers left off.

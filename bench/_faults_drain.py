@@ -21,7 +21,7 @@ WORK_LEFT = {
     " where status = 'READY'",
     "e-mail jobs running": "select count(*) from django_tasks_database_dbtaskresult"
     " where status = 'RUNNING'",
-    # Those retry_failed_mail (subjects/retention.py) will make ready again.
+    # Those retry_failed_mail (worker/jobs.py) will make ready again.
     "e-mail jobs to try again": "select count(*) from django_tasks_database_dbtaskresult"
     " where status = 'FAILED' and exception_class_path = 'tillit.core.mail.MailNotSent'"
     " and strpos(traceback, 'not one plain address') = 0",
