@@ -25,7 +25,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench partner
 	$(VENV)/bin/ruff format --check src tests bench partner
-	PYTHONPATH=. $(VENV)/bin/lint-imports
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-logo
 
 # Test processes (pytest-xdist); each file runs in one of them. TEST_JOBS=0 runs in this one.
 TEST_JOBS ?= 2
