@@ -47,3 +47,32 @@ def test_a_brand_set_before_the_move_keeps_its_rows_and_its_administrators():
         "change_brand",
     )
     assert not ContentType.objects.filter(app_label="site", model="brand").exists()
+
+
+@pytest.mark.promise("P21")
+@pytest.mark.django_db(transaction=True)
+def test_core_content_types_made_before_the_move_give_way_to_the_granted_ones():
+    """Should core's content type for the brand exist already when the move runs (made by
+    something that ran before `migrate`), the one whose permission was granted is kept."""
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    executor.loader.build_graph()
+    old = executor.loader.project_state(list(executor.loader.applied_migrations)).apps
+    types = old.get_model("contenttypes", "ContentType").objects
+    site_type = types.get_or_create(app_label="site", model="brand")[0]
+    types.get_or_create(app_label="core", model="brand")  # made early, granted to nobody
+    permission = old.get_model("auth", "Permission").objects.get_or_create(
+        content_type_id=site_type.id, codename="change_brand", defaults={"name": "Can change brand"}
+    )[0]
+    group = old.get_model("auth", "Group").objects.create(name="brand-keepers")
+    group.permissions.add(permission)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    ContentType.objects.clear_cache()
+
+    from django.contrib.auth.models import Group
+
+    kept = Group.objects.get(name="brand-keepers").permissions.get()
+    assert (kept.id, kept.content_type.app_label) == (permission.id, "core")
+    assert ContentType.objects.filter(model="brand").count() == 1

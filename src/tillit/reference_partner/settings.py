@@ -25,31 +25,35 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 from tillit_partner import note
 
-
 # A partner's own project reads its environment its own way; these few lines stand in for that,
-# so the example uses nothing of tillit's but the partner library.
+# so the example uses nothing of tillit's but the partner library. Each name read is kept in
+# `variables_read` (tests/test_configuration.py checks that docs/configuration.md lists them).
+variables_read: set[str] = set()
+
+
 def env_str(name: str, default: str = "") -> str:
+    variables_read.add(name)
     return os.environ.get(name, default)
 
 
 def env_path(name: str, default: Path) -> Path:
-    raw = os.environ.get(name, "")
+    raw = env_str(name)
     return Path(raw).expanduser().resolve() if raw else default
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    items = [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+    items = [item.strip() for item in env_str(name).split(",") if item.strip()]
     return items or default
 
 
 def env_secret(name: str) -> str:
     """NAME, or the contents of the file NAME_FILE names (a container's secret)."""
-    if file_name := os.environ.get(f"{name}_FILE"):
+    if file_name := env_str(f"{name}_FILE"):
         try:
             return Path(file_name).read_text().strip()
         except OSError as error:
             raise ImproperlyConfigured(f"{name}_FILE cannot be read: {error.strerror}") from None
-    return os.environ.get(name, "")
+    return env_str(name)
 
 
 _tillit_data = env_path("TILLIT_DATA_DIR", Path.cwd() / "tillit-data")

@@ -7,18 +7,26 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 
 
-def content_types_follow(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+def _rename(apps: StateApps, source: str, target: str) -> None:
+    """The content types of the two models take the app label `target`. Should `target`'s
+    already exist (made before this ran, so granted to nobody yet), they give way: the
+    permissions kept are the old ones, with every grant of them."""
     ContentType = apps.get_model("contenttypes", "ContentType")
     for model in ("brand", "attempts"):
-        if not ContentType.objects.filter(app_label="core", model=model).exists():
-            ContentType.objects.filter(app_label="site", model=model).update(app_label="core")
+        old = ContentType.objects.filter(app_label=source, model=model).first()
+        if old is None:
+            continue
+        ContentType.objects.filter(app_label=target, model=model).delete()
+        old.app_label = target
+        old.save(update_fields=["app_label"])
+
+
+def content_types_follow(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    _rename(apps, "site", "core")
 
 
 def content_types_back(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    ContentType.objects.filter(app_label="core", model__in=("brand", "attempts")).update(
-        app_label="site"
-    )
+    _rename(apps, "core", "site")
 
 
 BRAND_FIELDS = [
@@ -47,6 +55,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
+        ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("site", "0002_attempts"),
     ]
