@@ -23,7 +23,7 @@ class DeliveryState(models.TextChoices):
     LEASED = "leased", gettext_lazy("being sent")
     DELIVERED = "delivered", gettext_lazy("delivered")
     FAILED = "failed", gettext_lazy("undeliverable; shredded")
-    CANCELLED = "cancelled", gettext_lazy("never confirmed; shredded")
+    CANCELLED = "cancelled", gettext_lazy("never confirmed, or erased; shredded")
 
 
 S = DeliveryState
