@@ -12,27 +12,43 @@ from django.db.migrations.executor import MigrationExecutor
 BEFORE = [("site", "0002_attempts"), ("core", None)]
 
 
-@pytest.mark.promise("P21")
-@pytest.mark.django_db(transaction=True)
-def test_a_brand_set_before_the_move_keeps_its_rows_and_its_administrators():
+def before_the_move():
+    """The database as the release before the move left it: its apps, as they were then."""
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
     executor.loader.build_graph()
-    old = executor.loader.project_state(list(executor.loader.applied_migrations)).apps
+    return executor.loader.project_state(list(executor.loader.applied_migrations)).apps
+
+
+def grant_change_brand(old, brand_type):
+    """A group holding `change_brand` on `brand_type`; the permission."""
+    permission = old.get_model("auth", "Permission").objects.get_or_create(
+        content_type_id=brand_type.id,
+        codename="change_brand",
+        defaults={"name": "Can change brand"},
+    )[0]
+    old.get_model("auth", "Group").objects.create(name="brand-keepers").permissions.add(permission)
+    return permission
+
+
+def after_the_move():
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    ContentType.objects.clear_cache()
+
+
+@pytest.mark.promise("P21")
+@pytest.mark.django_db(transaction=True)
+def test_a_brand_set_before_the_move_keeps_its_rows_and_its_administrators():
+    old = before_the_move()
     old.get_model("site", "Brand").objects.create(pk=1, name="Example Brokers AS")
     old.get_model("site", "Attempts").objects.create(key="k" * 64, count=3, expires=2**40)
     old_type = old.get_model("contenttypes", "ContentType").objects.get_or_create(
         app_label="site", model="brand"
     )[0]
-    permission = old.get_model("auth", "Permission").objects.get_or_create(
-        content_type_id=old_type.id, codename="change_brand", defaults={"name": "Can change brand"}
-    )[0]
-    group = old.get_model("auth", "Group").objects.create(name="brand-keepers")
-    group.permissions.add(permission)
+    permission = grant_change_brand(old, old_type)
 
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-    ContentType.objects.clear_cache()
+    after_the_move()
 
     from django.contrib.auth.models import Group
 
@@ -54,22 +70,13 @@ def test_a_brand_set_before_the_move_keeps_its_rows_and_its_administrators():
 def test_core_content_types_made_before_the_move_give_way_to_the_granted_ones():
     """Should core's content type for the brand exist already when the move runs (made by
     something that ran before `migrate`), the one whose permission was granted is kept."""
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    executor.loader.build_graph()
-    old = executor.loader.project_state(list(executor.loader.applied_migrations)).apps
+    old = before_the_move()
     types = old.get_model("contenttypes", "ContentType").objects
     site_type = types.get_or_create(app_label="site", model="brand")[0]
     types.get_or_create(app_label="core", model="brand")  # made early, granted to nobody
-    permission = old.get_model("auth", "Permission").objects.get_or_create(
-        content_type_id=site_type.id, codename="change_brand", defaults={"name": "Can change brand"}
-    )[0]
-    group = old.get_model("auth", "Group").objects.create(name="brand-keepers")
-    group.permissions.add(permission)
+    permission = grant_change_brand(old, site_type)
 
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-    ContentType.objects.clear_cache()
+    after_the_move()
 
     from django.contrib.auth.models import Group
 
